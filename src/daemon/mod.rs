@@ -1,0 +1,1 @@
+//! Talking to the Docker Engine over its socket (placeholder).
