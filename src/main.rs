@@ -4,7 +4,12 @@
 mod daemon;
 mod digest;
 mod error;
+mod image;
+mod oci;
+mod reference;
 mod registry;
 mod secret;
+mod source;
+mod store;
 
 fn main() {}

@@ -1,0 +1,61 @@
+//! The image on disk: what every source produces and the upload consumes.
+//!
+//! It owns the temp dir its blobs live in; the manifest is kept as the exact bytes that will
+//! be pushed, with their digest.
+
+use crate::digest::Digest;
+use crate::oci::{self, Descriptor, Manifest};
+use crate::store::{Blob, Layer, Store};
+use std::path::PathBuf;
+
+pub struct Image {
+    pub store: Store,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    pub manifest: Vec<u8>,
+    pub manifest_media_type: String,
+    pub manifest_digest: Digest,
+}
+
+impl Image {
+    /// A docker schema 2 image from a config blob and gzipped layers, in order.
+    pub fn docker(store: Store, config: Blob, layers: &[Layer]) -> Image {
+        let desc = |media_type: &str, b: &Blob| Descriptor {
+            media_type: media_type.to_string(),
+            size: b.size,
+            digest: b.digest.clone(),
+            annotations: None,
+        };
+        let config = desc(oci::DOCKER_CONFIG, &config);
+        let layers: Vec<Descriptor> =
+            layers.iter().map(|l| desc(oci::DOCKER_LAYER_GZIP, &l.blob)).collect();
+        let manifest = Manifest::docker(config.clone(), layers.clone()).to_bytes();
+        Image {
+            store,
+            manifest_digest: Digest::of(&manifest),
+            manifest,
+            manifest_media_type: oci::DOCKER_MANIFEST.to_string(),
+            config,
+            layers,
+        }
+    }
+
+    /// Every blob to upload, layers first and the config last, each digest once.
+    pub fn blobs(&self) -> Vec<&Descriptor> {
+        let mut seen = std::collections::HashSet::new();
+        self.layers
+            .iter()
+            .chain(std::iter::once(&self.config))
+            .filter(|d| seen.insert(d.digest.clone()))
+            .collect()
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.store.blob_path(digest)
+    }
+
+    /// Total bytes of the distinct blobs.
+    pub fn total_size(&self) -> u64 {
+        self.blobs().iter().map(|d| d.size).sum()
+    }
+}

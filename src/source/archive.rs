@@ -1,0 +1,279 @@
+//! Reading a `docker save` stream into an image on disk, as it streams.
+//!
+//! Both formats the daemon writes are understood: the classic one (`manifest.json`,
+//! `<id>.json` configs, `<id>/layer.tar` layers, duplicate layers as symlinks) and Engine 25+'s
+//! OCI layout (`index.json`, `blobs/sha256/<hex>`, plus a compatible `manifest.json`). Entry
+//! order is not guaranteed (manifest.json may come last), so every entry is taken as it comes:
+//! small JSON files are kept in memory, layers are spooled into the store. When the stream
+//! ends, the manifest ties them together and every layer is checked against the config's
+//! `rootfs.diff_ids`.
+
+use crate::digest::Digest;
+use crate::error::{fail, Class};
+use crate::image::Image;
+use crate::oci::{Config, Index, Manifest, SaveEntry};
+use crate::store::{Layer, Store};
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+
+/// Largest JSON file (manifest, index, config) we keep in memory.
+const MAX_JSON: u64 = 64 * 1024 * 1024;
+
+/// What one archive path holds.
+enum Entry {
+    Json(Vec<u8>),
+    Layer(Layer),
+    /// A symlink or hard link, as the archive path it points to.
+    Link(String),
+}
+
+/// Reads a docker save (or OCI archive) stream into `store`. `what` names the stream in
+/// errors ("the export of demo:latest from unix:///var/run/docker.sock").
+pub fn read(stream: impl Read, store: Store, what: &str) -> anyhow::Result<Image> {
+    let entries = read_entries(stream, &store).with_context(|| format!("reading {what}"))?;
+    assemble(&entries, store).with_context(|| format!("reading {what}"))
+}
+
+fn read_entries(stream: impl Read, store: &Store) -> anyhow::Result<HashMap<String, Entry>> {
+    let mut archive = tar::Archive::new(stream);
+    let mut entries = HashMap::new();
+    let iter = archive.entries().context("not a tar archive")?;
+    for entry in iter {
+        let entry = entry.map_err(cut_short)?;
+        let path = clean_path(&entry.path_bytes())?;
+        let kind = entry.header().entry_type();
+        let size = entry.header().size().unwrap_or(0);
+        if kind.is_dir() {
+            continue;
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+            let target = String::from_utf8_lossy(&target).into_owned();
+            let resolved = if kind.is_symlink() { resolve_link(&path, &target)? } else { clean_path(target.as_bytes())? };
+            entries.insert(path, Entry::Link(resolved));
+            continue;
+        }
+        if !kind.is_file() || !is_interesting(&path) {
+            continue;
+        }
+        let mut body = BufReader::with_capacity(64 * 1024, entry);
+        let head = body.fill_buf().map_err(cut_short)?;
+        let looks_json = head.first() == Some(&b'{') || head.first() == Some(&b'[') || head.is_empty();
+        if looks_json && size <= MAX_JSON {
+            let mut bytes = Vec::with_capacity(size as usize);
+            body.read_to_end(&mut bytes).map_err(cut_short)?;
+            entries.insert(path, Entry::Json(bytes));
+        } else if looks_json {
+            bail!("{path} is {size} bytes, too large for a JSON file");
+        } else {
+            let layer = store.spool_layer(body).map_err(|e| cut_short_any(e, &path))?;
+            log::debug!("spooled {path}: {} ({} bytes)", layer.blob.digest, layer.blob.size);
+            entries.insert(path, Entry::Layer(layer));
+        }
+    }
+    check_trailer(archive.into_inner())?;
+    Ok(entries)
+}
+
+/// Only these paths can be part of an image; anything else (VERSION files, legacy `json`)
+/// is passed over unread.
+fn is_interesting(path: &str) -> bool {
+    path.ends_with(".json") || path.ends_with(".tar") || path.starts_with("blobs/")
+}
+
+/// After the tar's end marker there may only be zero padding. The daemon reports an export
+/// that failed half way by writing its error JSON into the stream.
+fn check_trailer(mut rest: impl Read) -> anyhow::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut seen = 0u64;
+    loop {
+        let n = rest.read(&mut buf).map_err(cut_short)?;
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+            let excerpt = String::from_utf8_lossy(&buf[i..n.min(i + 300)]).replace(['\n', '\r'], " ");
+            bail!("the stream carries data after the end of the tar (an error from the daemon?): {excerpt}");
+        }
+        seen += n as u64;
+        if seen > 1024 * 1024 {
+            bail!("the stream carries over 1 MiB of padding after the end of the tar");
+        }
+    }
+}
+
+fn cut_short(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        fail(Class::Permanent, format!("the archive ends early, in the middle of an entry ({e})"))
+    } else {
+        anyhow::Error::new(e).context("the archive is not a valid tar (cut short or corrupt)")
+    }
+}
+
+fn cut_short_any(e: anyhow::Error, path: &str) -> anyhow::Error {
+    match e.downcast::<std::io::Error>() {
+        Ok(io) => cut_short(io).context(format!("layer {path}")),
+        Err(e) => e.context(format!("layer {path}")),
+    }
+}
+
+/// A normalized archive path: no leading `./` or `/`, no `..` that leaves the archive.
+fn clean_path(raw: &[u8]) -> anyhow::Result<String> {
+    let s = String::from_utf8_lossy(raw);
+    let mut parts: Vec<&str> = Vec::new();
+    for p in s.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    bail!("archive path {s:?} escapes the archive");
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        bail!("archive path {s:?} is empty");
+    }
+    Ok(parts.join("/"))
+}
+
+/// A symlink target, relative to the link's own directory, as an archive path.
+fn resolve_link(link: &str, target: &str) -> anyhow::Result<String> {
+    if target.starts_with('/') {
+        bail!("symlink {link} points outside the archive ({target})");
+    }
+    let dir = link.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+    clean_path(format!("{dir}/{target}").as_bytes())
+        .with_context(|| format!("symlink {link} -> {target}"))
+}
+
+/// Follows links to the entry a path holds.
+fn lookup<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a Entry> {
+    let mut path = clean_path(path.as_bytes())?;
+    for _ in 0..16 {
+        match entries.get(&path) {
+            Some(Entry::Link(to)) => path = to.clone(),
+            Some(e) => return Ok(e),
+            None => bail!("{path} is missing from the archive (is it complete?)"),
+        }
+    }
+    bail!("{path}: too many levels of links (a link loop?)")
+}
+
+fn json<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a [u8]> {
+    match lookup(entries, path)? {
+        Entry::Json(b) => Ok(b),
+        _ => bail!("{path} should be a JSON file but is not"),
+    }
+}
+
+fn layer<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a Layer> {
+    match lookup(entries, path)? {
+        Entry::Layer(l) => Ok(l),
+        _ => bail!("{path} should be a layer tar but is not"),
+    }
+}
+
+/// Where the config and layers are, by archive path.
+struct Plan {
+    config: String,
+    layers: Vec<String>,
+}
+
+fn assemble(entries: &HashMap<String, Entry>, store: Store) -> anyhow::Result<Image> {
+    let plan = if entries.contains_key("manifest.json") {
+        plan_from_save_manifest(entries)?
+    } else if entries.contains_key("index.json") {
+        plan_from_oci_index(entries)?
+    } else {
+        return Err(fail(
+            Class::Permanent,
+            "not a docker save or OCI archive: it has neither manifest.json nor index.json",
+        ));
+    };
+    let config_bytes = json(entries, &plan.config)?;
+    let config: Config = serde_json::from_slice(config_bytes)
+        .with_context(|| format!("{} is not an image config", plan.config))?;
+    if config.rootfs.diff_ids.len() != plan.layers.len() {
+        bail!(
+            "the manifest lists {} layers but the config {} has {} diff_ids",
+            plan.layers.len(),
+            plan.config,
+            config.rootfs.diff_ids.len()
+        );
+    }
+    let mut layers = Vec::with_capacity(plan.layers.len());
+    for (path, want) in plan.layers.iter().zip(&config.rootfs.diff_ids) {
+        let l = layer(entries, path)?;
+        if &l.diff_id != want {
+            return Err(fail(
+                Class::Permanent,
+                format!("layer {path} has content {} but the config expects diff_id {want}", l.diff_id),
+            ));
+        }
+        check_named_digest(path, l)?;
+        layers.push(l.clone());
+    }
+    let config_blob = store.write_blob(config_bytes)?;
+    check_named_config(&plan.config, &config_blob.digest)?;
+    Ok(Image::docker(store, config_blob, &layers))
+}
+
+fn plan_from_save_manifest(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan> {
+    let list: Vec<SaveEntry> =
+        serde_json::from_slice(json(entries, "manifest.json")?).context("manifest.json is malformed")?;
+    let Some(first) = list.into_iter().next() else {
+        bail!("manifest.json lists no image");
+    };
+    Ok(Plan { config: first.config, layers: first.layers })
+}
+
+fn plan_from_oci_index(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan> {
+    let index: Index =
+        serde_json::from_slice(json(entries, "index.json")?).context("index.json is malformed")?;
+    let Some(desc) = index.manifests.first() else {
+        bail!("index.json lists no manifest");
+    };
+    let mut bytes = json(entries, &blob_path(&desc.digest))?;
+    // A nested index (a multi-platform image): take its first manifest.
+    if let Ok(inner) = serde_json::from_slice::<Index>(bytes) {
+        if let Some(d) = inner.manifests.first() {
+            bytes = json(entries, &blob_path(&d.digest))?;
+        }
+    }
+    let manifest: Manifest = serde_json::from_slice(bytes).context("the image manifest is malformed")?;
+    Ok(Plan {
+        config: blob_path(&manifest.config.digest),
+        layers: manifest.layers.iter().map(|d| blob_path(&d.digest)).collect(),
+    })
+}
+
+fn blob_path(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// A layer stored at `blobs/sha256/<hex>` must have that digest, compressed or not.
+fn check_named_digest(path: &str, l: &Layer) -> anyhow::Result<()> {
+    if let Some(hex) = path.strip_prefix("blobs/sha256/") {
+        if hex != l.diff_id.hex() && hex != l.blob.digest.hex() {
+            return Err(fail(Class::Permanent, format!("{path} does not match its digest (its content is {})", l.diff_id)));
+        }
+    }
+    Ok(())
+}
+
+/// A config stored at `blobs/sha256/<hex>` or `<hex>.json` must have that digest.
+fn check_named_config(path: &str, digest: &Digest) -> anyhow::Result<()> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let hex = name.strip_suffix(".json").unwrap_or(name);
+    let named = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    if named && hex != digest.hex() {
+        return Err(fail(Class::Permanent, format!("config {path} does not match its digest (its content is {digest})")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,213 @@
+//! Archive reader tests on tars built in memory: both docker save formats, and the ways an
+//! export can lie or break.
+
+use super::*;
+use std::path::PathBuf;
+
+fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn config_for(layers: &[&[u8]]) -> Vec<u8> {
+    let ids: Vec<String> = layers.iter().map(|l| Digest::of(l).to_string()).collect();
+    serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": ids}
+    }))
+    .unwrap()
+}
+
+enum Item<'a> {
+    File(&'a str, Vec<u8>),
+    Link(&'a str, &'a str),
+}
+
+fn archive(items: &[Item]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for item in items {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        match item {
+            Item::File(name, data) => {
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, name, &data[..]).unwrap();
+            }
+            Item::Link(name, target) => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, name, target).unwrap();
+            }
+        }
+    }
+    b.into_inner().unwrap()
+}
+
+/// A classic docker save: manifest.json last, the second layer a symlink to the first.
+fn classic() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let l1 = layer_tar(&[("etc/hello", b"hello")]);
+    let config = config_for(&[&l1, &l1]);
+    let cfg_name = format!("{}.json", Digest::of(&config).hex());
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": ["t:latest"], "Layers": ["aaa/layer.tar", "bbb/layer.tar"]}
+    ]))
+    .unwrap();
+    let tar = archive(&[
+        Item::File("aaa/layer.tar", l1.clone()),
+        Item::File("aaa/VERSION", b"1.0".to_vec()),
+        Item::Link("bbb/layer.tar", "../aaa/layer.tar"),
+        Item::File(&cfg_name, config.clone()),
+        Item::File("manifest.json", manifest),
+    ]);
+    (tar, config, l1)
+}
+
+fn scratch() -> PathBuf {
+    let p = std::env::temp_dir().join(format!("idpush-archive-test-{}", std::process::id()));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn read_bytes(bytes: &[u8]) -> anyhow::Result<Image> {
+    read(bytes, Store::create(&scratch()).unwrap(), "the test archive")
+}
+
+fn err_of(bytes: &[u8]) -> String {
+    match read_bytes(bytes) {
+        Ok(_) => panic!("accepted a bad archive"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn reads_classic_save_with_symlinked_duplicate_layer() {
+    let (tar, config, l1) = classic();
+    let img = read_bytes(&tar).unwrap();
+    assert_eq!(img.config.digest, Digest::of(&config));
+    assert_eq!(img.layers.len(), 2);
+    assert_eq!(img.layers[0], img.layers[1]);
+    assert_eq!(img.blobs().len(), 2, "the duplicate layer is uploaded once");
+    let gz = std::fs::read(img.blob_path(&img.layers[0].digest)).unwrap();
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut plain).unwrap();
+    assert_eq!(plain, l1);
+    assert_eq!(img.manifest_digest, Digest::of(&img.manifest));
+}
+
+#[test]
+fn reads_engine25_oci_layout_export() {
+    let l1 = layer_tar(&[("a", b"1")]);
+    let l2 = layer_tar(&[("b", b"2")]);
+    let config = config_for(&[&l1, &l2]);
+    let cd = Digest::of(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of(&l1), "size": l1.len()},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of(&l2), "size": l2.len()}
+        ]
+    }))
+    .unwrap();
+    let md = Digest::of(&manifest);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len()}]
+    }))
+    .unwrap();
+    let p = |d: &Digest| format!("blobs/sha256/{}", d.hex());
+    let (p1, p2, pc, pm) = (p(&Digest::of(&l1)), p(&Digest::of(&l2)), p(&cd), p(&md));
+    let base = vec![
+        Item::File("blobs/sha256/", vec![]),
+        Item::File(&p1, l1.clone()),
+        Item::File(&p2, l2.clone()),
+        Item::File(&pc, config.clone()),
+        Item::File(&pm, manifest),
+        Item::File("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+        Item::File("index.json", index),
+    ];
+    // Through index.json alone ...
+    let img = read_bytes(&archive(&base[1..])).unwrap();
+    assert_eq!(img.config.digest, cd);
+    assert_eq!(img.layers.len(), 2);
+    // ... and with docker's compatible manifest.json beside it.
+    let save = serde_json::to_vec(&serde_json::json!([{"Config": pc, "RepoTags": null, "Layers": [p1, p2]}])).unwrap();
+    let mut with_save = base;
+    with_save.remove(0);
+    with_save.push(Item::File("manifest.json", save));
+    let img2 = read_bytes(&archive(&with_save)).unwrap();
+    assert_eq!(img2.manifest_digest, img.manifest_digest);
+}
+
+#[test]
+fn rejects_truncated_stream() {
+    let (tar, _, _) = classic();
+    for cut in [100, 700, 1500, tar.len() / 2] {
+        let e = err_of(&tar[..cut]);
+        assert!(e.contains("the test archive"), "cut at {cut}: {e}");
+    }
+}
+
+#[test]
+fn rejects_trailing_daemon_error() {
+    let (mut tar, _, _) = classic();
+    tar.extend_from_slice(br#"{"errorDetail":{"message":"boom"},"error":"boom"}"#);
+    assert!(err_of(&tar).contains("boom"));
+}
+
+#[test]
+fn rejects_lying_manifests() {
+    let l1 = layer_tar(&[("etc/hello", b"hello")]);
+    let other = layer_tar(&[("etc/other", b"other")]);
+    let config = config_for(&[&other]);
+    let man = |layers: &[&str]| {
+        serde_json::to_vec(&serde_json::json!([{"Config": "c.json", "Layers": layers}])).unwrap()
+    };
+    let cases: Vec<(Vec<Item>, &str)> = vec![
+        (vec![Item::File("x/layer.tar", l1.clone()), Item::File("c.json", config.clone()), Item::File("manifest.json", man(&["x/layer.tar"]))], "expects diff_id"),
+        (vec![Item::File("c.json", config.clone()), Item::File("manifest.json", man(&["x/layer.tar"]))], "missing"),
+        (vec![Item::File("x/layer.tar", l1.clone()), Item::File("c.json", config.clone()), Item::File("manifest.json", man(&[]))], "diff_ids"),
+        (vec![Item::Link("x/layer.tar", "../y/layer.tar"), Item::Link("y/layer.tar", "../x/layer.tar"), Item::File("c.json", config.clone()), Item::File("manifest.json", man(&["x/layer.tar"]))], "loop"),
+        (vec![Item::Link("x/layer.tar", "../../../etc/passwd"), Item::File("manifest.json", man(&["x/layer.tar"]))], "escapes"),
+        (vec![Item::File("x/layer.tar", l1.clone()), Item::File("c.json", b"{\"rootfs\":3}".to_vec()), Item::File("manifest.json", man(&["x/layer.tar"]))], "not an image config"),
+        (vec![Item::File("manifest.json", b"{not json".to_vec())], "malformed"),
+        (vec![Item::File("manifest.json", b"[]".to_vec())], "no image"),
+        (vec![Item::File("hello.txt", b"hi".to_vec())], "neither manifest.json nor index.json"),
+    ];
+    for (i, (items, want)) in cases.into_iter().enumerate() {
+        let e = err_of(&archive(&items));
+        assert!(e.contains(want), "case {i}: want {want:?} in {e}");
+    }
+}
+
+#[test]
+fn rejects_config_whose_name_lies() {
+    let l1 = layer_tar(&[("a", b"1")]);
+    let config = config_for(&[&l1]);
+    let wrong = format!("{}.json", Digest::of(b"other").hex());
+    let man = serde_json::to_vec(&serde_json::json!([{"Config": wrong, "Layers": ["l.tar"]}])).unwrap();
+    let e = err_of(&archive(&[Item::File("l.tar", l1), Item::File(&wrong, config), Item::File("manifest.json", man)]));
+    assert!(e.contains("does not match its digest"), "{e}");
+}
+
+#[test]
+fn non_tar_input_is_an_error_not_a_panic() {
+    for junk in [&b""[..], b"hello world", &[0xffu8; 2048][..]] {
+        let _ = err_of(junk);
+    }
+}
+
+#[test]
+fn failed_read_leaves_no_temp_dir() {
+    let parent = scratch().join("leak-check");
+    std::fs::create_dir_all(&parent).unwrap();
+    let (tar, _, _) = classic();
+    assert!(read(&tar[..1500], Store::create(&parent).unwrap(), "x").is_err());
+    assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
+}

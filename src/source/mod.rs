@@ -1,0 +1,3 @@
+//! Image sources: each turns what the user has into an [`Image`](crate::image::Image) on disk.
+
+pub mod archive;
