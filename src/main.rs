@@ -1,15 +1,79 @@
-//! idpush: push a container image to an OCI registry.
-#![allow(dead_code)] // while the pipeline is being wired up
+//! idpush: push a container image from where a developer has it to an OCI registry.
+//!
+//! The binary is glue: flags → plan → source → image on disk → registry upload → result.
+//! Each stage is a module; errors carry their class to the exit code (`exit.rs`).
 
+mod cli;
 mod daemon;
 mod digest;
 mod error;
+mod exit;
 mod image;
+mod interrupt;
 mod oci;
+mod plan;
+mod progress;
+mod push;
 mod reference;
 mod registry;
 mod secret;
 mod source;
 mod store;
 
-fn main() {}
+use anyhow::Context;
+use std::io::Write;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli: cli::Cli = argh::from_env();
+    if cli.version {
+        println!("idpush {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let Some(cli::Command::Push(args)) = cli.command else {
+        eprintln!("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush push --help`)");
+        return ExitCode::from(exit::ERROR);
+    };
+    interrupt::install();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => exit::report(&e),
+    }
+}
+
+fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan::plan(args, &|k| std::env::var(k).ok())?;
+    init_logger(plan.log_level);
+    let progress = progress::Progress::new(plan.quiet);
+
+    let mut registry = registry::Registry::new(registry::Options {
+        base_url: plan.base_url.clone(),
+        insecure: plan.insecure,
+        credentials: plan.credentials.clone(),
+        retries: 5,
+        retry_max_delay: std::time::Duration::from_secs(30),
+    })?;
+    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    let store = store::Store::create(&plan.tmpdir)?;
+    let image = source::daemon::load(&engine, &plan.source, store, &progress)?;
+    progress.line(format!("pushing {} to {}", plan.source, plan.dest));
+    let pushed = push::push(&image, &plan.dest, &mut registry, &progress)
+        .with_context(|| format!("pushing {} to {}", plan.source, plan.dest))?;
+    drop(image);
+
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn init_logger(level: log::LevelFilter) {
+    env_logger::Builder::new()
+        .filter_level(level)
+        // ureq's protocol crate hex-dumps raw requests, Authorization included, at trace.
+        .filter_module("ureq_proto", level.min(log::LevelFilter::Debug))
+        .format(|buf, record| writeln!(buf, "idpush: {}: {}", record.level().as_str().to_lowercase(), record.args()))
+        .target(env_logger::Target::Stderr)
+        .init();
+}

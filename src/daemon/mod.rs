@@ -1,1 +1,10 @@
-//! Talking to the Docker Engine over its socket (placeholder).
+//! Talking to the local Docker daemon: where it listens (`DOCKER_HOST`), a small blocking
+//! HTTP/1.1 client over its unix or TCP socket ([`http`]), and the few Engine API calls idpush
+//! needs ([`engine`]): ping and version negotiation, image inspect, and the streaming
+//! `docker save` export.
+
+pub mod engine;
+pub mod http;
+
+#[allow(unused_imports)] // used once the pipeline is wired up
+pub use engine::{DockerHost, Engine, ImageInfo};

@@ -1,1 +1,326 @@
-//! Talking to an OCI registry (placeholder).
+//! Talking to an OCI registry (distribution spec v2): ping, blob existence, blob upload and
+//! manifest push, with Basic or Docker-token authentication and retries.
+//!
+//! Blocking I/O over one `ureq` agent. Files:
+//! - `client.rs`: HTTP exchange, base URL and `Location` handling;
+//! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
+//! - `upload.rs`: `blob_exists`, `upload_blob`, `put_manifest`;
+//! - `classify.rs`: statuses and transport errors → classified errors;
+//! - `retry.rs`: backoff for transient failures.
+//!
+//! Credentials never appear in messages or logs: they are held as [`Secret`]s, exposed only
+//! when building an `Authorization` header, and scrubbed from any registry text we quote.
+
+mod auth;
+mod classify;
+mod client;
+mod retry;
+mod upload;
+
+pub use retry::{with_retry, RetryPolicy};
+
+use crate::secret::Secret;
+use client::{Client, Endpoint, Payload, Reply};
+use std::time::Duration;
+use ureq::http::Method;
+
+/// The registry of an idpbuilder cluster (Gitea's container registry).
+pub const DEFAULT_BASE_URL: &str = "https://gitea.cnoe.localtest.me:8443";
+/// Retries after a transient failure, by default.
+pub const DEFAULT_RETRIES: u32 = 5;
+/// The longest wait between retries, by default.
+pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// Who we are to the registry. `Debug` never shows a secret.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// No credentials (a Bearer challenge still gets an anonymous token).
+    Anonymous,
+    /// A user and password (or personal access token used as a password): sent as Basic auth,
+    /// or exchanged for a token when the registry asks for Bearer.
+    Basic { username: String, password: Secret },
+    /// A bearer token sent as it is.
+    Token(Secret),
+}
+
+/// How to reach the registry.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Scheme and host[:port], no path: "https://gitea.cnoe.localtest.me:8443",
+    /// "http://127.0.0.1:5000".
+    pub base_url: String,
+    /// Skip TLS certificate verification.
+    pub insecure: bool,
+    pub credentials: Credentials,
+    /// Retries after a transient failure (attempts = retries + 1).
+    pub retries: u32,
+    /// The longest wait between retries.
+    pub retry_max_delay: Duration,
+}
+
+impl Options {
+    /// Anonymous, verified TLS, default retries.
+    pub fn new(base_url: impl Into<String>) -> Options {
+        Options {
+            base_url: base_url.into(),
+            insecure: false,
+            credentials: Credentials::Anonymous,
+            retries: DEFAULT_RETRIES,
+            retry_max_delay: DEFAULT_RETRY_MAX_DELAY,
+        }
+    }
+}
+
+/// A connection to one registry. Operations take `&mut self` because they learn the auth
+/// challenge and cache tokens.
+pub struct Registry {
+    client: Client,
+    auth: auth::Auth,
+    policy: RetryPolicy,
+}
+
+impl Registry {
+    pub fn new(opts: Options) -> anyhow::Result<Registry> {
+        let base = Endpoint::parse(&opts.base_url)?;
+        if !matches!(opts.credentials, Credentials::Anonymous) {
+            guard_wire_logging();
+        }
+        if opts.insecure && base.scheme == "https" {
+            log::debug!("tls certificate verification is off for {}", base.host());
+        }
+        Ok(Registry {
+            client: Client::new(base, opts.insecure),
+            auth: auth::Auth::new(opts.credentials),
+            policy: RetryPolicy::new(opts.retries, opts.retry_max_delay),
+        })
+    }
+
+    /// The registry's `host[:port]`.
+    pub fn host(&self) -> &str {
+        self.client.base.host()
+    }
+
+    /// GET /v2/ — checks the registry answers; remembers the auth challenge.
+    pub fn ping(&mut self) -> anyhow::Result<()> {
+        let policy = self.policy.clone();
+        let what = format!("reaching registry {}", self.client.base.host());
+        with_retry(&what, &policy, || {
+            let url = self.client.base.url("/v2/");
+            let authorization = self.auth.header(&self.client, None)?;
+            let reply = self.client.send(&Method::GET, &url, authorization.as_ref(), &[], Payload::None)?;
+            match reply.status {
+                200..=299 => Ok(()),
+                401 => {
+                    let retry_helps = self.auth.learn(&reply, authorization.is_some())?;
+                    if authorization.is_some() && !retry_helps {
+                        return Err(self.refused(None, &reply));
+                    }
+                    Ok(())
+                }
+                _ => Err(self.unexpected("GET", &url, None, &reply)),
+            }
+        })
+    }
+
+    /// Sends a request about `repo`, authenticated for the challenge known so far; on a 401
+    /// learns the challenge and tries once more with fresh credentials. A 401 after that is an
+    /// auth error. `payload` is called for each attempt. Authorization goes only to the
+    /// registry's own scheme, host and port. Other statuses are returned for the caller.
+    fn exchange<'a>(
+        &mut self,
+        method: &Method,
+        url: &str,
+        repo: Option<&str>,
+        headers: &[(&str, &str)],
+        mut payload: impl FnMut() -> anyhow::Result<Payload<'a>>,
+    ) -> anyhow::Result<Reply> {
+        let ours = self.client.base.same_origin(url);
+        let mut reauthenticated = false;
+        loop {
+            let authorization = if ours { self.auth.header(&self.client, repo)? } else { None };
+            let reply = self.client.send(method, url, authorization.as_ref(), headers, payload()?)?;
+            if reply.status != 401 || !ours {
+                return Ok(reply);
+            }
+            if !reauthenticated && self.auth.learn(&reply, authorization.is_some())? {
+                reauthenticated = true;
+                continue;
+            }
+            return Err(self.refused(repo, &reply));
+        }
+    }
+
+    /// The auth error for a refused request.
+    fn refused(&self, repo: Option<&str>, reply: &Reply) -> anyhow::Error {
+        let detail = self.scrubbed_detail(reply);
+        self.auth.refused(self.client.base.host(), repo, &reply.status.to_string(), detail)
+    }
+
+    /// The classified error for a response the caller did not expect; auth refusals name the
+    /// user and the repository.
+    fn unexpected(&self, method: &str, url: &str, repo: Option<&str>, reply: &Reply) -> anyhow::Error {
+        let body = self.auth.scrub(&String::from_utf8_lossy(&reply.body));
+        let err = classify::response_error(method, url, reply.status, &reply.headers, body.as_bytes());
+        if crate::error::class_of(&err) == crate::error::Class::Auth {
+            return self.refused(repo, reply);
+        }
+        err
+    }
+
+    fn scrubbed_detail(&self, reply: &Reply) -> Option<String> {
+        classify::describe_body(self.auth.scrub(&String::from_utf8_lossy(&reply.body)).as_bytes())
+    }
+}
+
+/// At trace level `ureq_proto` hex-dumps every request as sent, `Authorization` header
+/// included. If that logging is on, cap the global log level at debug (the logger setup should
+/// filter `ureq_proto` to debug, so that this never fires).
+fn guard_wire_logging() {
+    if log::log_enabled!(target: "ureq_proto::util", log::Level::Trace) {
+        log::warn!("trace logging of ureq_proto would print credentials: logging capped at debug");
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A fake registry on a loopback socket, for the token flow.
+
+    use super::*;
+    use crate::digest::Digest;
+    use crate::error::{class_of, Class};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: String,
+        target: String,
+        authorization: Option<String>,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    }
+
+    /// Serves one request per connection, forever (the thread dies with the test process).
+    /// `respond` gets the base URL and the request and returns the status line plus headers
+    /// (each ending in CRLF) and the body.
+    fn fake_registry(respond: fn(&str, &Seen) -> (String, String)) -> (String, Arc<Mutex<Vec<Seen>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (base2, seen2) = (base.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_string();
+                let target = parts.next().unwrap_or("").to_string();
+                let (mut authorization, mut content_type, mut length) = (None, None, 0usize);
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    let header = header.trim_end();
+                    if header.is_empty() {
+                        break;
+                    }
+                    let (name, value) = header.split_once(':').unwrap();
+                    match name.to_ascii_lowercase().as_str() {
+                        "authorization" => authorization = Some(value.trim().to_string()),
+                        "content-type" => content_type = Some(value.trim().to_string()),
+                        "content-length" => length = value.trim().parse().unwrap(),
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let req = Seen { method, target, authorization, content_type, body };
+                let (head, body) = respond(&base2, &req);
+                seen2.lock().unwrap().push(req);
+                let _ = write!(stream, "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            }
+        });
+        (base, seen)
+    }
+
+    const BLOB: &str = "/v2/team/app/blobs/sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    const TOKEN: &str = "/token?service=fake&scope=repository%3Ateam%2Fapp%3Apull%2Cpush";
+
+    /// A token registry: alice/s3cret gets token tok-1 for pushing to team/app.
+    fn token_registry(base: &str, req: &Seen) -> (String, String) {
+        let basic = format!("Basic {}", auth::base64(b"alice:s3cret"));
+        let digest = Digest::of(b"{\"schemaVersion\":2}");
+        let reply = |head: String, body: &str| (head, body.to_string());
+        match (req.method.as_str(), req.target.as_str()) {
+            ("GET", TOKEN) if req.authorization.as_deref() == Some(basic.as_str()) => reply(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n".into(),
+                r#"{"token":"tok-1","expires_in":300}"#,
+            ),
+            ("GET", TOKEN) => reply("HTTP/1.1 401 Unauthorized\r\n".into(), ""),
+            _ if req.authorization.as_deref() != Some("Bearer tok-1") => reply(
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{base}/token\",service=\"fake\",scope=\"*\"\r\n"
+                ),
+                "",
+            ),
+            ("HEAD", BLOB) => reply("HTTP/1.1 200 OK\r\n".into(), ""),
+            ("PUT", "/v2/team/app/manifests/v1") => {
+                reply(format!("HTTP/1.1 201 Created\r\nDocker-Content-Digest: {digest}\r\n"), "")
+            }
+            _ => reply("HTTP/1.1 404 Not Found\r\n".into(), ""),
+        }
+    }
+
+    fn registry(base: &str, password: &str) -> Registry {
+        let mut opts = Options::new(base);
+        opts.credentials = Credentials::Basic { username: "alice".into(), password: Secret::new(password) };
+        opts.retry_max_delay = Duration::ZERO;
+        Registry::new(opts).unwrap()
+    }
+
+    #[test]
+    fn token_flow_against_a_fake_registry() {
+        let (base, seen) = fake_registry(token_registry);
+        let empty: Digest = BLOB.rsplit('/').next().unwrap().parse().unwrap();
+
+        // 401 challenge → token GET with Basic → retry with Bearer.
+        let mut reg = registry(&base, "s3cret");
+        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        // The token is cached for the next request.
+        let manifest = b"{\"schemaVersion\":2}";
+        let mt = "application/vnd.oci.image.manifest.v1+json";
+        assert_eq!(reg.put_manifest("team/app", "v1", mt, manifest).unwrap(), Digest::of(manifest));
+        {
+            let seen = seen.lock().unwrap();
+            let calls: Vec<(&str, &str, Option<&str>)> =
+                seen.iter().map(|s| (s.method.as_str(), s.target.as_str(), s.authorization.as_deref())).collect();
+            let basic = format!("Basic {}", auth::base64(b"alice:s3cret"));
+            assert_eq!(
+                calls,
+                [
+                    ("HEAD", BLOB, None),
+                    ("GET", TOKEN, Some(basic.as_str())),
+                    ("HEAD", BLOB, Some("Bearer tok-1")),
+                    ("PUT", "/v2/team/app/manifests/v1", Some("Bearer tok-1")),
+                ]
+            );
+            assert_eq!(seen[3].content_type.as_deref(), Some(mt));
+            assert_eq!(seen[3].body, manifest);
+        }
+
+        // A wrong password: the token endpoint answers 401 → auth error after exactly one
+        // token request, naming the user, never the password.
+        seen.lock().unwrap().clear();
+        let mut reg = registry(&base, "wrong-pw");
+        let err = reg.blob_exists("team/app", &empty).unwrap_err();
+        assert_eq!(class_of(&err), Class::Auth);
+        let msg = format!("{err:#}");
+        assert!(msg.contains("refused user alice for push to team/app"), "{msg}");
+        assert!(!msg.contains("wrong-pw"), "{msg}");
+        let tokens = seen.lock().unwrap().iter().filter(|s| s.target.starts_with("/token")).count();
+        assert_eq!(tokens, 1);
+    }
+}

@@ -1,3 +1,5 @@
 //! Image sources: each turns what the user has into an [`Image`](crate::image::Image) on disk.
 
 pub mod archive;
+
+pub mod daemon;

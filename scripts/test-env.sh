@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# Private test environment for idpush: a dockerd and a plain-HTTP distribution registry on a
+# loopback port, both started by this script and stopped only through the pid files it wrote.
+#
+#   scripts/test-env.sh start            install what is missing, start (or reuse) both, write $DIR/env
+#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | all)
+#   scripts/test-env.sh status           one line per component; exit 0 only if both run
+#   scripts/test-env.sh clean            stop, then delete $DIR
+#   scripts/test-env.sh install          only install the Debian packages that are missing
+#
+# State lives in $IDPUSH_TEST_ENV_DIR (default: <repo>/.tmp/test-env). $DIR/env holds
+# shell-sourceable lines read by the e2e tests:
+#   DOCKER_HOST=unix:///…/docker.sock
+#   IDPUSH_TEST_REGISTRY=127.0.0.1:PORT
+# Optional: IDPUSH_TEST_REGISTRY_PORT picks the registry port (default: a free one from 5100);
+# IDPUSH_TEST_FORCE_INSTALL=1 runs apt-get even when the commands are there.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${IDPUSH_TEST_ENV_DIR:-$REPO/.tmp/test-env}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+
+log() { printf 'test-env: %s\n' "$*" >&2; }
+die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
+
+# Unix socket paths are limited to 107 bytes, and containerd puts sockets a few levels below
+# dockerd's exec-root: keep the socket and exec-root under a short directory. $DIR itself when it
+# is short, else /tmp/idpush-env-<checksum of $DIR> (recorded in $DIR/rundir).
+if [ -s "$DIR/rundir" ]; then
+  RUN=$(cat "$DIR/rundir")
+elif [ "${#DIR}" -le 48 ]; then
+  RUN=$DIR
+else
+  RUN=/tmp/idpush-env-$(printf '%s' "$DIR" | cksum | cut -d' ' -f1)
+fi
+
+DOCKER_SOCK=$RUN/docker.sock
+EXEC_ROOT=$RUN/x
+DOCKERD_PID=$DIR/dockerd.pid
+REGISTRY_PID=$DIR/registry.pid
+
+# ---------------------------------------------------------------------------------------------
+# Installing
+
+PACKAGES=(docker.io docker-registry skopeo curl ca-certificates)
+need_install() {
+  local c
+  [ -n "${IDPUSH_TEST_FORCE_INSTALL:-}" ] && return 0
+  for c in dockerd docker docker-registry skopeo curl; do
+    command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || return 0
+  done
+  return 1
+}
+
+install_packages() {
+  need_install || return 0
+  [ "$(id -u)" = 0 ] || die "missing packages (${PACKAGES[*]}) and not root: install them first"
+  log "installing ${PACKAGES[*]}"
+  # Keep package maintainer scripts from starting system daemons (a system dockerd or registry).
+  local policy=/usr/sbin/policy-rc.d ours=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    ours=1
+  fi
+  local rc=0
+  {
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+    apt-get update -q &&
+      apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+  } </dev/null >"$DIR/apt.log" 2>&1 || rc=$?
+  [ "$ours" = 1 ] && rm -f "$policy"
+  if [ "$rc" != 0 ]; then
+    tail -n 30 "$DIR/apt.log" >&2
+    die "apt-get failed (exit $rc); full log: $DIR/apt.log"
+  fi
+  IDPUSH_TEST_FORCE_INSTALL='' need_install && die "packages installed but commands still missing"
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Processes (by pid file only)
+
+# alive PIDFILE NEEDLE: the pid in PIDFILE is a live (not zombie) process whose command line
+# contains NEEDLE (guards against a recycled pid).
+alive() {
+  local pidfile=$1 needle=$2 pid state
+  [ -s "$pidfile" ] || return 1
+  pid=$(tr -dc '0-9' <"$pidfile")
+  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
+  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
+  case "$state" in Z | X | "") return 1 ;; esac
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
+}
+
+pid_of() { tr -dc '0-9' <"$1"; }
+
+# stop_pid PIDFILE NEEDLE NAME: TERM, wait up to 20 s, then KILL.
+stop_pid() {
+  local pidfile=$1 needle=$2 name=$3 pid
+  if ! alive "$pidfile" "$needle"; then
+    rm -f "$pidfile"
+    return 0
+  fi
+  pid=$(pid_of "$pidfile")
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    alive "$pidfile" "$needle" || break
+    sleep 0.2
+  done
+  if alive "$pidfile" "$needle"; then
+    log "$name did not stop on TERM; killing"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.5
+  fi
+  rm -f "$pidfile"
+}
+
+dockerd_alive() { alive "$DOCKERD_PID" "$EXEC_ROOT"; }
+registry_alive() { alive "$REGISTRY_PID" "$DIR/registry.yml"; }
+
+docker_ping() {
+  curl -fsS --max-time 2 --unix-socket "$DOCKER_SOCK" http://localhost/_ping >/dev/null 2>&1
+}
+
+start_dockerd() {
+  if dockerd_alive && docker_ping; then
+    log "dockerd already running (pid $(pid_of "$DOCKERD_PID")), reusing"
+    return 0
+  fi
+  if dockerd_alive; then
+    # Still starting, perhaps: give it a moment before deciding it is stuck.
+    for _ in $(seq 1 50); do docker_ping && return 0; sleep 0.2; done
+    die "dockerd (pid $(pid_of "$DOCKERD_PID")) is running but not answering on $DOCKER_SOCK; run: $0 stop"
+  fi
+  local dockerd
+  dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
+  mkdir -p "$RUN" "$DIR/docker-data" "$EXEC_ROOT"
+  [ -s "$DIR/daemon.json" ] || echo '{}' >"$DIR/daemon.json"
+  rm -f "$DOCKER_SOCK" "$DOCKERD_PID"
+  # A containerd left from a dockerd that died: dockerd would trust its pid file (a zombie still
+  # looks alive to it) and time out connecting. Stop it through that pid file, drop the file.
+  local cpid=$EXEC_ROOT/containerd/containerd.pid
+  if [ -e "$cpid" ]; then
+    stop_pid "$cpid" "$EXEC_ROOT" "stale containerd"
+    rm -f "$cpid"
+  fi
+  log "starting dockerd ($DOCKER_SOCK)"
+  # setsid + nohup: the daemon outlives this script and ignores the caller's terminal.
+  setsid nohup "$dockerd" \
+    -H "unix://$DOCKER_SOCK" \
+    --data-root "$DIR/docker-data" \
+    --exec-root "$EXEC_ROOT" \
+    --pidfile "$DOCKERD_PID" \
+    --storage-driver vfs \
+    --iptables=false --ip-masq=false --bridge=none \
+    --config-file "$DIR/daemon.json" \
+    --containerd-namespace idpush \
+    --containerd-plugins-namespace idpush-plugins \
+    </dev/null >"$DIR/dockerd.log" 2>&1 &
+  local launched=$!
+  # dockerd writes $DOCKERD_PID itself (and refuses to start if that file names a live process).
+  for _ in $(seq 1 150); do
+    if docker_ping && dockerd_alive; then
+      log "dockerd ready (pid $(pid_of "$DOCKERD_PID"))"
+      return 0
+    fi
+    if ! { echo "$launched" >"$DIR/dockerd.launch" && alive "$DIR/dockerd.launch" "$EXEC_ROOT"; }; then
+      tail -n 20 "$DIR/dockerd.log" >&2 || true
+      die "dockerd exited during start; log: $DIR/dockerd.log"
+    fi
+    sleep 0.2
+  done
+  tail -n 20 "$DIR/dockerd.log" >&2 || true
+  die "dockerd did not answer /_ping within 30 s; log: $DIR/dockerd.log"
+}
+
+stop_dockerd() {
+  stop_pid "$DOCKERD_PID" "$EXEC_ROOT" dockerd
+  # dockerd supervises a containerd of its own; normally it stops it. If dockerd had to be
+  # killed, that containerd is left behind: stop it through its pid file too.
+  local cpid=$EXEC_ROOT/containerd/containerd.pid
+  if [ -s "$cpid" ]; then
+    stop_pid "$cpid" "$EXEC_ROOT" containerd
+  fi
+  rm -f "$DOCKER_SOCK"
+}
+
+registry_port() { sed -n 's/^IDPUSH_TEST_REGISTRY=127\.0\.0\.1://p' "$DIR/env" 2>/dev/null | head -n1; }
+
+registry_ping() {
+  local port=$1
+  [ -n "$port" ] && curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_registry() {
+  local port
+  if registry_alive; then
+    port=$(sed -n 's/^ *addr: *127\.0\.0\.1:\([0-9]*\).*/\1/p' "$DIR/registry.yml" | head -n1)
+    if registry_ping "$port"; then
+      log "registry already running (pid $(pid_of "$REGISTRY_PID"), port $port), reusing"
+      REGISTRY_PORT=$port
+      return 0
+    fi
+    stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
+  fi
+  local registry candidates p
+  registry=$(command -v docker-registry || echo /usr/bin/docker-registry)
+  mkdir -p "$DIR/registry-data"
+  if [ -n "${IDPUSH_TEST_REGISTRY_PORT:-}" ]; then
+    candidates=("$IDPUSH_TEST_REGISTRY_PORT")
+  else
+    candidates=()
+    for p in $(seq 5100 5199); do candidates+=("$p"); done
+  fi
+  for p in "${candidates[@]}"; do
+    port_free "$p" || continue
+    cat >"$DIR/registry.yml" <<EOF
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $DIR/registry-data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+http:
+  addr: 127.0.0.1:$p
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+    log "starting registry on 127.0.0.1:$p"
+    setsid nohup "$registry" serve "$DIR/registry.yml" </dev/null >"$DIR/registry.log" 2>&1 &
+    echo $! >"$REGISTRY_PID"
+    for _ in $(seq 1 100); do
+      if registry_ping "$p"; then
+        REGISTRY_PORT=$p
+        log "registry ready (pid $(pid_of "$REGISTRY_PID"))"
+        return 0
+      fi
+      registry_alive || break
+      sleep 0.1
+    done
+    stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
+    log "registry did not come up on port $p; last log lines:"
+    tail -n 5 "$DIR/registry.log" >&2 || true
+  done
+  die "could not start the registry; log: $DIR/registry.log"
+}
+
+write_env() {
+  local tmp=$DIR/env.tmp
+  {
+    echo "# written by scripts/test-env.sh; source it or read KEY=VALUE lines"
+    echo "DOCKER_HOST=unix://$DOCKER_SOCK"
+    echo "IDPUSH_TEST_REGISTRY=127.0.0.1:$REGISTRY_PORT"
+    echo "IDPUSH_TEST_ENV_DIR=$DIR"
+  } >"$tmp"
+  mv "$tmp" "$DIR/env"
+}
+
+status() {
+  local ok=0 port
+  if dockerd_alive && docker_ping; then
+    echo "dockerd running pid $(pid_of "$DOCKERD_PID") unix://$DOCKER_SOCK"
+  else
+    echo "dockerd stopped"
+    ok=1
+  fi
+  port=$(sed -n 's/^ *addr: *127\.0\.0\.1:\([0-9]*\).*/\1/p' "$DIR/registry.yml" 2>/dev/null | head -n1)
+  if registry_alive && registry_ping "$port"; then
+    echo "registry running pid $(pid_of "$REGISTRY_PID") 127.0.0.1:$port"
+  else
+    echo "registry stopped"
+    ok=1
+  fi
+  return $ok
+}
+
+cmd=${1:-}
+case "$cmd" in
+  install)
+    install_packages
+    ;;
+  start)
+    install_packages
+    if [ "$RUN" != "$DIR" ]; then echo "$RUN" >"$DIR/rundir"; fi
+    REGISTRY_PORT=
+    start_dockerd
+    start_registry
+    write_env
+    log "environment ready: $DIR/env"
+    cat "$DIR/env"
+    ;;
+  stop)
+    case "${2:-all}" in
+      dockerd) stop_dockerd ;;
+      registry) stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry ;;
+      all)
+        stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
+        stop_dockerd
+        ;;
+      *) die "unknown component '${2}' (dockerd | registry | all)" ;;
+    esac
+    ;;
+  status)
+    status
+    ;;
+  clean)
+    "$0" stop all
+    log "removing $DIR"
+    rm -rf "$DIR"
+    [ "$RUN" = "$DIR" ] || rm -rf "$RUN"
+    ;;
+  *)
+    echo "usage: $0 start | stop [dockerd|registry|all] | status | clean | install" >&2
+    exit 2
+    ;;
+esac

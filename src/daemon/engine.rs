@@ -1,0 +1,407 @@
+//! The Docker Engine API calls idpush makes: finding the daemon (`DOCKER_HOST`), connecting
+//! and negotiating the API version (`/_ping`), inspecting an image and streaming its
+//! `docker save` export. Every call opens its own connection through [`super::http`]; connection
+//! failures become one-line `Class::NotFound` errors that say how to fix them.
+
+use std::fmt;
+use std::io::{self, BufReader, Read};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::http::{self, Response, Stream};
+use crate::error::{fail, Class};
+
+/// The newest API version we speak; we use `min(this, the daemon's)`.
+const MAX_API: (u32, u32) = (1, 47);
+/// The version to assume when the daemon does not say (what the Go client assumes).
+const FALLBACK_API: &str = "1.24";
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+const DEFAULT_TCP_PORT: u16 = 2375;
+/// The `Host` header over a unix socket, as the Go client sends it.
+const UNIX_HOST_HEADER: &str = "api.moby.localhost";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a ping or inspect may wait for the daemon.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the export may go without a byte: the daemon may stage the whole image on disk
+/// before the first byte of a `docker save` stream.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The largest JSON answer (inspect) or error body we read into memory.
+const MAX_JSON: usize = 16 << 20;
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Where the Docker daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerHost {
+    /// A unix socket path.
+    Unix(PathBuf),
+    /// Plain (non-TLS) TCP, as `host:port`.
+    Tcp(String),
+}
+
+impl DockerHost {
+    /// The daemon named by `DOCKER_HOST`, else the default unix socket.
+    pub fn from_env() -> anyhow::Result<DockerHost> {
+        let host = std::env::var("DOCKER_HOST").ok();
+        let tls = ["DOCKER_TLS_VERIFY", "DOCKER_TLS"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+        DockerHost::from_values(host.as_deref(), tls)
+    }
+
+    /// [`DockerHost::from_env`] given the value of `DOCKER_HOST` and whether TLS is asked for.
+    fn from_values(host: Option<&str>, tls: bool) -> anyhow::Result<DockerHost> {
+        let Some(host) = host.filter(|h| !h.is_empty()) else {
+            return Ok(DockerHost::Unix(PathBuf::from(DEFAULT_SOCKET)));
+        };
+        let host = DockerHost::parse(host)?;
+        if tls && matches!(host, DockerHost::Tcp(_)) {
+            return Err(fail(
+                Class::Permanent,
+                format!("cannot use TLS to reach the docker daemon at {host} (idpush speaks plain tcp:// and unix:// only; unset DOCKER_TLS_VERIFY or use the daemon's unix socket)"),
+            ));
+        }
+        Ok(host)
+    }
+
+    /// Parses `unix:///path` or `tcp://host[:port]` (default port 2375).
+    pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
+        let bad = |why: &str| fail(Class::Permanent, format!("invalid DOCKER_HOST {s:?}: {why}"));
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| bad("expected unix:///path/to/docker.sock or tcp://host:port"))?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "unix" if rest.is_empty() => Err(bad("missing socket path")),
+            "unix" => Ok(DockerHost::Unix(PathBuf::from(rest))),
+            "tcp" => parse_tcp(rest).map(DockerHost::Tcp).map_err(bad),
+            "ssh" => Err(bad("ssh:// is not supported (forward the socket with `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock user@host` and set DOCKER_HOST=unix:///tmp/docker.sock)")),
+            other => Err(bad(&format!("{other}:// is not supported (use unix:// or tcp://)"))),
+        }
+    }
+
+    /// The `Host` header for requests to this daemon.
+    fn host_header(&self) -> &str {
+        match self {
+            DockerHost::Unix(_) => UNIX_HOST_HEADER,
+            DockerHost::Tcp(addr) => addr,
+        }
+    }
+}
+
+/// Checks `host[:port][/]` and adds the default port.
+fn parse_tcp(rest: &str) -> Result<String, &'static str> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
+        return Err("expected tcp://host:port with no path, user or query");
+    }
+    // The host ends after a bracketed IPv6 address, else at the last colon.
+    let host_end = match rest.strip_prefix('[') {
+        Some(v6) => v6.find(']').map(|i| i + 2).ok_or("unclosed '[' in the address")?,
+        None => rest.rfind(':').unwrap_or(rest.len()),
+    };
+    let (host, port) = rest.split_at(host_end);
+    if host.is_empty() || host == "[]" || (!host.starts_with('[') && host.contains(':')) {
+        return Err("missing or malformed host");
+    }
+    match port.strip_prefix(':') {
+        None if port.is_empty() => Ok(format!("{host}:{DEFAULT_TCP_PORT}")),
+        Some(p)
+            if p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0) =>
+        {
+            Ok(format!("{host}:{p}"))
+        }
+        _ => Err("invalid port"),
+    }
+}
+
+impl fmt::Display for DockerHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DockerHost::Unix(path) => write!(f, "unix://{}", path.display()),
+            DockerHost::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+/// A connection to a Docker daemon with a negotiated API version.
+#[derive(Debug)]
+pub struct Engine {
+    host: DockerHost,
+    /// The API version to use, like `1.47`.
+    version: String,
+}
+
+/// What `docker image inspect` says about an image (the parts idpush needs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub size: u64,
+}
+
+/// The inspect JSON; fields may be missing or null.
+#[derive(Deserialize)]
+struct InspectJson {
+    #[serde(rename = "Id", default)]
+    id: Option<String>,
+    #[serde(rename = "RepoTags", default)]
+    repo_tags: Option<Vec<String>>,
+    #[serde(rename = "RepoDigests", default)]
+    repo_digests: Option<Vec<String>>,
+    #[serde(rename = "Size", default)]
+    size: Option<i64>,
+}
+
+impl Engine {
+    /// HEAD /_ping (then GET /_ping if HEAD fails: old daemons refuse HEAD, and only GET
+    /// carries an error message), then negotiates the API version from `Api-Version`.
+    pub fn connect(host: DockerHost) -> anyhow::Result<Engine> {
+        let mut engine = Engine { host, version: String::new() };
+        let mut resp = engine.call("HEAD", "/_ping", CALL_TIMEOUT)?;
+        if !(200..300).contains(&resp.status) {
+            log::debug!("HEAD /_ping answered {}; trying GET", resp.status);
+            resp = engine.call("GET", "/_ping", CALL_TIMEOUT)?;
+        }
+        if !(200..300).contains(&resp.status) {
+            let msg = daemon_message(&mut resp);
+            let class = if resp.status >= 500 { Class::Transient } else { Class::Permanent };
+            return Err(fail(
+                class,
+                format!("the docker daemon at {} failed /_ping: {msg}", engine.host),
+            ));
+        }
+        engine.version = negotiate(resp.headers.get("api-version")).map_err(|v| {
+            fail(
+                Class::Permanent,
+                format!("the docker daemon at {} sent an invalid Api-Version {v:?}", engine.host),
+            )
+        })?;
+        log::debug!("docker daemon at {}: using API v{}", engine.host, engine.version);
+        Ok(engine)
+    }
+
+    /// The negotiated API version, like `1.47`.
+    pub fn api_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The daemon this engine talks to.
+    pub fn host(&self) -> &DockerHost {
+        &self.host
+    }
+
+    /// GET /images/{name}/json
+    pub fn inspect(&self, name: &str) -> anyhow::Result<ImageInfo> {
+        check_name(name)?;
+        let path = format!("/v{}/images/{}/json", self.version, encode(name, b"/:@"));
+        let mut resp = self.call("GET", &path, CALL_TIMEOUT)?;
+        if resp.status != 200 {
+            return Err(self.status_error(&mut resp, name, "inspecting"));
+        }
+        let body = resp.body.read_to_end_limited(MAX_JSON);
+        let body = body
+            .with_context(|| format!("reading the inspect answer for {name} from {}", self.host))?;
+        parse_inspect(&body).map_err(|e| {
+            fail(
+                Class::Permanent,
+                format!(
+                    "the docker daemon at {} sent invalid inspect json for {name}: {e}",
+                    self.host
+                ),
+            )
+        })
+    }
+
+    /// GET /images/get?names={name}: the image as a `docker save` tar stream.
+    pub fn export(&self, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+        check_name(name)?;
+        let path = format!("/v{}/images/get?names={}", self.version, encode(name, b""));
+        let mut resp = self.call("GET", &path, EXPORT_TIMEOUT)?;
+        if resp.status != 200 {
+            return Err(self.status_error(&mut resp, name, "exporting"));
+        }
+        Ok(Box::new(resp.body))
+    }
+
+    /// Opens a connection, sends one request and reads the response head.
+    fn call(
+        &self,
+        method: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Response<BufReader<Stream>>> {
+        let stream = dial(&self.host)?;
+        stream.set_timeout(Some(timeout)).context("setting a socket timeout")?;
+        log::debug!("docker: {method} {target}");
+        http::roundtrip(stream, method, target, self.host.host_header())
+            .map_err(|e| self.io_error(e, method, target, timeout))
+    }
+
+    /// A one-line error for a failed request: a timeout, a garbled answer, a broken socket.
+    fn io_error(
+        &self,
+        e: io::Error,
+        method: &str,
+        target: &str,
+        timeout: Duration,
+    ) -> anyhow::Error {
+        let host = &self.host;
+        match e.kind() {
+            io::ErrorKind::TimedOut => fail(
+                Class::Transient,
+                format!("the docker daemon at {host} did not answer {method} {target} within {}s (is it hung? try `docker info`)", timeout.as_secs()),
+            ),
+            io::ErrorKind::UnexpectedEof => fail(
+                Class::Transient,
+                format!("the docker daemon at {host} closed the connection during {method} {target}: {e}"),
+            ),
+            io::ErrorKind::InvalidData => fail(
+                Class::Permanent,
+                format!("the docker daemon at {host} sent an invalid answer to {method} {target}: {e} (does DOCKER_HOST point at a docker daemon?)"),
+            ),
+            _ => anyhow::Error::new(e).context(format!("{method} {target} on the docker daemon at {host}")),
+        }
+    }
+
+    /// The error for a non-200 answer about image `name`, with the daemon's message.
+    fn status_error(
+        &self,
+        resp: &mut Response<BufReader<Stream>>,
+        name: &str,
+        doing: &str,
+    ) -> anyhow::Error {
+        let msg = daemon_message(resp);
+        match resp.status {
+            404 => fail(
+                Class::NotFound,
+                format!("image not found: {name} (the daemon at {} has no such image; check `docker images`)", self.host),
+            ),
+            s => fail(
+                if s >= 500 { Class::Transient } else { Class::Permanent },
+                format!("the docker daemon at {} failed {doing} {name}: {msg}", self.host),
+            ),
+        }
+    }
+}
+
+/// Rejects names that cannot be an image reference or ID.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(fail(Class::Permanent, format!("invalid image name {name:?}")));
+    }
+    Ok(())
+}
+
+/// Connects to the daemon; failures are `Class::NotFound` with a hint.
+fn dial(host: &DockerHost) -> anyhow::Result<Stream> {
+    let result = match host {
+        DockerHost::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
+        DockerHost::Tcp(addr) => dial_tcp(addr).map(Stream::Tcp),
+    };
+    result.map_err(|e| fail(Class::NotFound, dial_error(host, &e)))
+}
+
+/// Resolves `addr` and connects to the first address that answers, each within a timeout.
+fn dial_tcp(addr: &str) -> io::Result<TcpStream> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolves to no address");
+    for sa in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&sa, CONNECT_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// The one-line message for a failed connection to `host`.
+fn dial_error(host: &DockerHost, e: &io::Error) -> String {
+    let prefix = "cannot reach the docker daemon";
+    match (host, e.kind()) {
+        (DockerHost::Unix(p), io::ErrorKind::NotFound) => format!(
+            "{prefix}: {} does not exist (is dockerd running? set DOCKER_HOST=unix:///path/to/docker.sock)",
+            p.display()
+        ),
+        (DockerHost::Unix(p), io::ErrorKind::PermissionDenied) => format!(
+            "{prefix}: permission denied on {} (add your user to the `docker` group and log in again, or run with sudo)",
+            p.display()
+        ),
+        (_, io::ErrorKind::ConnectionRefused) => {
+            format!("{prefix}: connection refused at {host} (is dockerd running? check DOCKER_HOST)")
+        }
+        (_, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => format!(
+            "{prefix}: connecting to {host} timed out after {}s (check DOCKER_HOST and the network)",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        _ => format!("{prefix} at {host}: {e} (check DOCKER_HOST)"),
+    }
+}
+
+/// The API version to use given the daemon's `Api-Version`; `Err` carries a malformed value.
+fn negotiate(server: Option<&str>) -> Result<String, String> {
+    let Some(server) = server.map(str::trim) else {
+        return Ok(FALLBACK_API.to_string());
+    };
+    let (major, minor) =
+        parse_version(server).ok_or_else(|| server.chars().take(40).collect::<String>())?;
+    let (major, minor) = (major, minor).min(MAX_API);
+    Ok(format!("{major}.{minor}"))
+}
+
+/// Parses `MAJOR.MINOR`.
+fn parse_version(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.split_once('.')?;
+    let num = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten();
+    Some((num(major)?, num(minor)?))
+}
+
+/// The daemon's error message: the JSON `message`, else the body's first line, else the
+/// status line.
+fn daemon_message<R: io::BufRead>(resp: &mut Response<R>) -> String {
+    let body = resp.body.read_to_end_limited(MAX_ERROR_BODY).unwrap_or_default();
+    message_from_body(&body)
+        .unwrap_or_else(|| format!("HTTP {} {}", resp.status, resp.reason).trim_end().to_string())
+}
+
+fn message_from_body(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct ErrorJson {
+        message: String,
+    }
+    let text = match serde_json::from_slice::<ErrorJson>(body) {
+        Ok(e) => e.message,
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(300).collect())
+}
+
+fn parse_inspect(body: &[u8]) -> serde_json::Result<ImageInfo> {
+    let j: InspectJson = serde_json::from_slice(body)?;
+    Ok(ImageInfo {
+        id: j.id.unwrap_or_default(),
+        repo_tags: j.repo_tags.unwrap_or_default(),
+        repo_digests: j.repo_digests.unwrap_or_default(),
+        size: j.size.unwrap_or(0).max(0) as u64,
+    })
+}
+
+/// Percent-encodes everything but unreserved characters and the bytes in `keep`.
+fn encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

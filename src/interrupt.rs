@@ -1,0 +1,55 @@
+//! Ctrl-C and SIGTERM: remove the temp dirs and exit 130 (143), within a second, wherever the
+//! main thread is blocked.
+//!
+//! The signal handler only counts and remembers the signal (all it may safely do); a watcher
+//! thread notices within 50 ms, removes every store dir and exits. A second signal exits at
+//! once from the handler. Loops also call [`check`] to stop between steps.
+
+use crate::error::{fail, Class};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::time::Duration;
+
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
+
+static COUNT: AtomicU32 = AtomicU32::new(0);
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" {
+    fn signal(signum: i32, handler: usize) -> usize;
+    fn _exit(status: i32) -> !;
+}
+
+extern "C" fn on_signal(sig: i32) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+    if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { _exit(128 + sig) }
+    }
+}
+
+/// Installs the handlers and starts the watcher thread.
+pub fn install() {
+    // SAFETY: on_signal only touches atomics and calls _exit, both async-signal-safe.
+    unsafe {
+        signal(SIGINT, on_signal as extern "C" fn(i32) as usize);
+        signal(SIGTERM, on_signal as extern "C" fn(i32) as usize);
+    }
+    std::thread::spawn(|| loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if COUNT.load(Ordering::SeqCst) > 0 {
+            crate::store::remove_all();
+            let sig = SIGNAL.load(Ordering::SeqCst);
+            eprintln!("idpush: interrupted ({}); temporary files removed", if sig == SIGTERM { "SIGTERM" } else { "Ctrl-C" });
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
+/// An `Interrupted` error if a signal has arrived.
+pub fn check() -> anyhow::Result<()> {
+    if COUNT.load(Ordering::SeqCst) > 0 {
+        return Err(fail(Class::Interrupted, "interrupted"));
+    }
+    Ok(())
+}

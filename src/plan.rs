@@ -1,0 +1,280 @@
+//! Flags + environment → a validated plan: what to push, where, and how to log in.
+//!
+//! Every check that needs no network happens here, so a bad name or a missing password is
+//! reported before any work is done. The environment is passed in as a function, which keeps
+//! this testable.
+
+use crate::cli::PushArgs;
+use crate::reference::Reference;
+use crate::registry::Credentials;
+use crate::secret::Secret;
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+
+pub const DEFAULT_REGISTRY: &str = "https://gitea.cnoe.localtest.me:8443";
+
+#[derive(Debug)]
+pub struct Plan {
+    /// The image as the daemon knows it.
+    pub source: String,
+    /// Where it goes: always with a registry host, and a tag or a digest.
+    pub dest: Reference,
+    /// `http://host[:port]` or `https://host[:port]`, the registry that `dest` names.
+    pub base_url: String,
+    pub insecure: bool,
+    pub credentials: Credentials,
+    pub quiet: bool,
+    pub log_level: log::LevelFilter,
+    pub tmpdir: PathBuf,
+}
+
+/// A registry URL as the user gave it: scheme (if any) and `host[:port]`.
+#[derive(Debug, PartialEq)]
+struct RegistryUrl {
+    scheme: Option<&'static str>,
+    host: String,
+}
+
+pub fn plan(args: PushArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Plan> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let log_level = parse_log_level(args.log_level.as_deref(), args.quiet)?;
+    let insecure = args.insecure || var("IDPBUILDER_REGISTRY_INSECURE").is_some_and(|v| truthy(&v));
+    let username = args.username.or_else(|| var("IDPBUILDER_REGISTRY_USERNAME"));
+    let password = args.password.or_else(|| var("IDPBUILDER_REGISTRY_PASSWORD"));
+    let token = args.token.or_else(|| var("IDPBUILDER_REGISTRY_TOKEN"));
+    let registry_flag = args.registry.or_else(|| var("IDPBUILDER_REGISTRY_URL"));
+    let registry = parse_registry_url(registry_flag.as_deref().unwrap_or(DEFAULT_REGISTRY))?;
+
+    let dest = destination(&args.image, args.dest.as_deref(), &registry.host, username.as_deref())?;
+    let dest_host = dest.registry.clone().expect("destination always has a registry");
+    let scheme = if dest_host == registry.host { registry.scheme } else { None };
+    let scheme = scheme.unwrap_or(if is_loopback(&dest_host) { "http" } else { "https" });
+
+    let credentials = match (username, password, token) {
+        (Some(u), _, Some(t)) => Credentials::Basic { username: u, password: Secret::new(t) },
+        (None, _, Some(t)) => Credentials::Token(Secret::new(t)),
+        (Some(u), Some(p), None) => Credentials::Basic { username: u, password: Secret::new(p) },
+        (Some(u), None, None) => bail!(
+            "a password is needed for user {u:?}: give --password, --token or IDPBUILDER_REGISTRY_PASSWORD"
+        ),
+        (None, Some(_), None) => {
+            bail!("a password was given without a username: give --username or IDPBUILDER_REGISTRY_USERNAME")
+        }
+        (None, None, None) => Credentials::Anonymous,
+    };
+    let tmpdir = args
+        .tmpdir
+        .or_else(|| var("TMPDIR"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+
+    Ok(Plan {
+        source: args.image,
+        base_url: format!("{scheme}://{dest_host}"),
+        dest,
+        insecure,
+        credentials,
+        quiet: args.quiet,
+        log_level,
+        tmpdir,
+    })
+}
+
+/// The full destination reference: DEST as given (with the registry's host when it names
+/// none), else the registry's host plus the image's repository and tag. A one-part repository
+/// goes under the lowercased username, as Gitea wants `owner/name`.
+fn destination(image: &str, dest: Option<&str>, host: &str, user: Option<&str>) -> anyhow::Result<Reference> {
+    let mut r = match dest {
+        Some(d) => Reference::parse(d).context("in DEST")?,
+        None => {
+            if image.starts_with("sha256:") || is_short_id(image) {
+                bail!("{image:?} looks like an image ID: give a destination, e.g. `idpush push {image} myapp:latest`");
+            }
+            let mut r = Reference::parse(image).context("in IMAGE (or give a DEST)")?;
+            r.registry = None;
+            if r.tag.is_none() && r.digest.is_some() {
+                // The pushed manifest has its own digest; name it by tag.
+                r.digest = None;
+            }
+            r
+        }
+    };
+    if r.registry.is_none() {
+        r.registry = Some(host.to_string());
+        if !r.repository.contains('/') {
+            if let Some(u) = user {
+                r.repository = format!("{}/{}", u.to_lowercase(), r.repository);
+                r = Reference::parse(&r.to_string()).context("the destination under the username")?;
+            }
+        }
+    }
+    if r.tag.is_none() && r.digest.is_none() {
+        r.tag = Some("latest".to_string());
+    }
+    Ok(r)
+}
+
+fn is_short_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b.is_ascii_digit())
+        && s.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+fn parse_registry_url(s: &str) -> anyhow::Result<RegistryUrl> {
+    let (scheme, rest) = match s.split_once("://") {
+        Some(("https", rest)) => (Some("https"), rest),
+        Some(("http", rest)) => (Some("http"), rest),
+        Some((other, _)) => bail!("registry URL {s:?} has scheme {other:?}: use https:// or http://"),
+        None => (None, s),
+    };
+    let host = rest.trim_end_matches('/');
+    if host.contains('/') || host.contains('@') || host.is_empty() {
+        bail!("registry URL {s:?} must be scheme://host[:port], with no path or user");
+    }
+    Reference::parse(&format!("{host}/x")).with_context(|| format!("registry URL {s:?}"))?;
+    Ok(RegistryUrl { scheme, host: host.to_string() })
+}
+
+/// Hosts that are this machine: plain HTTP is fine there, as docker assumes.
+pub fn is_loopback(host_port: &str) -> bool {
+    let host = match host_port.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host_port,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+fn parse_log_level(s: Option<&str>, quiet: bool) -> anyhow::Result<log::LevelFilter> {
+    Ok(match s {
+        None if quiet => log::LevelFilter::Error,
+        None => log::LevelFilter::Info,
+        Some("error") => log::LevelFilter::Error,
+        Some("warn") => log::LevelFilter::Warn,
+        Some("info") => log::LevelFilter::Info,
+        Some("debug") => log::LevelFilter::Debug,
+        Some("trace") => log::LevelFilter::Trace,
+        Some(other) => bail!("--log-level {other:?} is not one of error, warn, info, debug, trace"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(image: &str, dest: Option<&str>) -> PushArgs {
+        PushArgs {
+            image: image.into(),
+            dest: dest.map(Into::into),
+            registry: None,
+            username: None,
+            password: None,
+            token: None,
+            insecure: false,
+            log_level: None,
+            quiet: false,
+            tmpdir: None,
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn default_destination_is_gitea_under_the_lowercased_user() {
+        let mut a = args("myapp:latest", None);
+        a.username = Some("giteaAdmin".into());
+        a.password = Some("pw".into());
+        let p = plan(a, &no_env).unwrap();
+        assert_eq!(p.dest.to_string(), "gitea.cnoe.localtest.me:8443/giteaadmin/myapp:latest");
+        assert_eq!(p.base_url, DEFAULT_REGISTRY);
+    }
+
+    #[test]
+    fn destinations() {
+        let cases: &[(&str, Option<&str>, Option<&str>, &str, &str)] = &[
+            ("myapp", None, None, "gitea.cnoe.localtest.me:8443/myapp:latest", "https://gitea.cnoe.localtest.me:8443"),
+            ("org/app:v1", None, None, "gitea.cnoe.localtest.me:8443/org/app:v1", "https://gitea.cnoe.localtest.me:8443"),
+            ("docker.io/library/nginx:1", None, None, "gitea.cnoe.localtest.me:8443/library/nginx:1", "https://gitea.cnoe.localtest.me:8443"),
+            ("x", Some("127.0.0.1:5000/a/b:t"), None, "127.0.0.1:5000/a/b:t", "http://127.0.0.1:5000"),
+            ("x", Some("localhost:5000/a"), None, "localhost:5000/a:latest", "http://localhost:5000"),
+            ("x", Some("reg.example.com/a"), None, "reg.example.com/a:latest", "https://reg.example.com"),
+            ("x", Some("a/b:c"), Some("http://10.0.0.1:80"), "10.0.0.1:80/a/b:c", "http://10.0.0.1:80"),
+            ("x", Some("127.0.0.1:9/a"), Some("https://127.0.0.1:9"), "127.0.0.1:9/a:latest", "https://127.0.0.1:9"),
+            ("x", None, Some("127.0.0.1:5000"), "127.0.0.1:5000/x:latest", "http://127.0.0.1:5000"),
+        ];
+        for (image, dest, reg, want, url) in cases {
+            let mut a = args(image, *dest);
+            a.registry = reg.map(Into::into);
+            let p = plan(a, &no_env).unwrap_or_else(|e| panic!("{image} {dest:?}: {e:#}"));
+            assert_eq!(p.dest.to_string(), *want);
+            assert_eq!(p.base_url, *url);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_before_any_work() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            ("myapp", Some("127.0.0.1:5000/Team/App"), "lowercase"),
+            ("MyApp", None, "lowercase"),
+            ("0123456789ab", None, "image ID"),
+            ("x", Some("127.0.0.1:5000/a b"), "invalid"),
+        ];
+        for (image, dest, want) in cases {
+            let e = format!("{:#}", plan(args(image, *dest), &no_env).unwrap_err());
+            assert!(e.contains(want), "{image} {dest:?}: {e}");
+        }
+        let mut a = args("x", None);
+        a.registry = Some("ftp://x".into());
+        assert!(format!("{:#}", plan(a, &no_env).unwrap_err()).contains("scheme"));
+        let mut a = args("x", None);
+        a.username = Some("u".into());
+        assert!(format!("{:#}", plan(a, &no_env).unwrap_err()).contains("password is needed"));
+        let mut a = args("x", None);
+        a.log_level = Some("loud".into());
+        assert!(plan(a, &no_env).is_err());
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let env = |k: &str| match k {
+            "IDPBUILDER_REGISTRY_URL" => Some("http://127.0.0.1:7000".to_string()),
+            "IDPBUILDER_REGISTRY_USERNAME" => Some("envuser".to_string()),
+            "IDPBUILDER_REGISTRY_PASSWORD" => Some("envpass".to_string()),
+            "IDPBUILDER_REGISTRY_INSECURE" => Some("true".to_string()),
+            _ => None,
+        };
+        let p = plan(args("app", None), &env).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:7000/envuser/app:latest");
+        assert!(p.insecure);
+        assert!(matches!(&p.credentials, Credentials::Basic { username, password } if username == "envuser" && password.expose() == "envpass"));
+
+        let mut a = args("app", None);
+        a.registry = Some("http://127.0.0.1:8000".into());
+        a.username = Some("flaguser".into());
+        a.password = Some("flagpass".into());
+        let p = plan(a, &env).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:8000/flaguser/app:latest");
+        assert!(matches!(&p.credentials, Credentials::Basic { username, password } if username == "flaguser" && password.expose() == "flagpass"));
+
+        let mut a = args("app", None);
+        a.token = Some("tok".into());
+        let p = plan(a, &|_| None).unwrap();
+        assert!(matches!(&p.credentials, Credentials::Token(t) if t.expose() == "tok"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["example.com", "10.0.0.1:5000", "gitea.cnoe.localtest.me:8443"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}

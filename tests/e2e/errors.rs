@@ -1,0 +1,190 @@
+//! Failures and their exit codes: 2 for a missing image or an unreachable daemon, 1 for bad
+//! input, with one line on stderr.
+
+use crate::fake_daemon::FakeDaemon;
+use crate::support::*;
+use std::net::TcpListener;
+use std::time::Duration;
+
+/// With `-q`, an error is exactly one line on stderr; return it.
+fn one_error_line(out: &Output) -> String {
+    let lines = out.stderr_lines();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one line on stderr:\n{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout on failure:\n{}",
+        out.describe()
+    );
+    lines[0].to_string()
+}
+
+#[test]
+fn image_not_found_exits_2() {
+    let dir = TestDir::new("not-found");
+    let env = env();
+    let image = format!("{}:latest", unique("e2e-missing"));
+    let repo = format!("e2e/{}", unique("missing"));
+    let out = Idpush::new(&dir.path, &env.docker_host)
+        .args([
+            "push",
+            "-q",
+            &image,
+            &format!("{}/{repo}:latest", env.registry),
+        ])
+        .run();
+    assert_eq!(
+        out.code,
+        Some(2),
+        "image not found must exit 2:\n{}",
+        out.describe()
+    );
+    let line = one_error_line(&out);
+    let bare = image.trim_end_matches(":latest");
+    assert!(
+        line.contains(bare),
+        "the error should name the image {image}: {line:?}"
+    );
+    let (status, _) = registry_manifest_digest(&env.registry, &repo, "latest");
+    assert_eq!(status, 404, "nothing may be pushed for a missing image");
+}
+
+#[test]
+fn image_not_found_without_quiet_still_says_so() {
+    let dir = TestDir::new("not-found-verbose");
+    let env = env();
+    let image = format!("{}:v0", unique("e2e-missing-verbose"));
+    let out = Idpush::new(&dir.path, &env.docker_host)
+        .args([
+            "push",
+            &image,
+            &format!("{}/e2e/{}:v0", env.registry, unique("missing-verbose")),
+        ])
+        .run();
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    let last = *out.stderr_lines().last().unwrap_or(&"");
+    assert!(
+        last.contains(image.trim_end_matches(":v0")),
+        "last stderr line should name the image: {}",
+        out.describe()
+    );
+}
+
+#[test]
+fn daemon_socket_missing_exits_2() {
+    let dir = TestDir::new("no-socket");
+    let env = env();
+    let socket = format!("/nonexistent/{}/docker.sock", unique("idpush-e2e"));
+    let out = Idpush::new(&dir.path, &format!("unix://{socket}"))
+        .args([
+            "push",
+            "-q",
+            "e2e-any:latest",
+            &format!("{}/e2e/{}:latest", env.registry, unique("no-socket")),
+        ])
+        .run();
+    assert_eq!(
+        out.code,
+        Some(2),
+        "unreachable daemon must exit 2:\n{}",
+        out.describe()
+    );
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&socket),
+        "the error should name the socket path {socket}: {line:?}"
+    );
+}
+
+/// A TCP listener standing in for a registry: counts connections.
+struct CountingListener {
+    listener: TcpListener,
+}
+
+impl CountingListener {
+    fn new() -> CountingListener {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        CountingListener { listener }
+    }
+    fn addr(&self) -> String {
+        self.listener.local_addr().unwrap().to_string()
+    }
+    fn connections(&self) -> usize {
+        let mut n = 0;
+        while self.listener.accept().is_ok() {
+            n += 1;
+        }
+        n
+    }
+}
+
+#[test]
+fn uppercase_dest_repository_rejected_before_any_work() {
+    let dir = TestDir::new("upper-dest");
+    let daemon = FakeDaemon::start(&dir.path, None);
+    let registry = CountingListener::new();
+    let dest = format!("{}/e2e/UpperCase:latest", registry.addr());
+    let out = Idpush::new(&dir.sub("run"), &daemon.docker_host())
+        .args(["push", "-q", "e2e-upper:latest", &dest])
+        .run();
+    assert_eq!(
+        out.code,
+        Some(1),
+        "uppercase repository must exit 1:\n{}",
+        out.describe()
+    );
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("UpperCase"),
+        "the error should name the bad repository: {line:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        daemon.connections(),
+        0,
+        "the daemon was contacted: {:?}",
+        daemon.requests()
+    );
+    assert_eq!(registry.connections(), 0, "the registry was contacted");
+}
+
+#[test]
+fn uppercase_image_repository_rejected_before_any_work() {
+    let dir = TestDir::new("upper-image");
+    let daemon = FakeDaemon::start(&dir.path, None);
+    let registry = CountingListener::new();
+    let out = Idpush::new(&dir.sub("run"), &daemon.docker_host())
+        .args([
+            "push",
+            "-q",
+            "-r",
+            &format!("http://{}", registry.addr()),
+            "e2e/MixedCase:latest",
+        ])
+        .run();
+    assert_eq!(
+        out.code,
+        Some(1),
+        "uppercase repository must exit 1:\n{}",
+        out.describe()
+    );
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("MixedCase"),
+        "the error should name the bad repository: {line:?}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        daemon.connections(),
+        0,
+        "the daemon was contacted: {:?}",
+        daemon.requests()
+    );
+    assert_eq!(registry.connections(), 0, "the registry was contacted");
+}

@@ -1,0 +1,908 @@
+//! Shared helpers for the e2e tests: the test environment (a private dockerd and a plain-HTTP
+//! registry started by `scripts/test-env.sh start`), the docker CLI and skopeo as independent
+//! checkers, deterministic images, and running the `idpush` binary with a clean environment.
+
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::http;
+
+/// How long one `idpush` run may take before the test kills it and fails.
+pub const IDPUSH_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long one docker CLI / skopeo command may take.
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
+
+// ---------------------------------------------------------------------------------------------
+// The environment
+
+/// What `scripts/test-env.sh start` wrote to `$DIR/env`.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// `unix:///…/docker.sock` of the private dockerd.
+    pub docker_host: String,
+    /// `127.0.0.1:PORT` of the plain-HTTP registry.
+    pub registry: String,
+    /// Where the env file was read from (for messages).
+    #[allow(dead_code)]
+    pub env_file: PathBuf,
+}
+
+impl TestEnv {
+    pub fn docker_socket(&self) -> &str {
+        self.docker_host
+            .strip_prefix("unix://")
+            .unwrap_or(&self.docker_host)
+    }
+}
+
+/// Where the env file is: `$IDPUSH_TEST_ENV_FILE`, else `$IDPUSH_TEST_ENV_DIR/env`, else
+/// `<repo>/.tmp/test-env/env` (the default of scripts/test-env.sh).
+pub fn env_file_path() -> PathBuf {
+    if let Some(f) = std::env::var_os("IDPUSH_TEST_ENV_FILE").filter(|v| !v.is_empty()) {
+        return PathBuf::from(f);
+    }
+    if let Some(d) = std::env::var_os("IDPUSH_TEST_ENV_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d).join("env");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".tmp/test-env/env")
+}
+
+/// Parse `KEY=VALUE` lines (comments, blanks and `export ` prefixes allowed; values may be
+/// single- or double-quoted).
+pub fn parse_env_lines(text: &str) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            vars.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    vars
+}
+
+/// The test environment. Panics (fails the test) with what to run when it is missing or down.
+pub fn env() -> &'static TestEnv {
+    static ENV: OnceLock<Result<TestEnv, String>> = OnceLock::new();
+    match ENV.get_or_init(load_env) {
+        Ok(env) => env,
+        Err(msg) => panic!("{msg}"),
+    }
+}
+
+fn load_env() -> Result<TestEnv, String> {
+    let path = env_file_path();
+    let hint = "run `scripts/test-env.sh start` first (or run all tests with `scripts/test.sh`)";
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "e2e test environment file {} cannot be read ({e}): {hint}; \
+             or point IDPUSH_TEST_ENV_FILE at the env file it wrote",
+            path.display()
+        )
+    })?;
+    let vars = parse_env_lines(&text);
+    let get = |k: &str| {
+        vars.get(k)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| format!("{} has no {k}= line: {hint}", path.display()))
+    };
+    let env = TestEnv {
+        docker_host: get("DOCKER_HOST")?,
+        registry: get("IDPUSH_TEST_REGISTRY")?,
+        env_file: path.clone(),
+    };
+    if !env.docker_host.starts_with("unix://") {
+        return Err(format!(
+            "{}: DOCKER_HOST must be unix://…, got {}",
+            path.display(),
+            env.docker_host
+        ));
+    }
+    // Both must answer, or every test would fail in a confusing way.
+    ping_docker(env.docker_socket()).map_err(|e| {
+        format!(
+            "the test dockerd at {} does not answer ({e}): {hint}",
+            env.docker_host
+        )
+    })?;
+    let r = http::request("GET", &env.registry, "/v2/", &[]).map_err(|e| {
+        format!(
+            "the test registry at {} does not answer ({e}): {hint}",
+            env.registry
+        )
+    })?;
+    if r.status != 200 {
+        return Err(format!(
+            "the test registry at {} answered GET /v2/ with {}: {hint}",
+            env.registry, r.status
+        ));
+    }
+    Ok(env)
+}
+
+fn ping_docker(socket: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let mut s = UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    s.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    if out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unexpected answer: {}",
+            out.lines().next().unwrap_or("")
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and directories
+
+/// A name unique to this test run and call: `<prefix>-<pid>-<n>`, lowercase.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{}-{:05x}",
+        prefix.to_lowercase(),
+        std::process::id(),
+        n,
+        nanos & 0xfffff
+    )
+}
+
+/// A fresh directory for one test (under the system temp dir, so socket paths stay short).
+/// Removed on drop unless the test panicked (then kept for inspection, and its path printed).
+pub struct TestDir {
+    pub path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let path = std::env::temp_dir().join(format!("idpush-e2e-{}", unique(name)));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TestDir { path }
+    }
+
+    /// A subdirectory, created.
+    pub fn sub(&self, name: &str) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        p
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("e2e: keeping {} for inspection", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Entries left in a directory (empty when the directory is empty or missing).
+pub fn dir_entries(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running programs
+
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Non-empty stderr lines.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect()
+    }
+}
+
+/// A spawned child whose output is collected by threads; wait with a deadline.
+pub struct Running {
+    child: std::process::Child,
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<Vec<u8>>,
+    what: String,
+}
+
+impl Running {
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the child has exited already.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    pub fn wait(mut self, timeout: Duration) -> Output {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    let out =
+                        String::from_utf8_lossy(&self.out.join().unwrap_or_default()).into_owned();
+                    let err =
+                        String::from_utf8_lossy(&self.err.join().unwrap_or_default()).into_owned();
+                    panic!(
+                        "{} did not finish within {:?}; killed.\nstdout:\n{out}\nstderr:\n{err}",
+                        self.what, timeout
+                    );
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("waiting for {}: {e}", self.what),
+            }
+        };
+        Output {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&self.out.join().unwrap_or_default()).into_owned(),
+            stderr: String::from_utf8_lossy(&self.err.join().unwrap_or_default()).into_owned(),
+        }
+    }
+}
+
+pub fn spawn(mut cmd: Command, what: &str) -> Running {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    Running {
+        child,
+        out,
+        err,
+        what: what.to_string(),
+    }
+}
+
+pub fn run(cmd: Command, what: &str, timeout: Duration) -> Output {
+    spawn(cmd, what).wait(timeout)
+}
+
+/// Environment variables that must not leak from the developer's shell into the programs
+/// under test (credentials, registry defaults, proxies, docker client config).
+const SCRUBBED_PREFIXES: &[&str] = &[
+    "IDPBUILDER_",
+    "DOCKER_",
+    "RUST_LOG",
+    "XDG_",
+    "SSL_CERT",
+    "REGISTRY_AUTH",
+];
+const SCRUBBED: &[&str] = &[
+    "HOME",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "TMPDIR",
+    "NO_COLOR",
+    "CLICOLOR",
+    "CLICOLOR_FORCE",
+];
+
+fn scrub(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if SCRUBBED.contains(&k.as_str()) || SCRUBBED_PREFIXES.iter().any(|p| k.starts_with(p)) {
+            cmd.env_remove(&k);
+        }
+    }
+}
+
+/// One run of the idpush binary, with a clean environment: no user config, HOME and TMPDIR in
+/// fresh per-run directories, DOCKER_HOST pointing at the given daemon.
+pub struct Idpush {
+    cmd: Command,
+}
+
+impl Idpush {
+    /// `idpush ARGS…` talking to `docker_host`, with HOME=`dir`/home and TMPDIR=`dir`/tmp.
+    pub fn new(dir: &Path, docker_host: &str) -> Idpush {
+        let home = dir.join("home");
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&tmp).unwrap();
+        // IDPUSH_TEST_BIN may name another binary with the same CLI (to check the tests themselves).
+        let bin = std::env::var_os("IDPUSH_TEST_BIN")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_idpush").into());
+        let mut cmd = Command::new(bin);
+        scrub(&mut cmd);
+        cmd.env("HOME", &home)
+            .env("TMPDIR", &tmp)
+            .env("DOCKER_HOST", docker_host)
+            .env("NO_COLOR", "1");
+        cmd.current_dir(dir);
+        Idpush { cmd }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Idpush
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Idpush {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn run(self) -> Output {
+        run(self.cmd, "idpush", IDPUSH_TIMEOUT)
+    }
+
+    pub fn spawn(self) -> Running {
+        spawn(self.cmd, "idpush")
+    }
+}
+
+/// A parsed idpush stdout line: `host:port/repo:tag@sha256:<64hex>`.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub host: String,
+    pub repo: String,
+    pub tag: Option<String>,
+    pub digest: String,
+}
+
+impl Pushed {
+    /// `host/repo@digest`
+    pub fn by_digest(&self) -> String {
+        format!("{}/{}@{}", self.host, self.repo, self.digest)
+    }
+}
+
+/// Check the contract for stdout on success: exactly one line, a reference with a digest.
+pub fn parse_pushed(out: &Output) -> Pushed {
+    assert_eq!(out.code, Some(0), "idpush failed:\n{}", out.describe());
+    let text = out.stdout.strip_suffix('\n').unwrap_or(&out.stdout);
+    assert!(
+        !text.is_empty() && !text.contains('\n'),
+        "stdout must be exactly one line (the pushed reference):\n{}",
+        out.describe()
+    );
+    let (name, digest) = text
+        .rsplit_once('@')
+        .unwrap_or_else(|| panic!("stdout line has no @digest: {text:?}\n{}", out.describe()));
+    assert!(
+        is_sha256_digest(digest),
+        "bad digest {digest:?} in stdout {text:?}"
+    );
+    let (host, path) = name
+        .split_once('/')
+        .unwrap_or_else(|| panic!("stdout line has no host/: {text:?}"));
+    let (repo, tag) = match path.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), Some(t.to_string())),
+        _ => (path.to_string(), None),
+    };
+    Pushed {
+        host: host.to_string(),
+        repo,
+        tag,
+        digest: digest.to_string(),
+    }
+}
+
+pub fn is_sha256_digest(s: &str) -> bool {
+    match s.strip_prefix("sha256:") {
+        Some(hex) => {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }
+        None => false,
+    }
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The docker CLI and skopeo (independent checkers) against the private daemon
+
+fn docker_cli() -> String {
+    std::env::var("IDPUSH_TEST_DOCKER_CLI")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "docker".into())
+}
+
+fn docker_config_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // Shared by all runs: it only ever holds an empty config.
+        let d = std::env::temp_dir().join("idpush-e2e-docker-config");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        d
+    })
+}
+
+pub fn docker_cmd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(docker_cli());
+    scrub(&mut cmd);
+    cmd.env("DOCKER_HOST", &env().docker_host)
+        .env("DOCKER_CONFIG", docker_config_dir())
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CLI_HINTS", "false")
+        .args(args);
+    cmd
+}
+
+/// Run the docker CLI against the private daemon; panics unless it exits 0. Returns stdout.
+pub fn docker(args: &[&str]) -> String {
+    let out = run(
+        docker_cmd(args),
+        &format!("docker {}", args.join(" ")),
+        TOOL_TIMEOUT,
+    );
+    assert_eq!(
+        out.code,
+        Some(0),
+        "docker {} failed:\n{}",
+        args.join(" "),
+        out.describe()
+    );
+    out.stdout
+}
+
+/// Run the docker CLI; return the output whatever the exit code.
+pub fn docker_output(args: &[&str]) -> Output {
+    run(
+        docker_cmd(args),
+        &format!("docker {}", args.join(" ")),
+        TOOL_TIMEOUT,
+    )
+}
+
+/// `docker image inspect -f '{{.Id}}' IMAGE`
+pub fn image_id(image: &str) -> String {
+    docker(&["image", "inspect", "-f", "{{.Id}}", image])
+        .trim()
+        .to_string()
+}
+
+/// The image's rootfs diff IDs, in order.
+pub fn image_diff_ids(image: &str) -> Vec<String> {
+    let json = docker(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", image]);
+    serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("bad RootFS.Layers {json:?}: {e}"))
+}
+
+/// `docker rmi -f` (best effort).
+pub fn docker_rmi(images: &[&str]) {
+    if images.is_empty() {
+        return;
+    }
+    let mut args = vec!["rmi", "-f"];
+    args.extend_from_slice(images);
+    let _ = docker_output(&args);
+}
+
+/// Remove the given image names when dropped (best effort), so the daemon's vfs store stays small.
+pub struct ImageGuard {
+    pub names: Vec<String>,
+}
+
+impl ImageGuard {
+    pub fn new() -> ImageGuard {
+        ImageGuard { names: Vec::new() }
+    }
+    pub fn add(&mut self, name: &str) {
+        self.names.push(name.to_string());
+    }
+}
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let names: Vec<&str> = self.names.iter().map(|s| s.as_str()).collect();
+        docker_rmi(&names);
+    }
+}
+
+pub fn skopeo(args: &[&str]) -> Output {
+    let mut cmd = Command::new("skopeo");
+    scrub(&mut cmd);
+    cmd.args(args);
+    run(cmd, &format!("skopeo {}", args.join(" ")), TOOL_TIMEOUT)
+}
+
+/// `skopeo inspect --raw` of a reference in the test registry: the manifest's exact bytes.
+pub fn skopeo_raw_manifest(reference: &str) -> Vec<u8> {
+    let out = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "skopeo inspect --raw {reference} failed:\n{}",
+        out.describe()
+    );
+    // skopeo prints the raw bytes followed by a newline.
+    let mut bytes = out.stdout.into_bytes();
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+    }
+    bytes
+}
+
+// ---------------------------------------------------------------------------------------------
+// Making images deterministically
+
+/// Deterministic pseudo-random bytes (xorshift), so layers are incompressible and unique.
+pub fn pseudo_random(seed: &str, len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for b in seed.bytes() {
+        x = (x ^ b as u64).wrapping_mul(0x100_0000_01B3);
+    }
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+const MTIME: u64 = 1_700_000_000;
+
+fn tar_dir(b: &mut tar::Builder<Vec<u8>>, path: &str) {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mode(0o755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(MTIME);
+    h.set_size(0);
+    b.append_data(&mut h, path, std::io::empty()).unwrap();
+}
+
+fn tar_file(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, data: &[u8]) {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(MTIME);
+    h.set_size(data.len() as u64);
+    b.append_data(&mut h, path, data).unwrap();
+}
+
+fn tar_symlink(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(MTIME);
+    h.set_size(0);
+    b.append_link(&mut h, path, target).unwrap();
+}
+
+/// A small rootfs tar: a few directories, text files naming `seed`, a symlink, and
+/// `payload_len` bytes of incompressible data in /bin/payload.
+pub fn rootfs_tar(seed: &str, payload_len: usize) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    tar_dir(&mut b, "bin/");
+    tar_dir(&mut b, "etc/");
+    tar_dir(&mut b, "tmp/");
+    tar_file(
+        &mut b,
+        "etc/os-release",
+        0o644,
+        b"NAME=\"idpush e2e\"\nID=idpush-e2e\n",
+    );
+    tar_file(
+        &mut b,
+        "etc/idpush-seed",
+        0o644,
+        format!("{seed}\n").as_bytes(),
+    );
+    tar_symlink(&mut b, "etc/seed-link", "idpush-seed");
+    tar_file(
+        &mut b,
+        "bin/payload",
+        0o755,
+        &pseudo_random(seed, payload_len),
+    );
+    b.into_inner().unwrap()
+}
+
+/// `docker import` of a generated rootfs tar as `name` (a `repo:tag`). Returns the image ID.
+pub fn import_image(dir: &Path, name: &str, payload_len: usize) -> String {
+    let tar = dir.join(format!("rootfs-{}.tar", name.replace(['/', ':'], "_")));
+    std::fs::write(&tar, rootfs_tar(name, payload_len)).unwrap();
+    docker(&["import", tar.to_str().unwrap(), name]);
+    let _ = std::fs::remove_file(&tar);
+    image_id(name)
+}
+
+/// `docker build` (legacy builder) of `dockerfile` with the given context files, as `name`.
+/// File mtimes are fixed so identical files give identical layer diffs.
+pub fn build_image(dir: &Path, name: &str, dockerfile: &str, files: &[(&str, &[u8])]) -> String {
+    let ctx = dir.join(format!("ctx-{}", name.replace(['/', ':'], "_")));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let mtime = std::time::UNIX_EPOCH + Duration::from_secs(MTIME);
+    for (path, data) in files {
+        let p = ctx.join(path);
+        std::fs::write(&p, data).unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+    docker(&["build", "-q", "-t", name, ctx.to_str().unwrap()]);
+    image_id(name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking what is in the registry
+
+/// What a manifest in the registry says, checked against the blobs the registry holds.
+#[derive(Debug)]
+#[allow(dead_code)]
+pub struct RegistryImage {
+    pub manifest: serde_json::Value,
+    pub config_digest: String,
+    pub layer_digests: Vec<String>,
+}
+
+fn registry_path(repo: &str, kind: &str, reference: &str) -> String {
+    format!("/v2/{repo}/{kind}/{reference}")
+}
+
+/// Verify the image at `registry/repo@digest`:
+/// - the manifest bytes (read with skopeo) hash to `digest`; its config is `expected_id`;
+/// - it has one layer per diff ID, and each layer blob (HEAD: Content-Length equals the
+///   descriptor's size; GET: bytes hash to the descriptor's digest) un-gzips, if compressed, to
+///   a tar whose sha256 is the matching diff ID;
+/// - the config blob is there with the right size and digest.
+pub fn verify_registry_image(
+    registry: &str,
+    repo: &str,
+    digest: &str,
+    expected_id: &str,
+    expected_diff_ids: &[String],
+) -> RegistryImage {
+    let raw = skopeo_raw_manifest(&format!("{registry}/{repo}@{digest}"));
+    assert_eq!(
+        sha256_digest(&raw),
+        digest,
+        "manifest bytes from skopeo do not hash to the printed digest"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).expect("manifest is JSON");
+    assert_eq!(manifest["schemaVersion"], 2, "manifest: {manifest}");
+    let media_type = manifest["mediaType"].as_str().unwrap_or("");
+    assert!(
+        media_type == "application/vnd.docker.distribution.manifest.v2+json"
+            || media_type == "application/vnd.oci.image.manifest.v1+json"
+            || media_type.is_empty(),
+        "unexpected manifest media type {media_type:?}"
+    );
+
+    let config = &manifest["config"];
+    let config_digest = config["digest"]
+        .as_str()
+        .expect("config.digest")
+        .to_string();
+    assert_eq!(
+        config_digest, expected_id,
+        "the manifest's config is not the original image's config (image ID)"
+    );
+    let config_size = config["size"].as_u64().expect("config.size");
+    let head = http::request(
+        "HEAD",
+        registry,
+        &registry_path(repo, "blobs", &config_digest),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(head.status, 200, "HEAD config blob {config_digest}");
+    assert_eq!(
+        head.content_length(),
+        Some(config_size),
+        "config blob Content-Length vs descriptor size"
+    );
+    let cfg = http::request(
+        "GET",
+        registry,
+        &registry_path(repo, "blobs", &config_digest),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(cfg.status, 200);
+    assert_eq!(
+        sha256_digest(&cfg.body),
+        config_digest,
+        "config blob content does not match its digest"
+    );
+    let cfg_json: serde_json::Value = serde_json::from_slice(&cfg.body).expect("config is JSON");
+    let cfg_diff_ids: Vec<String> = cfg_json["rootfs"]["diff_ids"]
+        .as_array()
+        .expect("config rootfs.diff_ids")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        cfg_diff_ids, expected_diff_ids,
+        "config diff_ids vs the daemon's RootFS.Layers"
+    );
+
+    let layers = manifest["layers"].as_array().expect("manifest layers");
+    assert_eq!(
+        layers.len(),
+        expected_diff_ids.len(),
+        "manifest has {} layers, the image has {} (duplicates included)",
+        layers.len(),
+        expected_diff_ids.len()
+    );
+    let mut layer_digests = Vec::new();
+    for (i, (layer, diff_id)) in layers.iter().zip(expected_diff_ids).enumerate() {
+        let ldigest = layer["digest"].as_str().expect("layer digest").to_string();
+        let lsize = layer["size"].as_u64().expect("layer size");
+        let lmedia = layer["mediaType"].as_str().unwrap_or("").to_string();
+        let head = http::request(
+            "HEAD",
+            registry,
+            &registry_path(repo, "blobs", &ldigest),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(head.status, 200, "HEAD layer {i} {ldigest}");
+        assert_eq!(
+            head.content_length(),
+            Some(lsize),
+            "layer {i} {ldigest}: Content-Length vs descriptor size"
+        );
+        let blob = http::request(
+            "GET",
+            registry,
+            &registry_path(repo, "blobs", &ldigest),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(blob.status, 200, "GET layer {i}");
+        assert_eq!(blob.body.len() as u64, lsize, "layer {i} body length");
+        assert_eq!(
+            sha256_digest(&blob.body),
+            ldigest,
+            "layer {i} content does not match its digest"
+        );
+        let uncompressed = if blob.body.starts_with(&[0x1f, 0x8b]) {
+            assert!(
+                lmedia.contains("gzip"),
+                "layer {i} is gzip but its media type is {lmedia:?}"
+            );
+            let mut d = flate2::read::GzDecoder::new(&blob.body[..]);
+            let mut v = Vec::new();
+            d.read_to_end(&mut v).expect("gunzip layer");
+            v
+        } else {
+            assert!(
+                !lmedia.contains("gzip") && !lmedia.contains("zstd"),
+                "layer {i} is not compressed but its media type is {lmedia:?}"
+            );
+            blob.body
+        };
+        assert_eq!(
+            &sha256_digest(&uncompressed),
+            diff_id,
+            "layer {i}: uncompressed content vs diff ID"
+        );
+        layer_digests.push(ldigest);
+    }
+    RegistryImage {
+        manifest,
+        config_digest,
+        layer_digests,
+    }
+}
+
+/// GET a manifest by tag over HTTP (accepting docker v2 and OCI): status and
+/// Docker-Content-Digest.
+pub fn registry_manifest_digest(
+    registry: &str,
+    repo: &str,
+    reference: &str,
+) -> (u16, Option<String>) {
+    let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+    let r = http::request(
+        "GET",
+        registry,
+        &registry_path(repo, "manifests", reference),
+        &[("Accept", accept)],
+    )
+    .unwrap();
+    let digest = r.header("docker-content-digest").map(|s| s.to_string());
+    if r.status == 200 {
+        assert_eq!(
+            Some(sha256_digest(&r.body)),
+            digest,
+            "Docker-Content-Digest vs manifest bytes"
+        );
+    }
+    (r.status, digest)
+}
+
+/// `docker pull REF` with the real daemon, then its image ID.
+pub fn pull_and_id(reference: &str) -> String {
+    docker(&["pull", "-q", reference]);
+    image_id(reference)
+}
