@@ -297,6 +297,8 @@ case "$cmd" in
     start_dockerd
     start_registry
     write_env
+    "$REPO/scripts/env-auth.sh" start "$DIR" # authenticated registries: appends to $DIR/env
+    "$REPO/scripts/env-tls.sh" start "$DIR" # nginx TLS in front of the registry: appends to $DIR/env
     log "environment ready: $DIR/env"
     cat "$DIR/env"
     ;;
@@ -305,6 +307,8 @@ case "$cmd" in
       dockerd) stop_dockerd ;;
       registry) stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry ;;
       all)
+        "$REPO/scripts/env-tls.sh" stop "$DIR" # nginx in front of the registry
+        "$REPO/scripts/env-auth.sh" stop "$DIR" # the authenticated registries
         stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
         stop_dockerd
         ;;

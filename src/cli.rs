@@ -42,10 +42,17 @@ username, lowercased, as Gitea requires owner/name: myapp as giteaAdmin becomes 
 With --token and a username, the token is used as the password (a Gitea access token); \
 with --token alone it is sent as a bearer token.
 
+Credentials, first found wins: flags (--password-stdin reads one line from stdin), IDPBUILDER_REGISTRY_USERNAME/PASSWORD/TOKEN, the docker config (DOCKER_AUTH_CONFIG, then $DOCKER_CONFIG/config.json or ~/.docker/config.json: credHelpers, credsStore, auths), podman's auth file (REGISTRY_AUTH_FILE or $XDG_RUNTIME_DIR/containers/auth.json), anonymous. --log-level debug names the source used.
+
 Environment: IDPBUILDER_REGISTRY_URL, IDPBUILDER_REGISTRY_USERNAME, IDPBUILDER_REGISTRY_PASSWORD, \
-IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE stand in for the flags of the same name; \
-a flag always wins. DOCKER_HOST names the daemon (default unix:///var/run/docker.sock). \
-TMPDIR is where layers are spooled.
+IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE, IDPBUILDER_RETRIES, \
+IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT stand in for the \
+flags of the same name; a flag always wins. DOCKER_HOST names the daemon (default unix:///var/run/docker.sock). \
+TMPDIR is where layers are spooled. \
+IDPBUILDER_REGISTRY_CA_CERT stands in for --ca-cert, IDPUSH_CHUNK_SIZE for --chunk-size. TLS is \
+verified against the system store (SSL_CERT_FILE, SSL_CERT_DIR), built-in roots and \
+/etc/docker/certs.d/HOST[:PORT]/*.crt, ~/.docker/certs.d/HOST[:PORT]/*.crt (IDPUSH_CERTS_D=DIR:... \
+replaces those roots). HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured.
 
 On success, stdout has one line: the pushed reference with its manifest digest \
 (host/repo:tag@sha256:...). Progress goes to stderr.",
@@ -75,6 +82,10 @@ pub struct PushArgs {
     #[argh(option, short = 'p')]
     pub password: Option<String>,
 
+    /// read the password from stdin (one line; keeps it out of the shell history)
+    #[argh(switch)]
+    pub password_stdin: bool,
+
     /// access token (a bearer token, or with --username a Gitea access token)
     #[argh(option, short = 't')]
     pub token: Option<String>,
@@ -82,6 +93,16 @@ pub struct PushArgs {
     /// skip TLS certificate verification and allow plain HTTP
     #[argh(switch)]
     pub insecure: bool,
+
+    /// a PEM file of CA certificates to trust for the registry (besides the system's and
+    /// /etc/docker/certs.d/HOST/*.crt, ~/.docker/certs.d/HOST/*.crt)
+    #[argh(option)]
+    pub ca_cert: Option<String>,
+
+    /// upload blobs larger than this in chunks of this size, e.g. 64M (default 512M; K, M, G
+    /// suffixes); a chunk refused as too large (413) is halved
+    #[argh(option)]
+    pub chunk_size: Option<String>,
 
     /// error, warn, info, debug or trace (default info)
     #[argh(option)]
@@ -94,4 +115,20 @@ pub struct PushArgs {
     /// directory for the temporary image files (default $TMPDIR or /tmp)
     #[argh(option)]
     pub tmpdir: Option<String>,
+
+    /// retries after a transient failure (default 9, so 10 attempts; 0 disables)
+    #[argh(option)]
+    pub retries: Option<u32>,
+
+    /// longest wait between retries in seconds (default 30)
+    #[argh(option)]
+    pub retry_max_delay: Option<u64>,
+
+    /// seconds to wait for a connection to the registry (default 30)
+    #[argh(option)]
+    pub connect_timeout: Option<u64>,
+
+    /// seconds a read or write may stall before it is retried (default 300)
+    #[argh(option)]
+    pub read_timeout: Option<u64>,
 }

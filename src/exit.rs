@@ -7,6 +7,8 @@ pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 pub const NOT_FOUND: u8 = 2;
 pub const INTERRUPTED: u8 = 130;
+/// SIGTERM: 128 + 15.
+pub const TERMINATED: u8 = 143;
 
 pub fn code_for(class: Class) -> u8 {
     match class {
@@ -18,11 +20,26 @@ pub fn code_for(class: Class) -> u8 {
 
 /// Prints the error as one line (the whole context chain) and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
-    let class = class_of(err);
-    let mut line = format!("{err:#}");
-    line.retain(|c| c != '\n' && c != '\r');
+    let class = if crate::interrupt::received() { Class::Interrupted } else { class_of(err) };
+    if class == Class::Interrupted {
+        // The watcher thread may not have run yet: remove the temp dirs here too.
+        crate::store::remove_all();
+        let what = if crate::interrupt::exit_code() == TERMINATED { "SIGTERM" } else { "Ctrl-C" };
+        eprintln!("idpush: interrupted ({what}); temporary files removed");
+        return ExitCode::from(crate::interrupt::exit_code());
+    }
+    let line = one_line(&format!("{err:#}"));
     eprintln!("idpush: error: {line}");
     ExitCode::from(code_for(class))
+}
+
+/// A message made safe for one terminal line: newlines dropped, other control characters
+/// (escape sequences, bytes quoted from a corrupt file) shown as `?`.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .filter(|c| *c != '\n' && *c != '\r')
+        .map(|c| if c.is_control() && c != '\t' { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -43,5 +60,10 @@ mod tests {
             assert_eq!(code_for(class), code, "{class:?}");
             assert_eq!(code_for(class_of(&fail(class, "x"))), code);
         }
+    }
+
+    #[test]
+    fn report_line_has_no_control_characters() {
+        assert_eq!(one_line("a\nb\r\x1b[31mc\u{7f}\td"), "ab?[31mc?\td");
     }
 }

@@ -49,7 +49,24 @@ pub fn install() {
 /// An `Interrupted` error if a signal has arrived.
 pub fn check() -> anyhow::Result<()> {
     if COUNT.load(Ordering::SeqCst) > 0 {
-        return Err(fail(Class::Interrupted, "interrupted"));
+        let what = if SIGNAL.load(Ordering::SeqCst) == SIGTERM { "terminated (SIGTERM)" } else { "interrupted (Ctrl-C)" };
+        return Err(fail(Class::Interrupted, what));
     }
     Ok(())
+}
+
+/// Whether SIGINT or SIGTERM has arrived. Once it has, any failure is reported as the
+/// interruption: a blocked read can fail with EINTR (socket timeouts turn off SA_RESTART)
+/// before the watcher thread exits the process.
+pub fn received() -> bool {
+    COUNT.load(Ordering::SeqCst) > 0
+}
+
+/// The exit code for an interrupted run: 128 + the signal (130 for SIGINT, 143 for SIGTERM),
+/// 130 if no signal was seen.
+pub fn exit_code() -> u8 {
+    match SIGNAL.load(Ordering::SeqCst) {
+        SIGTERM => 128 + SIGTERM as u8,
+        _ => 128 + SIGINT as u8,
+    }
 }

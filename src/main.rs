@@ -4,6 +4,7 @@
 //! Each stage is a module; errors carry their class to the exit code (`exit.rs`).
 
 mod cli;
+mod credentials;
 mod daemon;
 mod digest;
 mod error;
@@ -42,16 +43,29 @@ fn main() -> ExitCode {
 }
 
 fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
-    let plan = plan::plan(args, &|k| std::env::var(k).ok())?;
+    let mut args = args;
+    if args.password_stdin {
+        args.password = Some(read_password_stdin(args.password.is_some())?);
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let plan = plan::plan_with(args, &env, &|host| credentials::lookup(host, &env))?;
     init_logger(plan.log_level);
+    for note in &plan.credential_notes {
+        log::debug!("{note}");
+    }
+    log::debug!("credentials for {} from {}", plan.dest.registry.as_deref().unwrap_or("?"), plan.credential_source);
     let progress = progress::Progress::new(plan.quiet);
 
     let mut registry = registry::Registry::new(registry::Options {
         base_url: plan.base_url.clone(),
         insecure: plan.insecure,
+        ca_cert: plan.ca_cert.clone(),
+        chunk_size: plan.chunk_size,
         credentials: plan.credentials.clone(),
-        retries: 5,
-        retry_max_delay: std::time::Duration::from_secs(30),
+        retries: plan.retries,
+        retry_max_delay: plan.retry_max_delay,
+        connect_timeout: plan.connect_timeout,
+        read_timeout: plan.read_timeout,
     })?;
     let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
     let store = store::Store::create(&plan.tmpdir)?;
@@ -68,11 +82,30 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or
+/// `\n` dropped).
+fn read_password_stdin(also_flag: bool) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    if also_flag {
+        anyhow::bail!("give either --password or --password-stdin, not both");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: stdin gave an empty password");
+    }
+    Ok(password.to_string())
+}
+
 fn init_logger(level: log::LevelFilter) {
     env_logger::Builder::new()
         .filter_level(level)
         // ureq's protocol crate hex-dumps raw requests, Authorization included, at trace.
         .filter_module("ureq_proto", level.min(log::LevelFilter::Debug))
+        // rustls dumps every handshake message at trace: noise, not registry traffic.
+        .filter_module("rustls", level.min(log::LevelFilter::Debug))
         .format(|buf, record| writeln!(buf, "idpush: {}: {}", record.level().as_str().to_lowercase(), record.args()))
         .target(env_logger::Target::Stderr)
         .init();

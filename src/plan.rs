@@ -22,10 +22,23 @@ pub struct Plan {
     /// `http://host[:port]` or `https://host[:port]`, the registry that `dest` names.
     pub base_url: String,
     pub insecure: bool,
+    /// `--ca-cert` / IDPBUILDER_REGISTRY_CA_CERT.
+    pub ca_cert: Option<PathBuf>,
+    /// `--chunk-size` / IDPUSH_CHUNK_SIZE, in bytes.
+    pub chunk_size: u64,
     pub credentials: Credentials,
+    /// Where the credentials came from (for the debug log; never a value).
+    pub credential_source: String,
+    /// Notes from the stored-credential lookup (a helper that could not run, …).
+    pub credential_notes: Vec<String>,
     pub quiet: bool,
     pub log_level: log::LevelFilter,
     pub tmpdir: PathBuf,
+    /// Retries after a transient failure (attempts = retries + 1).
+    pub retries: u32,
+    pub retry_max_delay: std::time::Duration,
+    pub connect_timeout: std::time::Duration,
+    pub read_timeout: std::time::Duration,
 }
 
 /// A registry URL as the user gave it: scheme (if any) and `host[:port]`.
@@ -35,22 +48,61 @@ struct RegistryUrl {
     host: String,
 }
 
+/// The plan with no stored credentials (flags and environment only).
+#[allow(dead_code)]
 pub fn plan(args: PushArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Plan> {
+    plan_with(args, env, &|_| Ok(crate::credentials::Lookup::default()))
+}
+
+/// The plan; `stored(host)` looks up stored credentials (docker config, credential helpers,
+/// podman auth file: `credentials::lookup`), asked only when neither flags nor
+/// `IDPBUILDER_REGISTRY_*` give any. Passed in so that this stays free of I/O.
+pub fn plan_with(
+    args: PushArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stored: &dyn Fn(&str) -> anyhow::Result<crate::credentials::Lookup>,
+) -> anyhow::Result<Plan> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let log_level = parse_log_level(args.log_level.as_deref(), args.quiet)?;
     let insecure = args.insecure || var("IDPBUILDER_REGISTRY_INSECURE").is_some_and(|v| truthy(&v));
+    let any_flag = args.username.is_some() || args.password.is_some() || args.token.is_some() || args.password_stdin;
+    let env_filled = (args.username.is_none() && var("IDPBUILDER_REGISTRY_USERNAME").is_some())
+        || (args.password.is_none() && var("IDPBUILDER_REGISTRY_PASSWORD").is_some())
+        || (args.token.is_none() && var("IDPBUILDER_REGISTRY_TOKEN").is_some());
     let username = args.username.or_else(|| var("IDPBUILDER_REGISTRY_USERNAME"));
     let password = args.password.or_else(|| var("IDPBUILDER_REGISTRY_PASSWORD"));
     let token = args.token.or_else(|| var("IDPBUILDER_REGISTRY_TOKEN"));
     let registry_flag = args.registry.or_else(|| var("IDPBUILDER_REGISTRY_URL"));
     let registry = parse_registry_url(registry_flag.as_deref().unwrap_or(DEFAULT_REGISTRY))?;
 
-    let dest = destination(&args.image, args.dest.as_deref(), &registry.host, username.as_deref())?;
+    let from_flags = args.password_stdin || username.is_some() || password.is_some() || token.is_some();
+    let mut credential_source = match (from_flags, any_flag, env_filled) {
+        (false, _, _) => "nowhere: anonymous".to_string(),
+        (true, false, _) => "IDPBUILDER_REGISTRY_* environment".to_string(),
+        (true, true, false) => "flags".to_string(),
+        (true, true, true) => "flags and IDPBUILDER_REGISTRY_* environment".to_string(),
+    };
+    let mut credential_notes = Vec::new();
+    let mut found = None;
+    let mut dest = destination(&args.image, args.dest.as_deref(), &registry.host, username.as_deref())?;
+    if !from_flags {
+        let host = dest.registry.clone().expect("destination always has a registry");
+        let lookup = stored(&host)?;
+        credential_notes = lookup.notes;
+        if let Some(f) = lookup.found {
+            credential_source = f.source.clone();
+            if f.username.is_some() {
+                dest = destination(&args.image, args.dest.as_deref(), &registry.host, f.username.as_deref())?;
+            }
+            found = Some(f.credentials);
+        }
+    }
     let dest_host = dest.registry.clone().expect("destination always has a registry");
     let scheme = if dest_host == registry.host { registry.scheme } else { None };
     let scheme = scheme.unwrap_or(if is_loopback(&dest_host) { "http" } else { "https" });
 
     let credentials = match (username, password, token) {
+        _ if found.is_some() => found.expect("checked"),
         (Some(u), _, Some(t)) => Credentials::Basic { username: u, password: Secret::new(t) },
         (None, _, Some(t)) => Credentials::Token(Secret::new(t)),
         (Some(u), Some(p), None) => Credentials::Basic { username: u, password: Secret::new(p) },
@@ -61,6 +113,37 @@ pub fn plan(args: PushArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
             bail!("a password was given without a username: give --username or IDPBUILDER_REGISTRY_USERNAME")
         }
         (None, None, None) => Credentials::Anonymous,
+    };
+    let number = |flag: Option<u64>, name: &str, env_name: &str, default: u64| -> anyhow::Result<u64> {
+        match flag {
+            Some(n) => Ok(n),
+            None => match var(env_name) {
+                Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("{env_name}={v:?} is not a whole number (it stands in for --{name})")
+                }),
+                None => Ok(default),
+            },
+        }
+    };
+    let retries = number(args.retries.map(u64::from), "retries", "IDPBUILDER_RETRIES", 9)?;
+    let retries = u32::try_from(retries).map_err(|_| anyhow::anyhow!("--retries {retries} is too large"))?;
+    let secs = std::time::Duration::from_secs;
+    let retry_max_delay = secs(number(args.retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", 30)?);
+    let connect_timeout = secs(number(args.connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", 30)?);
+    let read_timeout = secs(number(args.read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", 300)?);
+    if connect_timeout.is_zero() || read_timeout.is_zero() {
+        bail!("--connect-timeout and --read-timeout must be at least 1 second");
+    }
+    if scheme == "http" && !insecure && !is_loopback(&dest_host) && !matches!(credentials, Credentials::Anonymous) {
+        bail!(
+            "refusing to send credentials over plain http to {dest_host}: use an https:// registry URL, \
+             or --insecure to allow it"
+        );
+    }
+    let ca_cert = args.ca_cert.or_else(|| var("IDPBUILDER_REGISTRY_CA_CERT")).map(PathBuf::from);
+    let chunk_size = match args.chunk_size.or_else(|| var("IDPUSH_CHUNK_SIZE")) {
+        Some(s) => crate::registry::parse_size(&s).with_context(|| format!("--chunk-size {s:?}"))?,
+        None => crate::registry::DEFAULT_CHUNK_SIZE,
     };
     let tmpdir = args
         .tmpdir
@@ -73,10 +156,18 @@ pub fn plan(args: PushArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
         base_url: format!("{scheme}://{dest_host}"),
         dest,
         insecure,
+        ca_cert,
+        chunk_size,
         credentials,
+        credential_source,
+        credential_notes,
         quiet: args.quiet,
         log_level,
         tmpdir,
+        retries,
+        retry_max_delay,
+        connect_timeout,
+        read_timeout,
     })
 }
 
@@ -173,11 +264,18 @@ mod tests {
             registry: None,
             username: None,
             password: None,
+            password_stdin: false,
             token: None,
             insecure: false,
+            ca_cert: None,
+            chunk_size: None,
             log_level: None,
             quiet: false,
             tmpdir: None,
+            retries: None,
+            retry_max_delay: None,
+            connect_timeout: None,
+            read_timeout: None,
         }
     }
 
@@ -266,6 +364,98 @@ mod tests {
         a.token = Some("tok".into());
         let p = plan(a, &|_| None).unwrap();
         assert!(matches!(&p.credentials, Credentials::Token(t) if t.expose() == "tok"));
+    }
+
+    #[test]
+    fn retry_and_timeout_settings() {
+        let p = plan(args("x", Some("127.0.0.1:5000/a")), &no_env).unwrap();
+        assert_eq!((p.retries, p.retry_max_delay.as_secs()), (9, 30));
+        assert_eq!((p.connect_timeout.as_secs(), p.read_timeout.as_secs()), (30, 300));
+        let env = |k: &str| match k {
+            "IDPBUILDER_RETRIES" => Some("3".to_string()),
+            "IDPBUILDER_RETRY_MAX_DELAY" => Some("2".to_string()),
+            "IDPBUILDER_CONNECT_TIMEOUT" => Some("4".to_string()),
+            "IDPBUILDER_READ_TIMEOUT" => Some("5".to_string()),
+            _ => None,
+        };
+        let p = plan(args("x", Some("127.0.0.1:5000/a")), &env).unwrap();
+        assert_eq!((p.retries, p.retry_max_delay.as_secs()), (3, 2));
+        assert_eq!((p.connect_timeout.as_secs(), p.read_timeout.as_secs()), (4, 5));
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.retries = Some(0);
+        a.read_timeout = Some(7);
+        let p = plan(a, &env).unwrap();
+        assert_eq!((p.retries, p.read_timeout.as_secs()), (0, 7));
+        let bad = |k: &str| (k == "IDPBUILDER_RETRIES").then(|| "many".to_string());
+        let e = format!("{:#}", plan(args("x", Some("127.0.0.1:5000/a")), &bad).unwrap_err());
+        assert!(e.contains("IDPBUILDER_RETRIES") && e.contains("--retries"), "{e}");
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.connect_timeout = Some(0);
+        assert!(plan(a, &no_env).is_err());
+    }
+
+    #[test]
+    fn no_credentials_over_plain_http_to_other_hosts() {
+        let with_creds = |dest: &str, reg: Option<&str>, insecure: bool| {
+            let mut a = args("x", Some(dest));
+            a.registry = reg.map(Into::into);
+            a.username = Some("u".into());
+            a.password = Some("p".into());
+            a.insecure = insecure;
+            plan(a, &no_env)
+        };
+        let e = format!("{:#}", with_creds("10.0.0.1:80/a/b", Some("http://10.0.0.1:80"), false).unwrap_err());
+        assert!(e.contains("plain http") && e.contains("--insecure"), "{e}");
+        assert!(with_creds("10.0.0.1:80/a/b", Some("http://10.0.0.1:80"), true).is_ok());
+        assert!(with_creds("127.0.0.1:5000/a/b", None, false).is_ok());
+        assert!(with_creds("reg.example/a/b", None, false).is_ok());
+        // Anonymous is fine anywhere.
+        let mut a = args("x", Some("10.0.0.1:80/a/b"));
+        a.registry = Some("http://10.0.0.1:80".into());
+        assert!(plan(a, &no_env).is_ok());
+        // Chunk sizes.
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.chunk_size = Some("64M".into());
+        assert_eq!(plan(a, &no_env).unwrap().chunk_size, 64 << 20);
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.chunk_size = Some("lots".into());
+        assert!(format!("{:#}", plan(a, &no_env).unwrap_err()).contains("--chunk-size"));
+    }
+
+    #[test]
+    fn stored_credentials_only_without_flags_or_env_and_their_user_owns_the_repo() {
+        use crate::credentials::{Found, Lookup};
+        let asked = std::cell::Cell::new(0);
+        let stored = |host: &str| {
+            asked.set(asked.get() + 1);
+            assert_eq!(host, "127.0.0.1:7000");
+            Ok(Lookup {
+                found: Some(Found {
+                    credentials: Credentials::Basic { username: "CfgUser".into(), password: Secret::new("pw") },
+                    username: Some("CfgUser".into()),
+                    source: "docker config /x/config.json (auths)".into(),
+                }),
+                notes: vec![],
+            })
+        };
+        let mut a = args("app", None);
+        a.registry = Some("http://127.0.0.1:7000".into());
+        let p = plan_with(a, &no_env, &stored).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:7000/cfguser/app:latest");
+        assert_eq!(p.credential_source, "docker config /x/config.json (auths)");
+        assert!(matches!(&p.credentials, Credentials::Basic { username, .. } if username == "CfgUser"));
+        let mut a = args("app", None);
+        a.registry = Some("http://127.0.0.1:7000".into());
+        a.username = Some("flag".into());
+        a.password = Some("pw".into());
+        let p = plan_with(a, &no_env, &stored).unwrap();
+        assert_eq!(asked.get(), 1, "flags given: the stored credentials are not looked up");
+        assert_eq!(p.credential_source, "flags");
+        let env = |k: &str| (k == "IDPBUILDER_REGISTRY_TOKEN").then(|| "t".to_string());
+        let mut a = args("app", None);
+        a.registry = Some("http://127.0.0.1:7000".into());
+        assert_eq!(plan_with(a, &env, &stored).unwrap().credential_source, "IDPBUILDER_REGISTRY_* environment");
+        assert_eq!(asked.get(), 1);
     }
 
     #[test]

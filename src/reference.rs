@@ -239,4 +239,36 @@ mod tests {
         assert_eq!(Reference::parse("a").unwrap().manifest_reference(), "latest");
         assert_eq!(Reference::parse(&format!("a@{D}")).unwrap().manifest_reference(), D);
     }
+
+    mod prop {
+        //! Property tests: any string never panics the parser, and what parses prints as a
+        //! reference that parses to the same thing.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text(bytes: &[u8]) -> String {
+            const ALPHABET: &[u8] = b"abcZ09.-_:/@[]sha256:0123456789abcdef";
+            bytes.iter().map(|b| if b % 7 == 0 { char::from(*b) } else { ALPHABET[usize::from(*b) % ALPHABET.len()] as char }).collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_reference_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..100), digest in any::<bool>()) {
+                let mut s = text(&raw);
+                if digest {
+                    s.push('@');
+                    s.push_str(D);
+                }
+                if let Ok(r) = Reference::parse(&s) {
+                    let again = Reference::parse(&r.to_string());
+                    prop_assert!(again.is_ok(), "{s:?} parsed, but its display {:?} does not", r.to_string());
+                    prop_assert_eq!(again.unwrap().to_string(), r.to_string());
+                    let _ = r.manifest_reference();
+                    let _ = r.name();
+                }
+            }
+        }
+    }
 }

@@ -60,7 +60,7 @@ impl Store {
                         .recursive(true)
                         .mode(0o700)
                         .create(store.root.join("blobs/sha256"))
-                        .with_context(|| disk_hint(&store.root))?;
+                        .map_err(|e| disk_error(&store.root, e))?;
                     return Ok(store);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -84,7 +84,7 @@ impl Store {
     /// Stores a small blob (config, manifest) given as bytes.
     pub fn write_blob(&self, bytes: &[u8]) -> anyhow::Result<Blob> {
         let (tmp, mut file) = self.temp_file()?;
-        file.write_all(bytes).with_context(|| disk_hint(&self.root))?;
+        file.write_all(bytes).map_err(|e| disk_error(&self.root, e))?;
         let blob = Blob { digest: Digest::of(bytes), size: bytes.len() as u64 };
         self.commit(&tmp, &blob.digest)?;
         Ok(blob)
@@ -111,9 +111,9 @@ impl Store {
         let out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
         let mut gz = GzEncoder::new(out, Compression::new(GZIP_LEVEL));
         copy(&mut tar, &mut gz, &self.root)?;
-        let out = gz.finish().with_context(|| disk_hint(&self.root))?;
+        let out = gz.finish().map_err(|e| disk_error(&self.root, e))?;
         let (buf, digest, size) = out.finish();
-        buf.into_inner().map_err(|e| e.into_error()).with_context(|| disk_hint(&self.root))?;
+        buf.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
         let (diff_id, _) = tar.finish();
         self.commit(&tmp, &digest)?;
         Ok(Layer { blob: Blob { digest, size }, diff_id })
@@ -125,7 +125,7 @@ impl Store {
         let mut out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
         copy(&mut input, &mut out, &self.root)?;
         let (buf, digest, size) = out.finish();
-        buf.into_inner().map_err(|e| e.into_error()).with_context(|| disk_hint(&self.root))?;
+        buf.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
         // Second pass over the file for the diff_id: the compressed stream is kept as it is.
         let file = File::open(&tmp).with_context(|| format!("reading {}", tmp.display()))?;
         let mut tar = HashingReader::new(GzDecoder::new(BufReader::with_capacity(256 * 1024, file)));
@@ -138,12 +138,12 @@ impl Store {
     fn temp_file(&self) -> anyhow::Result<(PathBuf, File)> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = self.root.join(format!("tmp-{n}"));
-        let file = File::create(&path).with_context(|| disk_hint(&self.root))?;
+        let file = File::create(&path).map_err(|e| disk_error(&self.root, e))?;
         Ok((path, file))
     }
 
     fn commit(&self, tmp: &Path, digest: &Digest) -> anyhow::Result<()> {
-        fs::rename(tmp, self.blob_path(digest)).with_context(|| disk_hint(&self.root))
+        fs::rename(tmp, self.blob_path(digest)).map_err(|e| disk_error(&self.root, e))
     }
 }
 
@@ -175,13 +175,20 @@ fn copy(r: &mut impl Read, w: &mut impl Write, root: &Path) -> anyhow::Result<u6
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(anyhow::Error::new(e).context("reading a layer")),
         };
-        w.write_all(&buf[..n]).with_context(|| disk_hint(root))?;
+        w.write_all(&buf[..n]).map_err(|e| disk_error(root, e))?;
         total += n as u64;
     }
 }
 
 fn disk_hint(root: &Path) -> String {
     format!("writing to the temp dir {} (check free space, or set TMPDIR / --tmpdir)", root.display())
+}
+
+/// A failed write to the temp dir, as a classified error: its own message (the dir, the OS
+/// error, the hint), not an `io::Error` that a caller could take for a read error.
+fn disk_error(root: &Path, e: io::Error) -> anyhow::Error {
+    let class = if e.kind() == io::ErrorKind::NotFound { crate::error::Class::NotFound } else { crate::error::Class::Permanent };
+    crate::error::fail(class, format!("{}: {}", disk_hint(root), e.to_string().to_lowercase()))
 }
 
 #[cfg(test)]

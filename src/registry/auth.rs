@@ -317,14 +317,29 @@ impl Auth {
             (Credentials::Token(_), _) => false,
             (Credentials::Anonymous, Scheme::Basic) => false,
             (Credentials::Basic { .. }, Scheme::Basic) => !sent || changed,
+            (Credentials::IdentityToken { username, .. }, Scheme::Basic) => username.is_some() && (!sent || changed),
             (_, Scheme::Bearer { .. }) => true,
         })
+    }
+
+    /// Makes every cached token due for refresh (tests of the expiry handling).
+    #[cfg(test)]
+    pub fn expire_tokens(&mut self) {
+        for t in self.tokens.values_mut() {
+            t.refresh_at = Instant::now();
+        }
     }
 
     fn basic(&self) -> Option<Secret> {
         match &self.credentials {
             Credentials::Basic { username, password } => {
                 let pair = format!("{username}:{}", password.expose());
+                Some(Secret::new(format!("Basic {}", base64(pair.as_bytes()))))
+            }
+            // An identity token stands in for the password where a username is known (a
+            // Gitea access token, say), for Basic auth and the GET token fallback.
+            Credentials::IdentityToken { username: Some(username), token } => {
+                let pair = format!("{username}:{}", token.expose());
                 Some(Secret::new(format!("Basic {}", base64(pair.as_bytes()))))
             }
             _ => None,
@@ -348,7 +363,8 @@ impl Auth {
             url = with_query(&url, "scope", scope);
         }
         let basic = self.basic();
-        if basic.is_some() && client.base.scheme == "https" && origin(realm).is_some_and(|(s, _, _)| s != "https") {
+        let secret_sent = basic.is_some() || matches!(self.credentials, Credentials::IdentityToken { .. });
+        if secret_sent && client.base.scheme == "https" && origin(realm).is_some_and(|(s, _, _)| s != "https") {
             return Err(fail(
                 Class::Permanent,
                 format!(
@@ -357,7 +373,31 @@ impl Auth {
                 ),
             ));
         }
-        let reply = client.send(&Method::GET, &url, basic.as_ref(), &[("accept", "application/json")], Payload::None)?;
+        let mut reply = None;
+        if let Credentials::IdentityToken { token, .. } = &self.credentials {
+            // OAuth2 refresh-token grant; a realm without it (Gitea: 404 on purpose) gets GET.
+            let mut form = format!(
+                "grant_type=refresh_token&client_id=idpush&refresh_token={}",
+                super::client::percent_encode(token.expose())
+            );
+            if let Some(service) = service {
+                form.push_str(&format!("&service={}", super::client::percent_encode(service)));
+            }
+            if let Some(scope) = scope {
+                form.push_str(&format!("&scope={}", super::client::percent_encode(scope)));
+            }
+            let headers = [("accept", "application/json"), ("content-type", "application/x-www-form-urlencoded")];
+            let r = client.send(&Method::POST, realm, None, &headers, Payload::Bytes(form.as_bytes()))?;
+            if r.status == 404 || r.status == 405 {
+                log::debug!("the token realm answered POST with {}: asking with GET", r.status);
+            } else {
+                reply = Some(r);
+            }
+        }
+        let reply = match reply {
+            Some(r) => r,
+            None => client.send(&Method::GET, &url, basic.as_ref(), &[("accept", "application/json")], Payload::None)?,
+        };
         if reply.status == 401 || reply.status == 403 {
             let detail = super::classify::describe_body(&reply.body).map(|d| self.scrub(&d));
             return Err(self.refused(client.base.host(), repo, &format!("token request answered {}", reply.status), detail));
@@ -407,6 +447,10 @@ impl Auth {
                 "registry {host} refused user {username} {target} ({status}): check the username and password/token"
             ),
             Credentials::Token(_) => format!("registry {host} refused the token {target} ({status}): check the token"),
+            Credentials::IdentityToken { username, .. } => format!(
+                "registry {host} refused the identity token{} {target} ({status}): log in again (docker login) or give a username and password/token",
+                username.as_deref().map(|u| format!(" of user {u}")).unwrap_or_default()
+            ),
             Credentials::Anonymous => format!(
                 "registry {host} refused anonymous access {target} ({status}): give a username and password/token"
             ),
@@ -422,6 +466,7 @@ impl Auth {
             Credentials::Anonymous => {}
             Credentials::Basic { password, .. } => secrets.push(password.expose().to_string()),
             Credentials::Token(token) => secrets.push(token.expose().to_string()),
+            Credentials::IdentityToken { token, .. } => secrets.push(token.expose().to_string()),
         }
         if let Some(basic) = self.basic() {
             secrets.push(basic.expose().trim_start_matches("Basic ").to_string());
@@ -583,5 +628,44 @@ mod tests {
         assert!(a.learn(&reply(&[bearer]), false).unwrap());
         let mut a = Auth::new(Credentials::Token(Secret::new("t")));
         assert!(!a.learn(&reply(&[bearer]), true).unwrap());
+    }
+
+    mod prop {
+        //! Property tests: any WWW-Authenticate value never panics the parser or the scheme
+        //! choice, with credentials or without.
+        use super::*;
+        use proptest::prelude::*;
+
+        fn text(bytes: &[u8]) -> String {
+            // Header values are visible ASCII, space and tab; map arbitrary bytes into that
+            // range, with the characters the grammar cares about made likely.
+            const SPECIAL: &[u8] = b" ,=\"\\\t;:/";
+            bytes
+                .iter()
+                .map(|b| if b % 3 == 0 { SPECIAL[usize::from(*b) % SPECIAL.len()] as char } else { char::from(0x20 + b % 0x5f) })
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_challenge_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..160), prefix in 0usize..4) {
+                let body = text(&raw);
+                let value = format!("{}{body}", ["", "Bearer ", "Basic ", "Bearer realm=\""][prefix]);
+                let _ = parse_challenges(&value);
+                if let Ok(v) = ureq::http::HeaderValue::from_str(&value) {
+                    let mut headers = ureq::http::HeaderMap::new();
+                    headers.append("www-authenticate", v);
+                    let r = Reply { status: 401, headers, body: Vec::new() };
+                    let _ = choose_scheme(&r);
+                    let mut a = Auth::new(Credentials::Basic { username: "u".into(), password: crate::secret::Secret::new("p") });
+                    let _ = a.learn(&r, false);
+                    let _ = a.learn(&r, true);
+                    let mut a = Auth::new(Credentials::Anonymous);
+                    let _ = a.learn(&r, false);
+                }
+            }
+        }
     }
 }

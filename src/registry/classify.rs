@@ -126,10 +126,44 @@ pub(super) fn response_error(method: &str, url: &str, status: u16, headers: &Hea
     fail(class, message)
 }
 
-/// A `Retry-After` given in seconds (an HTTP date is ignored).
+/// A `Retry-After` in seconds or as an HTTP date (IMF-fixdate, `Wed, 21 Oct 2015 07:28:00 GMT`;
+/// a date in the past means no wait). Anything else is ignored. The retry loop caps it.
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
-    value.parse::<u64>().ok().map(Duration::from_secs)
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn parse_http_date(s: &str) -> Option<u64> {
+    let rest = s.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: u64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
+    let year: u64 = year.parse().ok().filter(|y| (1970..=9999).contains(y))?;
+    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    if *h > 23 || *m > 59 || *sec > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), for years ≥ 1970.
+    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 /// The error for a request that got no response.
@@ -141,6 +175,16 @@ pub(super) fn transport_error(method: &str, url: &str, err: ureq::Error) -> anyh
         ureq::Error::Io(io) => {
             if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
                 return tls_error(&host, &target, tls);
+            }
+            // getaddrinfo failures come as uncategorized I/O errors: only EAI_AGAIN
+            // ("Temporary failure in name resolution") is worth retrying.
+            let text = io.to_string();
+            if let Some(why) = text.strip_prefix("failed to lookup address information: ") {
+                let transient = why.to_ascii_lowercase().contains("temporary failure");
+                return fail(
+                    if transient { Class::Transient } else { Class::Permanent },
+                    format!("cannot resolve host {host} for {target}: {}", why.to_lowercase()),
+                );
             }
             let class = match io_class(&io) {
                 // A file being sent went missing or became unreadable: not the network.
@@ -296,11 +340,30 @@ mod tests {
         assert_eq!(class_of(&e), Class::Transient);
         assert_eq!(RetryAfter::of(&e), Some(Duration::from_secs(7)));
         assert!(format!("{e}").starts_with("registry answered 429 too many requests to GET http://r/v2/"));
+        // an HTTP date in the past: retry at once
         headers.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(RetryAfter::of(&response_error("GET", "http://r/v2/", 503, &headers, b"")), Some(Duration::ZERO));
+        headers.insert("retry-after", "soon".parse().unwrap());
         assert_eq!(RetryAfter::of(&response_error("GET", "http://r/v2/", 503, &headers, b"")), None);
         // a permanent status ignores it
         headers.insert("retry-after", "7".parse().unwrap());
         assert_eq!(RetryAfter::of(&response_error("GET", "http://r/v2/", 400, &headers, b"")), None);
+    }
+
+    #[test]
+    fn parses_http_dates() {
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"), Some(1_445_412_480));
+        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(1_835_438_400));
+        for bad in ["", "7", "Wed, 21 Oct 2015 07:28:00", "Wed, 32 Oct 2015 07:28:00 GMT", "Wed, 21 Foo 2015 07:28:00 GMT", "Wed, 21 Oct 2015 25:00:00 GMT", "x, 1 Jan 1 1:1 GMT"] {
+            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+        }
+        // a date far ahead: a long wait (the retry loop caps it)
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT".parse().unwrap());
+        let e = response_error("GET", "http://r/v2/", 429, &headers, b"");
+        assert!(RetryAfter::of(&e).unwrap() > Duration::from_secs(3600));
     }
 
     #[test]
@@ -322,6 +385,11 @@ mod tests {
             assert!(format!("{e}").contains("use --insecure or a CA file"), "{e}");
         }
         assert_eq!(class_of(&transport_error("GET", url, ureq::Error::HostNotFound)), Class::Permanent);
+        let dns = |msg: &str| transport_error("GET", url, ureq::Error::Io(Error::other(format!("failed to lookup address information: {msg}"))));
+        let e = dns("Name or service not known");
+        assert_eq!(class_of(&e), Class::Permanent);
+        assert_eq!(format!("{e}"), "cannot resolve host r.example:443 for GET https://r.example/v2/: name or service not known");
+        assert_eq!(class_of(&dns("Temporary failure in name resolution")), Class::Transient);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! [`Secret`]) and decides where it may go.
 
 use super::classify;
+use super::tls::TlsOptions;
+use super::trace;
 use crate::error::{fail, Class};
 use crate::secret::Secret;
 use std::io::Read;
@@ -197,6 +199,9 @@ pub(super) enum Payload<'a> {
     /// A file streamed from its current position; ureq sends its metadata length as
     /// Content-Length, which the caller has checked.
     File(std::fs::File),
+    /// `len` bytes of a file from its current position (a chunk), streamed, with that
+    /// Content-Length.
+    Section { file: std::fs::File, len: u64 },
 }
 
 /// A response: any status, selected headers, and at most [`BODY_LIMIT`] bytes of body.
@@ -217,32 +222,83 @@ impl Reply {
     }
 }
 
-/// The registry's HTTP client.
+/// The registry's HTTP client: one agent for direct connections and one per proxy in the
+/// environment (`HTTPS_PROXY` for https URLs, `HTTP_PROXY` for http URLs, `ALL_PROXY` for
+/// both; lowercase names too), chosen per request with `NO_PROXY` (see [`Proxies`]).
 pub(super) struct Client {
-    agent: ureq::Agent,
+    direct: ureq::Agent,
+    via_https: Option<ureq::Agent>,
+    via_http: Option<ureq::Agent>,
+    proxies: Proxies,
+    insecure: bool,
     pub base: Endpoint,
 }
 
 impl Client {
-    pub fn new(base: Endpoint, insecure: bool) -> Client {
-        let tls = ureq::tls::TlsConfig::builder().disable_verification(insecure).build();
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .user_agent(concat!("idpush/", env!("CARGO_PKG_VERSION")))
-            // GET/HEAD may follow redirects (blob storage); Authorization is never carried
-            // along. Requests with a body never follow one (see `send`).
-            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
-            .max_redirects(5)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_per_read(Some(Duration::from_secs(300)))
-            .timeout_per_write(Some(Duration::from_secs(300)))
-            .build();
-        Client { agent: config.new_agent(), base }
+    /// A client for `base`; `connect` bounds TCP connect plus TLS handshake, `idle` each read
+    /// and write.
+    pub fn new(base: Endpoint, tls: &TlsOptions, connect: Duration, idle: Duration) -> anyhow::Result<Client> {
+        Client::with_env(base, tls, connect, idle, &|k| std::env::var(k).ok())
+    }
+
+    pub fn with_env(
+        base: Endpoint,
+        tls: &TlsOptions,
+        connect: Duration,
+        idle: Duration,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Client> {
+        let roots = super::tls::root_certs(base.host(), tls, env)?;
+        let tls_config = ureq::tls::TlsConfig::builder().disable_verification(tls.insecure).root_certs(roots).build();
+        let agent = |proxy: Option<ureq::Proxy>| {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .tls_config(tls_config.clone())
+                .proxy(proxy)
+                .user_agent(concat!("idpush/", env!("CARGO_PKG_VERSION")))
+                // GET/HEAD follow redirects (blob storage) without ever carrying Authorization
+                // along. Requests with a body never follow one here: the upload code resends
+                // the body itself (see `upload.rs`).
+                .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
+                .max_redirects(5)
+                .timeout_connect(Some(connect))
+                .timeout_per_read(Some(idle))
+                .timeout_per_write(Some(idle))
+                .build()
+                .new_agent()
+        };
+        let proxies = Proxies::from_env(env);
+        let make = |url: &Option<String>| -> anyhow::Result<Option<ureq::Agent>> {
+            let Some(url) = url else { return Ok(None) };
+            let proxy = ureq::Proxy::new(url).map_err(|_| {
+                fail(Class::Permanent, format!("the proxy setting {:?} is not a valid proxy URL", trace::url(url)))
+            })?;
+            log::debug!("proxy {} (NO_PROXY: {:?})", trace::url(url), proxies.no_proxy);
+            Ok(Some(agent(Some(proxy))))
+        };
+        Ok(Client {
+            direct: agent(None),
+            via_https: make(&proxies.https)?,
+            via_http: make(&proxies.http)?,
+            proxies,
+            insecure: tls.insecure,
+            base,
+        })
+    }
+
+    /// The agent for `url`: through the scheme's proxy unless NO_PROXY or loopback says direct.
+    fn agent_for(&self, url: &str) -> &ureq::Agent {
+        let Some((scheme, host, port)) = origin(url) else { return &self.direct };
+        let via = if scheme == "https" { &self.via_https } else { &self.via_http };
+        match via {
+            Some(agent) if self.proxies.use_proxy(&host, port) => agent,
+            _ => &self.direct,
+        }
     }
 
     /// Sends one request and reads the response (status, headers, capped body). Transport
-    /// failures come back classified; every status comes back as a [`Reply`].
+    /// failures come back classified; every status comes back as a [`Reply`]. Credentials are
+    /// never sent over plain http to a host that is not this machine, unless `--insecure`.
     pub fn send(
         &self,
         method: &Method,
@@ -251,7 +307,17 @@ impl Client {
         headers: &[(&str, &str)],
         payload: Payload<'_>,
     ) -> anyhow::Result<Reply> {
-        let shown = display_url(url);
+        if let Some((scheme, host, _)) = origin(url).filter(|_| authorization.is_some()) {
+            if scheme == "http" && !self.insecure && !crate::plan::is_loopback(&host) {
+                return Err(fail(
+                    Class::Permanent,
+                    format!(
+                        "refusing to send credentials over plain http to {}: use an https:// registry URL, or --insecure to allow it",
+                        authority_of(url)
+                    ),
+                ));
+            }
+        }
         let mut builder = Request::builder().method(method.clone()).uri(url);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
@@ -263,20 +329,41 @@ impl Client {
             value.set_sensitive(true);
             builder = builder.header("authorization", value);
         }
+        let body_len = match &payload {
+            Payload::None => None,
+            Payload::Bytes(b) => Some(b.len() as u64),
+            Payload::File(f) => f.metadata().ok().map(|m| m.len()),
+            Payload::Section { len, .. } => Some(*len),
+        };
+        trace::request(method.as_str(), url, headers, authorization.map(|a| a.expose()), body_len);
         let result = match payload {
             Payload::None => self.run(builder.body(()), url),
             Payload::Bytes(bytes) => self.run(builder.body(bytes), url),
             Payload::File(file) => self.run(builder.body(file), url),
+            Payload::Section { file, len } => {
+                use std::io::Read as _;
+                let body = ureq::SendBody::from_owned_reader(file.take(len));
+                self.run(builder.header("content-length", len).body(body), url)
+            }
         };
         let mut response = match result {
             Ok(r) => r,
             Err(e) => {
-                log::debug!("{method} {shown} -> {e}");
+                log::debug!("{method} {} -> {e}", trace::url(url));
+                if super::tls::is_certificate_error(&e) {
+                    return Err(super::tls::certificate_error(&authority_of(url), &e, &|k| std::env::var(k).ok()));
+                }
                 return Err(classify::transport_error(method.as_str(), url, e));
             }
         };
         let status = response.status().as_u16();
-        log::debug!("{method} {shown} -> {status}");
+        {
+            use ureq::ResponseExt as _;
+            let final_url = response.get_uri().to_string();
+            if final_url != url {
+                log::debug!("  {method} {} was redirected to {}", trace::url(url), trace::url(&final_url));
+            }
+        }
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         if *method != Method::HEAD {
@@ -285,6 +372,7 @@ impl Client {
                 return Err(classify::transport_error(method.as_str(), url, ureq::Error::from(e)));
             }
         }
+        trace::response(method.as_str(), url, status, &headers, &body);
         Ok(Reply { status, headers, body })
     }
 
@@ -294,15 +382,83 @@ impl Client {
         url: &str,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let request = request.map_err(|_| ureq::Error::BadUri(display_url(url)))?;
+        let agent = self.agent_for(url);
         let has_body = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH);
         if has_body {
             // A 307/308 would need the body again and a 301-303 would turn the upload into a
-            // GET: report redirects of uploads instead of following them.
-            let request = self.agent.configure_request(request).max_redirects(0).build();
-            self.agent.run(request)
+            // GET: hand redirects of uploads back to the caller instead of following them.
+            let request = agent.configure_request(request).max_redirects(0).build();
+            agent.run(request)
         } else {
-            self.agent.run(request)
+            agent.run(request)
         }
+    }
+}
+
+/// `host[:port]` of an absolute URL as written (no userinfo), for messages.
+pub(super) fn authority_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_ascii_lowercase()
+}
+
+/// Proxy settings from the environment, as Go (and so docker) reads them: `HTTPS_PROXY` for
+/// https URLs, `HTTP_PROXY` for http URLs (uppercase first, then lowercase), `ALL_PROXY` for
+/// either when those are unset; `NO_PROXY` lists hosts to reach directly: `*`, `host`,
+/// `.domain` or `*.domain` (a subdomain), `host:port`, or an IP; a bare `domain` also covers
+/// its subdomains. Loopback hosts are always reached directly.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Proxies {
+    pub https: Option<String>,
+    pub http: Option<String>,
+    pub no_proxy: Vec<String>,
+}
+
+impl Proxies {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Proxies {
+        let get = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.trim().is_empty())).map(|v| v.trim().to_string());
+        let all = get(&["ALL_PROXY", "all_proxy"]);
+        Proxies {
+            https: get(&["HTTPS_PROXY", "https_proxy"]).or_else(|| all.clone()),
+            http: get(&["HTTP_PROXY", "http_proxy"]).or(all),
+            no_proxy: get(&["NO_PROXY", "no_proxy"])
+                .map(|v| {
+                    v.split([',', ' '])
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether a request to `host` (lowercase, IPv6 in brackets) and `port` goes through the proxy.
+    pub fn use_proxy(&self, host: &str, port: u16) -> bool {
+        if crate::plan::is_loopback(host) {
+            return false;
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        !self.no_proxy.iter().any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            // host:port entries match that port only ([v6]:port too).
+            let (name, want_port) = match entry.rsplit_once(':') {
+                Some((h, p)) if !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')) => {
+                    (h, p.parse::<u16>().ok())
+                }
+                _ => (entry.as_str(), None),
+            };
+            if want_port.is_some_and(|p| p != port) {
+                return false;
+            }
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            let name = name.strip_prefix('*').unwrap_or(name);
+            match name.strip_prefix('.') {
+                Some(domain) => bare.ends_with(&format!(".{domain}")),
+                None => bare == name || bare.ends_with(&format!(".{name}")),
+            }
+        })
     }
 }
 
@@ -383,6 +539,80 @@ mod tests {
         assert_eq!(percent_encode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
         assert_eq!(percent_encode("A-z_0.9~"), "A-z_0.9~");
         assert_eq!(percent_encode("é *"), "%C3%A9%20%2A");
+    }
+
+    #[test]
+    fn chooses_proxies_like_go() {
+        let env = |vars: &'static [(&'static str, &'static str)]| move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let p = Proxies::from_env(&env(&[
+            ("https_proxy", "http://proxy:3128"),
+            ("HTTP_PROXY", "http://p2:8080"),
+            ("no_proxy", "internal.example, .corp ,*.lan,reg.example:5000,10.1.2.3,[::2]:443"),
+        ]));
+        assert_eq!(p.https.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(p.http.as_deref(), Some("http://p2:8080"));
+        assert!(p.use_proxy("gitea.cnoe.localtest.me", 8443));
+        for (host, port) in [("internal.example", 443), ("a.internal.example", 443), ("x.corp", 443), ("a.b.lan", 80), ("reg.example", 5000), ("10.1.2.3", 443), ("[::2]", 443), ("127.0.0.1", 443), ("localhost", 80), ("[::1]", 5000)] {
+            assert!(!p.use_proxy(host, port), "{host}:{port}");
+        }
+        for (host, port) in [("notinternal.example", 443), ("corp", 443), ("reg.example", 443), ("10.1.2.30", 443), ("[::2]", 80)] {
+            assert!(p.use_proxy(host, port), "{host}:{port}");
+        }
+        let p = Proxies::from_env(&env(&[("ALL_PROXY", "http://all:1"), ("NO_PROXY", "*")]));
+        assert_eq!((p.https.as_deref(), p.http.as_deref()), (Some("http://all:1"), Some("http://all:1")));
+        assert!(!p.use_proxy("example.com", 443));
+        assert!(Proxies::from_env(&|_| None).https.is_none());
+    }
+
+    /// A CONNECT proxy that records the first line of each request and answers 502.
+    fn fake_proxy() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                seen2.lock().unwrap().push(line.trim_end().to_string());
+                let _ = stream.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn requests_go_through_the_environment_proxy_unless_no_proxy() {
+        let (proxy, seen) = fake_proxy();
+        let d = Duration::from_secs(5);
+        for insecure in [false, true] {
+            let tls = TlsOptions { insecure, ca_cert: None };
+            let p = proxy.clone();
+            let env = move |k: &str| match k {
+                "HTTPS_PROXY" => Some(p.clone()),
+                "NO_PROXY" => Some("direct.invalid".to_string()),
+                _ => None,
+            };
+            let client = Client::with_env(base("https://registry.invalid"), &tls, d, d, &env).unwrap();
+            assert!(client.send(&Method::GET, "https://registry.invalid/v2/", None, &[], Payload::None).is_err());
+            assert!(client.send(&Method::GET, "https://x.direct.invalid/v2/", None, &[], Payload::None).is_err());
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, ["CONNECT registry.invalid:443 HTTP/1.1", "CONNECT registry.invalid:443 HTTP/1.1"]);
+    }
+
+    #[test]
+    fn refuses_credentials_over_plain_http_to_other_hosts() {
+        let tls = TlsOptions::default();
+        let d = Duration::from_secs(1);
+        let client = Client::with_env(base("http://reg.example:5000"), &tls, d, d, &|_| None).unwrap();
+        let secret = Secret::new("Basic c2VjcmV0");
+        let err = client.send(&Method::GET, "http://reg.example:5000/v2/", Some(&secret), &[], Payload::None).err().expect("refused");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("plain http") && msg.contains("--insecure") && !msg.contains("c2VjcmV0"), "{msg}");
     }
 
     #[test]

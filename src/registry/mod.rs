@@ -15,9 +15,12 @@ mod auth;
 mod classify;
 mod client;
 mod retry;
+mod tls;
+mod trace;
 mod upload;
 
 pub use retry::{with_retry, RetryPolicy};
+pub use upload::{parse_size, DEFAULT_CHUNK_SIZE};
 
 use crate::secret::Secret;
 use client::{Client, Endpoint, Payload, Reply};
@@ -26,10 +29,14 @@ use ureq::http::Method;
 
 /// The registry of an idpbuilder cluster (Gitea's container registry).
 pub const DEFAULT_BASE_URL: &str = "https://gitea.cnoe.localtest.me:8443";
-/// Retries after a transient failure, by default.
-pub const DEFAULT_RETRIES: u32 = 5;
+/// Retries after a transient failure, by default (10 attempts in all).
+pub const DEFAULT_RETRIES: u32 = 9;
 /// The longest wait between retries, by default.
 pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
+/// How long to wait for a TCP connection (and TLS handshake), by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a read or write may wait for the network without progress, by default.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Who we are to the registry. `Debug` never shows a secret.
 #[derive(Debug, Clone)]
@@ -41,6 +48,9 @@ pub enum Credentials {
     Basic { username: String, password: Secret },
     /// A bearer token sent as it is.
     Token(Secret),
+    /// An OAuth2 refresh token (docker's `identitytoken`), exchanged for a registry token with
+    /// `POST <realm>` (`grant_type=refresh_token`), or with GET when the realm answers 404.
+    IdentityToken { username: Option<String>, token: Secret },
 }
 
 /// How to reach the registry.
@@ -49,13 +59,21 @@ pub struct Options {
     /// Scheme and host[:port], no path: "https://gitea.cnoe.localtest.me:8443",
     /// "http://127.0.0.1:5000".
     pub base_url: String,
-    /// Skip TLS certificate verification.
+    /// Skip TLS certificate verification (and allow credentials over plain http).
     pub insecure: bool,
+    /// A PEM bundle of CAs to trust besides the system's, the bundled ones and certs.d.
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Blobs larger than this go up in chunks of this size (see `upload.rs`).
+    pub chunk_size: u64,
     pub credentials: Credentials,
     /// Retries after a transient failure (attempts = retries + 1).
     pub retries: u32,
     /// The longest wait between retries.
     pub retry_max_delay: Duration,
+    /// Connection (TCP + TLS) timeout.
+    pub connect_timeout: Duration,
+    /// Idle timeout of each read and write; there is no overall deadline.
+    pub read_timeout: Duration,
 }
 
 impl Options {
@@ -64,9 +82,13 @@ impl Options {
         Options {
             base_url: base_url.into(),
             insecure: false,
+            ca_cert: None,
+            chunk_size: DEFAULT_CHUNK_SIZE,
             credentials: Credentials::Anonymous,
             retries: DEFAULT_RETRIES,
             retry_max_delay: DEFAULT_RETRY_MAX_DELAY,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -77,6 +99,8 @@ pub struct Registry {
     client: Client,
     auth: auth::Auth,
     policy: RetryPolicy,
+    /// The chunk size for large blobs; halved (down to 1 MiB) when a chunk gets 413.
+    chunk_size: u64,
 }
 
 impl Registry {
@@ -89,9 +113,15 @@ impl Registry {
             log::debug!("tls certificate verification is off for {}", base.host());
         }
         Ok(Registry {
-            client: Client::new(base, opts.insecure),
+            client: Client::new(
+                base,
+                &tls::TlsOptions { insecure: opts.insecure, ca_cert: opts.ca_cert.clone() },
+                opts.connect_timeout,
+                opts.read_timeout,
+            )?,
+            chunk_size: opts.chunk_size.max(upload::MIN_CHUNK_SIZE),
             auth: auth::Auth::new(opts.credentials),
-            policy: RetryPolicy::new(opts.retries, opts.retry_max_delay),
+            policy: RetryPolicy::from_env(opts.retries, opts.retry_max_delay),
         })
     }
 
@@ -272,6 +302,46 @@ mod tests {
             }
             _ => reply("HTTP/1.1 404 Not Found\r\n".into(), ""),
         }
+    }
+
+    /// Like Gitea: the token realm answers POST with 404.
+    fn gitea_like(base: &str, req: &Seen) -> (String, String) {
+        if req.method == "POST" && req.target.starts_with("/token") {
+            return ("HTTP/1.1 404 Not Found\r\n".into(), String::new());
+        }
+        token_registry(base, req)
+    }
+
+    #[test]
+    fn identity_token_posts_then_gets_and_expired_tokens_are_refreshed() {
+        let (base, seen) = fake_registry(gitea_like);
+        let empty: Digest = BLOB.rsplit('/').next().unwrap().parse().unwrap();
+        let mut opts = Options::new(&base);
+        opts.credentials = Credentials::IdentityToken { username: Some("alice".into()), token: Secret::new("s3cret") };
+        opts.retry_max_delay = Duration::ZERO;
+        let mut reg = Registry::new(opts).unwrap();
+        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        {
+            let seen = seen.lock().unwrap();
+            let post = seen.iter().find(|s| s.method == "POST").expect("a POST to the realm");
+            let form = String::from_utf8_lossy(&post.body).into_owned();
+            for part in ["grant_type=refresh_token", "refresh_token=s3cret", "client_id=idpush", "service=fake", "scope=repository%3Ateam%2Fapp%3Apull%2Cpush"] {
+                assert!(form.contains(part), "{form}");
+            }
+            assert_eq!(post.content_type.as_deref(), Some("application/x-www-form-urlencoded"));
+            assert!(seen.iter().any(|s| s.method == "GET" && s.target == TOKEN), "no GET fallback");
+        }
+        // A token past its lifetime is fetched anew before use, without a 401 first.
+        let tokens = |seen: &Arc<Mutex<Vec<Seen>>>| seen.lock().unwrap().iter().filter(|s| s.target.starts_with("/token")).count();
+        let before = tokens(&seen);
+        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert_eq!(tokens(&seen), before, "a valid token is reused");
+        reg.auth.expire_tokens();
+        seen.lock().unwrap().clear();
+        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        let calls: Vec<(String, u16)> = seen.lock().unwrap().iter().map(|s| (s.method.clone(), 0)).collect();
+        assert_eq!(calls.len(), 3, "POST + GET token, then HEAD: {calls:?}");
+        assert_eq!(tokens(&seen), 2);
     }
 
     fn registry(base: &str, password: &str) -> Registry {

@@ -2,8 +2,10 @@
 //!
 //! Only errors whose class is [`Class::Transient`] are retried. The n-th retry waits
 //! `min(base · 2^(n-1), max_delay)` minus up to 10 % jitter (so never more than `max_delay`),
-//! or longer if the registry sent `Retry-After: <seconds>` (honoured up to
-//! [`RETRY_AFTER_CAP`]).
+//! or longer if the registry sent `Retry-After` (seconds or an HTTP date, honoured up to
+//! [`RETRY_AFTER_CAP`]). The base is 1 s; the test knob `IDPUSH_RETRY_BASE_MS` changes it so
+//! fault-injection tests run in seconds. Sleeps are taken in short slices that check for
+//! Ctrl-C, so an interrupted backoff ends at once.
 
 use crate::error::{class_of, fail, Class, Failure};
 use std::fmt;
@@ -11,6 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The longest `Retry-After` we honour; a larger value is cut to this.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// Test knob: the base delay in milliseconds (default 1000).
+pub const BASE_DELAY_ENV: &str = "IDPUSH_RETRY_BASE_MS";
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +32,16 @@ impl RetryPolicy {
     /// `retries` retries, waiting 1 s, 2 s, 4 s … up to `max_delay`.
     pub fn new(retries: u32, max_delay: Duration) -> RetryPolicy {
         RetryPolicy { retries, base_delay: Duration::from_secs(1), max_delay }
+    }
+
+    /// Like [`RetryPolicy::new`], with the base delay from `IDPUSH_RETRY_BASE_MS` if set (a
+    /// test knob, not a user setting).
+    pub fn from_env(retries: u32, max_delay: Duration) -> RetryPolicy {
+        let mut p = RetryPolicy::new(retries, max_delay);
+        if let Some(ms) = std::env::var(BASE_DELAY_ENV).ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+            p.base_delay = Duration::from_millis(ms);
+        }
+        p
     }
 
     /// The number of attempts in all.
@@ -59,20 +74,37 @@ pub fn with_retry<T>(what: &str, policy: &RetryPolicy, mut f: impl FnMut() -> an
     let attempts = policy.attempts();
     let mut attempt = 1;
     loop {
+        crate::interrupt::check()?;
         match f() {
             Ok(v) => return Ok(v),
             Err(e) if attempt < attempts && class_of(&e) == Class::Transient => {
                 let wait = policy.delay(attempt, RetryAfter::of(&e), jitter_seed());
                 log::info!(
-                    "{what} failed: {e:#}; retrying in {:.1}s (attempt {} of {attempts})",
+                    "{what} failed (attempt {attempt} of {attempts}): {e:#}; retrying in {:.1}s",
                     wait.as_secs_f64(),
-                    attempt + 1
                 );
-                std::thread::sleep(wait);
+                sleep_interruptibly(wait)?;
                 attempt += 1;
+            }
+            Err(e) if attempts > 1 && attempt == attempts && class_of(&e) == Class::Transient => {
+                return Err(e.context(format!("{what} failed after {attempts} attempts")));
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Sleeps `wait` in slices of at most 50 ms, stopping with an `Interrupted` error as soon as
+/// a signal has arrived (the interrupt watcher also exits the process within 50 ms).
+fn sleep_interruptibly(wait: Duration) -> anyhow::Result<()> {
+    let end = std::time::Instant::now() + wait;
+    loop {
+        crate::interrupt::check()?;
+        let now = std::time::Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
     }
 }
 

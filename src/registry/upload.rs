@@ -1,8 +1,18 @@
-//! Pushing content: checking for a blob, uploading a blob (POST then a monolithic PUT streamed
-//! from the file), and putting a manifest. Each operation is retried as a whole on transient
-//! failure.
+//! Pushing content: checking for a blob, uploading a blob, and putting a manifest. Each
+//! operation is retried as a whole on transient failure.
+//!
+//! A blob up to the chunk size goes up as POST then one monolithic PUT streamed from the file.
+//! A larger one, or one whose monolithic PUT got 413 (a proxy's body limit, e.g. idpbuilder's
+//! ingress at 1 GiB), goes up as PATCHes of `Content-Range: start-end` (inclusive, no `bytes `
+//! prefix, start = bytes the registry has, as Gitea requires), each to the previous response's
+//! Location, then `PUT <location>&digest=` with no body. A 413 on a chunk halves the chunk size
+//! (down to 1 MiB) and resumes where the registry's `Range` (from `GET <location>`) says.
+//! Chunks are streamed from the file with their own Content-Length, never held in memory.
+//! A 307/308 on an upload is followed by sending the body again to the new Location
+//! (Authorization only ever goes to the registry's own origin).
 
 use super::client::{display_url, resolve_location, with_query, Payload, Reply};
+use std::io::{Seek, SeekFrom};
 use super::retry::with_retry;
 use super::Registry;
 use crate::digest::Digest;
@@ -11,6 +21,37 @@ use anyhow::Context;
 use std::fs::File;
 use std::path::Path;
 use ureq::http::Method;
+
+/// Blobs larger than this go up in chunks, by default (under idpbuilder's 1 GiB body limit).
+pub const DEFAULT_CHUNK_SIZE: u64 = 512 << 20;
+/// The smallest chunk: halving after a 413 stops here.
+pub const MIN_CHUNK_SIZE: u64 = 1 << 20;
+/// Redirects followed for one upload request.
+const MAX_UPLOAD_REDIRECTS: usize = 5;
+/// Times one chunked upload resynchronises with the registry (416, 413) before giving up.
+const MAX_RESUMES: usize = 64;
+
+/// A size as a user writes it: bytes, or a number with K, M, G or T (powers of 1024; `KiB`,
+/// `MB` and the like are accepted and mean the same).
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num.parse().map_err(|_| anyhow::anyhow!("{s:?} is not a size (e.g. 64M, 1G, 1048576)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches('b').trim_end_matches('i') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => anyhow::bail!("{s:?} is not a size: use a number with K, M or G (e.g. 64M)"),
+    };
+    let bytes = n.checked_mul(1 << shift).ok_or_else(|| anyhow::anyhow!("{s:?} is too large"))?;
+    if bytes < MIN_CHUNK_SIZE {
+        anyhow::bail!("{s:?} is below the smallest chunk size, 1M");
+    }
+    Ok(bytes)
+}
 
 impl Registry {
     /// HEAD /v2/<repo>/blobs/<digest> → Ok(true) on 200, Ok(false) on 404.
@@ -71,20 +112,149 @@ impl Registry {
             )
         })?;
         let upload_url = resolve_location(&self.client.base, &start_url, location)?;
+        if size > self.chunk_size {
+            return self.upload_chunks(repo, digest, size, path, upload_url);
+        }
         let put_url = with_query(&upload_url, "digest", &digest.to_string());
 
         let headers = [("content-type", "application/octet-stream")];
-        let reply = self.exchange(&Method::PUT, &put_url, Some(repo), &headers, || {
+        let reply = self.upload_request(&Method::PUT, &put_url, repo, &headers, &mut || {
             let file = match first.take() {
                 Some(f) => f,
                 None => open()?,
             };
             Ok(Payload::File(file))
         })?;
+        if reply.status == 413 && size > 1 {
+            // A body limit on the way (nginx's client_max_body_size): go again in chunks,
+            // smaller than this blob, in a fresh session.
+            let chunk = (size / 2).clamp(MIN_CHUNK_SIZE, self.chunk_size);
+            log::info!(
+                "registry refused blob {digest} ({size} bytes) in one request (413): uploading it in chunks of {chunk} bytes"
+            );
+            self.chunk_size = chunk;
+            let _ = self.exchange(&Method::DELETE, &upload_url, Some(repo), &[], || Ok(Payload::None));
+            let upload_url = self.start_upload(repo)?;
+            return self.upload_chunks(repo, digest, size, path, upload_url);
+        }
         if !reply.is_success() {
             return Err(self.unexpected("PUT", &put_url, Some(repo), &reply));
         }
         check_digest_header(&reply, digest, &format!("blob in {repo}"))
+    }
+
+    /// POST /v2/<repo>/blobs/uploads/ → the session's upload URL.
+    fn start_upload(&mut self, repo: &str) -> anyhow::Result<String> {
+        let start_url = self.client.base.url(&format!("/v2/{repo}/blobs/uploads/"));
+        let reply = self.exchange(&Method::POST, &start_url, Some(repo), &[], || Ok(Payload::Bytes(&[])))?;
+        if !reply.is_success() {
+            return Err(self.unexpected("POST", &start_url, Some(repo), &reply));
+        }
+        let location = reply.header("location").ok_or_else(|| {
+            fail(
+                Class::Permanent,
+                format!("registry answered {} to POST {} without a Location header", reply.status, display_url(&start_url)),
+            )
+        })?;
+        resolve_location(&self.client.base, &start_url, location)
+    }
+
+    /// The chunked upload of a blob into the session at `url` (see the module docs).
+    fn upload_chunks(&mut self, repo: &str, digest: &Digest, size: u64, path: &Path, mut url: String) -> anyhow::Result<()> {
+        let mut offset = 0u64;
+        let mut resumes = 0usize;
+        while offset < size {
+            let len = self.chunk_size.min(size - offset);
+            let range = format!("{}-{}", offset, offset + len - 1);
+            log::debug!("blob {digest}: chunk {range} of {size} bytes");
+            let headers = [("content-type", "application/octet-stream"), ("content-range", range.as_str())];
+            let reply = self.upload_request(&Method::PATCH, &url, repo, &headers, &mut || {
+                let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+                file.seek(SeekFrom::Start(offset)).with_context(|| format!("cannot read {}", path.display()))?;
+                Ok(Payload::Section { file, len })
+            })?;
+            if reply.is_success() {
+                url = self.next_location(&url, &reply)?;
+                offset += len;
+                if let Some(end) = reply.header("range").and_then(range_end) {
+                    if end + 1 != offset {
+                        log::debug!("blob {digest}: registry has {} bytes, expected {offset}", end + 1);
+                        offset = end + 1;
+                    }
+                }
+                continue;
+            }
+            let resync = match reply.status {
+                413 if self.chunk_size > MIN_CHUNK_SIZE => {
+                    self.chunk_size = (self.chunk_size / 2).max(MIN_CHUNK_SIZE);
+                    log::info!("registry refused a chunk of {len} bytes (413): going on with chunks of {} bytes", self.chunk_size);
+                    true
+                }
+                416 => true,
+                _ => false,
+            };
+            resumes += 1;
+            if !resync || resumes > MAX_RESUMES {
+                if reply.status == 413 {
+                    return Err(fail(
+                        Class::Permanent,
+                        format!(
+                            "registry refused even a {len}-byte chunk of blob {digest} as too large (413): check the body size limit of the proxy in front of it"
+                        ),
+                    ));
+                }
+                return Err(self.unexpected("PATCH", &url, Some(repo), &reply));
+            }
+            // Where is the session? GET <location> → 204 + Range: 0-<last byte received>.
+            let status = self.exchange(&Method::GET, &url, Some(repo), &[], || Ok(Payload::None))?;
+            if status.is_success() {
+                offset = status.header("range").and_then(range_end).map_or(0, |e| if e == 0 { 0 } else { e + 1 });
+                url = self.next_location(&url, &status)?;
+                log::debug!("blob {digest}: registry has {offset} bytes, resuming");
+            } else {
+                log::debug!("blob {digest}: upload status answered {}, starting a new session", status.status);
+                url = self.start_upload(repo)?;
+                offset = 0;
+            }
+        }
+        let put_url = with_query(&url, "digest", &digest.to_string());
+        let reply = self.upload_request(&Method::PUT, &put_url, repo, &[], &mut || Ok(Payload::Bytes(&[])))?;
+        if !reply.is_success() {
+            return Err(self.unexpected("PUT", &put_url, Some(repo), &reply));
+        }
+        check_digest_header(&reply, digest, &format!("blob in {repo}"))
+    }
+
+    /// The Location of an upload response, resolved; `url` if it has none.
+    fn next_location(&self, url: &str, reply: &Reply) -> anyhow::Result<String> {
+        match reply.header("location") {
+            Some(l) => resolve_location(&self.client.base, url, l),
+            None => Ok(url.to_string()),
+        }
+    }
+
+    /// An upload request (PUT, PATCH) that follows 307/308 redirects by sending the body again
+    /// to the new Location; `exchange` adds Authorization only for the registry's own origin.
+    fn upload_request<'a>(
+        &mut self,
+        method: &Method,
+        url: &str,
+        repo: &str,
+        headers: &[(&str, &str)],
+        payload: &mut dyn FnMut() -> anyhow::Result<Payload<'a>>,
+    ) -> anyhow::Result<Reply> {
+        let mut url = url.to_string();
+        for _ in 0..=MAX_UPLOAD_REDIRECTS {
+            let reply = self.exchange(method, &url, Some(repo), headers, &mut *payload)?;
+            if !matches!(reply.status, 307 | 308) {
+                return Ok(reply);
+            }
+            let Some(location) = reply.header("location") else { return Ok(reply) };
+            let next = resolve_location(&self.client.base, &url, location)?;
+            log::debug!("{method} {} redirected to {}", display_url(&url), display_url(&next));
+            url = next;
+        }
+        Err(fail(Class::Permanent, format!("too many redirects for {method} {}", display_url(&url))))
     }
 
     /// PUT /v2/<repo>/manifests/<reference> with Content-Type = media_type exactly and the exact
@@ -109,6 +279,13 @@ impl Registry {
             Ok(digest.clone())
         })
     }
+}
+
+/// The last byte of a `Range: 0-<end>` header (with or without a `bytes=` prefix).
+fn range_end(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let v = v.strip_prefix("bytes=").unwrap_or(v);
+    v.split_once('-')?.1.trim().parse().ok()
 }
 
 /// Fails if the response names a different sha256 digest than `want`.
@@ -184,6 +361,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("2048K").unwrap(), 2 << 20);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        for bad in ["", "M", "1x", "-1M", "100K", "1.5G", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert_eq!(range_end("0-1023"), Some(1023));
+        assert_eq!(range_end("bytes=0-9"), Some(9));
+        assert_eq!(range_end("x"), None);
+    }
+
+    #[test]
     fn checks_repository_names() {
         for ok in ["a", "giteaadmin/app", "library/alpine", "a.b_c__d---e/f0", "x/y/z"] {
             assert!(check_repository(ok).is_ok(), "{ok}");
@@ -222,5 +414,203 @@ mod tests {
         let e = check_digest_header(&reply(Some(&Digest::of(b"x").to_string())), &d, "m").unwrap_err();
         assert_eq!(crate::error::class_of(&e), Class::Permanent);
         assert!(check_digest_header(&reply(Some("sha256:nothex")), &d, "m").is_err());
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    //! Chunked uploads against a fake registry that keeps Gitea's rules: every PATCH has a
+    //! Content-Range whose start is the bytes received so far, bodies over a limit get 413.
+
+    use super::super::{Options, Registry};
+    use crate::digest::Digest;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct State {
+        received: Vec<u8>,
+        /// (method, target, content-range, content-length)
+        seen: Vec<(String, String, Option<String>, usize)>,
+        stored: Option<Vec<u8>>,
+    }
+
+    fn fake(limit: usize) -> (String, Arc<Mutex<State>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State::default()));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or("").to_string();
+                let target = parts.next().unwrap_or("").to_string();
+                let (mut range, mut length) = (None, 0usize);
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap();
+                    match k.to_ascii_lowercase().as_str() {
+                        "content-range" => range = Some(v.trim().to_string()),
+                        "content-length" => length = v.trim().parse().unwrap(),
+                        _ => {}
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut s = st.lock().unwrap();
+                s.seen.push((method.clone(), target.clone(), range.clone(), length));
+                let n = s.received.len();
+                let head = match method.as_str() {
+                    _ if length > limit => "413 Request Entity Too Large\r\nContent-Type: text/html".to_string(),
+                    "POST" => {
+                        s.received.clear();
+                        "202 Accepted\r\nLocation: /up/1?n=0".to_string()
+                    }
+                    "PATCH" => match range.as_deref().and_then(|r| r.split_once('-')) {
+                        Some((start, _)) if start.parse::<usize>() == Ok(n) => {
+                            s.received.extend_from_slice(&body);
+                            let n = s.received.len();
+                            format!("202 Accepted\r\nLocation: /up/1?n={n}\r\nRange: 0-{}", n - 1)
+                        }
+                        _ => "416 Range Not Satisfiable".to_string(),
+                    },
+                    "GET" => format!("204 No Content\r\nLocation: /up/1?n={n}\r\nRange: 0-{}", n.saturating_sub(1)),
+                    "PUT" => {
+                        s.received.extend_from_slice(&body);
+                        let want = target.rsplit_once("digest=").map(|(_, d)| d.replace("%3A", ":")).unwrap_or_default();
+                        if Digest::of(&s.received).to_string() == want {
+                            s.stored = Some(std::mem::take(&mut s.received));
+                            "201 Created".to_string()
+                        } else {
+                            "400 Bad Request".to_string()
+                        }
+                    }
+                    _ => "404 Not Found".to_string(),
+                };
+                drop(s);
+                let _ = write!(stream, "HTTP/1.1 {head}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        (base, state)
+    }
+
+    fn push(limit: usize, chunk: u64, size: usize) -> Arc<Mutex<State>> {
+        let (base, state) = fake(limit);
+        let mut opts = Options::new(base);
+        opts.chunk_size = chunk;
+        opts.retry_max_delay = Duration::ZERO;
+        let mut reg = Registry::new(opts).unwrap();
+        let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+        let path = std::env::temp_dir().join(format!("idpush-chunk-{}-{limit}-{chunk}-{size}", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let digest = Digest::of(&data);
+        let result = reg.upload_blob("team/app", &digest, size as u64, &path);
+        let _ = std::fs::remove_file(&path);
+        result.unwrap();
+        assert_eq!(state.lock().unwrap().stored.as_deref(), Some(&data[..]));
+        state
+    }
+
+    const MIB: usize = 1 << 20;
+
+    fn patches(state: &Arc<Mutex<State>>) -> Vec<(String, usize)> {
+        let s = state.lock().unwrap();
+        s.seen.iter().filter(|r| r.0 == "PATCH").map(|r| (r.2.clone().expect("PATCH without Content-Range"), r.3)).collect()
+    }
+
+    #[test]
+    fn large_blobs_go_in_chunks_following_locations() {
+        let state = push(usize::MAX, MIB as u64, 2 * MIB + 5);
+        let m = MIB;
+        assert_eq!(
+            patches(&state),
+            [(format!("0-{}", m - 1), m), (format!("{m}-{}", 2 * m - 1), m), (format!("{}-{}", 2 * m, 2 * m + 4), 5)]
+        );
+        let s = state.lock().unwrap();
+        let put = s.seen.last().unwrap();
+        assert!(put.0 == "PUT" && put.1.starts_with(&format!("/up/1?n={}&digest=sha256%3A", 2 * m + 5)) && put.3 == 0, "{:?}", put.1);
+    }
+
+    #[test]
+    fn a_413_on_a_chunk_halves_it() {
+        let state = push(3 * MIB / 2, 4 * MIB as u64, 5 * MIB);
+        let p = patches(&state);
+        // 4 MiB and 2 MiB refused, then 1 MiB chunks from where the registry is.
+        assert_eq!(p[0].1, 4 * MIB);
+        assert_eq!(p[1].1, 2 * MIB);
+        assert!(p[2..].iter().all(|(_, len)| *len == MIB), "{p:?}");
+        assert_eq!(p.len(), 2 + 5);
+    }
+
+    #[test]
+    fn an_upload_redirected_with_307_is_sent_again_to_the_new_location() {
+        let (storage, stored) = fake(usize::MAX);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut length = 0usize;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h.trim_end().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim_end().split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let head = if line.starts_with("POST") {
+                    "202 Accepted\r\nLocation: /up/1".to_string()
+                } else {
+                    let query = target.split_once('?').map_or("", |(_, q)| q);
+                    format!("307 Temporary Redirect\r\nLocation: {storage}/store/1?{query}")
+                };
+                let _ = write!(stream, "HTTP/1.1 {head}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        let mut opts = Options::new(base);
+        opts.retry_max_delay = Duration::ZERO;
+        let mut reg = Registry::new(opts).unwrap();
+        let data = b"redirected blob".to_vec();
+        let path = std::env::temp_dir().join(format!("idpush-redirect-{}", std::process::id()));
+        std::fs::write(&path, &data).unwrap();
+        let result = reg.upload_blob("team/app", &Digest::of(&data), data.len() as u64, &path);
+        let _ = std::fs::remove_file(&path);
+        result.unwrap();
+        assert_eq!(stored.lock().unwrap().stored.as_deref(), Some(&data[..]));
+    }
+
+    #[test]
+    fn a_413_on_a_monolithic_upload_falls_back_to_chunks() {
+        let size = 2 * MIB + 3;
+        let state = push(MIB + MIB / 2, 512 * MIB as u64, size);
+        let s = state.lock().unwrap();
+        let methods: Vec<&str> = s.seen.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(&methods[..2], ["POST", "PUT"]);
+        assert!(s.seen[1].3 == size, "the monolithic PUT carried the blob");
+        drop(s);
+        let p = patches(&state);
+        assert_eq!(p.iter().map(|x| x.1).sum::<usize>(), size, "{p:?}");
     }
 }

@@ -5,12 +5,19 @@
 //! Run them all with `scripts/test.sh`. Without a running environment every e2e test fails with
 //! a message saying to run `scripts/test-env.sh start`.
 
+mod auth;
+mod corpus;
 mod engine25;
 mod errors;
 mod fake_daemon;
+mod fault_proxy;
+mod faults;
 mod http;
+mod memory;
 mod push;
 mod support;
+mod tls;
+mod token_server;
 
 #[test]
 fn env_file_lines_parse() {

@@ -344,6 +344,8 @@ const SCRUBBED: &[&str] = &[
     "ALL_PROXY",
     "NO_PROXY",
     "TMPDIR",
+    "IDPUSH_CERTS_D",
+    "IDPUSH_CHUNK_SIZE",
     "NO_COLOR",
     "CLICOLOR",
     "CLICOLOR_FORCE",
@@ -401,6 +403,20 @@ impl Idpush {
 
     pub fn run(self) -> Output {
         run(self.cmd, "idpush", IDPUSH_TIMEOUT)
+    }
+
+    /// Runs it with `input` on stdin (then closed).
+    pub fn run_with_stdin(mut self, input: &[u8]) -> Output {
+        use std::io::Write;
+        self.cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.cmd.spawn().unwrap_or_else(|e| panic!("cannot run idpush: {e}"));
+        let _ = child.stdin.take().expect("stdin").write_all(input);
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for idpush: {e}"));
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     pub fn spawn(self) -> Running {

@@ -298,3 +298,45 @@ fn roundtrip_over_a_socket_and_timeouts() {
     let err = read_response(BufReader::new(client), "GET").unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
 }
+
+mod prop {
+    //! Property tests: arbitrary bytes, and valid responses with bytes changed, never panic
+    //! the reader, whole or in pieces.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse_any(raw: &[u8], max: usize, cut: usize) {
+        let r = Pieces { data: raw.to_vec(), pos: 0, max: max.max(1), cut: cut.min(raw.len()) };
+        let _ = run(r, "GET", 7);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..512), max in 1usize..64, cut in 0usize..512) {
+            parse_any(&raw, max, cut);
+        }
+
+        #[test]
+        fn mutated_responses_never_panic(
+            which in 0usize..3,
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            keep in any::<usize>(),
+        ) {
+            let bases = [
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_string(),
+                chunked("3;x=y\r\nabc\r\n0\r\nT: v\r\n\r\n"),
+                "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 404 Not Found\r\nContent-Length: 2\r\n\r\n{}".to_string(),
+            ];
+            let mut raw = bases[which].as_bytes().to_vec();
+            for (at, b) in edits {
+                let i = at % raw.len();
+                raw[i] = b;
+            }
+            raw.truncate(keep % (raw.len() + 1));
+            parse_any(&raw, usize::MAX, 0);
+            parse_any(&raw, 1, 0);
+        }
+    }
+}

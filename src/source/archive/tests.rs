@@ -211,3 +211,47 @@ fn failed_read_leaves_no_temp_dir() {
     assert!(read(&tar[..1500], Store::create(&parent).unwrap(), "x").is_err());
     assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
 }
+
+mod prop {
+    //! Property tests: arbitrary bytes, and a valid export with bytes changed or cut, never
+    //! panic the reader, and a failed read leaves no temp dir behind.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(bytes: &[u8], name: &str) {
+        let parent = scratch().join(name);
+        std::fs::create_dir_all(&parent).unwrap();
+        let result = read(bytes, Store::create(&parent).unwrap(), "the test archive");
+        match result {
+            Ok(image) => drop(image),
+            Err(e) => {
+                let line = crate::exit::one_line(&format!("{e:#}"));
+                assert!(line.starts_with("reading the test archive") && !line.chars().any(|c| c.is_control() && c != '\t'), "{line}");
+            }
+        }
+        assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0, "temp dir left behind");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            check(&raw, "prop-any");
+        }
+
+        #[test]
+        fn mutated_exports_never_panic(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            keep in any::<usize>(),
+        ) {
+            let (mut tar, _, _) = classic();
+            for (at, b) in edits {
+                let i = at % tar.len();
+                tar[i] = b;
+            }
+            let keep = keep % (tar.len() + 1);
+            check(&tar[..keep.max(tar.len() / 2)], "prop-mutated");
+        }
+    }
+}

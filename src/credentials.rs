@@ -1,0 +1,352 @@
+//! Stored credentials for a registry host, from where docker and podman keep them.
+//!
+//! Looked up (by `plan.rs`, through the [`lookup`] function that `main` passes in) only when
+//! neither flags nor `IDPBUILDER_REGISTRY_*` give any. Order:
+//! 1. `DOCKER_AUTH_CONFIG` (JSON in the environment, the config.json format);
+//! 2. the docker config: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`:
+//!    `credHelpers[host]`, else `credsStore` (the `docker-credential-<name> get` protocol),
+//!    else `auths[host]`;
+//! 3. podman's auth file: `$REGISTRY_AUTH_FILE`, else `$XDG_RUNTIME_DIR/containers/auth.json`.
+//!
+//! An `auths` entry has `auth` (base64 of `user:password`, split at the first `:`), or
+//! `username`/`password`, `identitytoken` (an OAuth2 refresh token), or `registrytoken` (sent
+//! as a bearer token). Keys are `host[:port]` or legacy URLs (`https://host/v1/`).
+//! Values are never logged or put into messages; [`Found::source`] says where they came from.
+
+use crate::registry::Credentials;
+use crate::secret::Secret;
+use anyhow::{anyhow, Context};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Credentials found for a host, and where.
+#[derive(Debug)]
+pub struct Found {
+    pub credentials: Credentials,
+    /// The username, when the source has one (for the lowercase-owner rule).
+    pub username: Option<String>,
+    /// E.g. `docker config /x/config.json (credHelpers: pass)`. Never a value.
+    pub source: String,
+}
+
+/// What a lookup found, plus notes for the log (a helper that could not run, …).
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub found: Option<Found>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConfigFile {
+    #[serde(default)]
+    auths: HashMap<String, AuthEntry>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    identitytoken: Option<String>,
+    #[serde(default)]
+    registrytoken: Option<String>,
+}
+
+/// Looks up stored credentials for `host` (`host[:port]`). `env` reads the environment.
+/// Errors (one line, naming the file) only for malformed configuration.
+pub fn lookup(host: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Lookup> {
+    let var = |k: &str| env(k).filter(|v| !v.is_empty());
+    let mut out = Lookup::default();
+    let host = host.to_ascii_lowercase();
+
+    if let Some(json) = var("DOCKER_AUTH_CONFIG") {
+        let cfg = parse_config(json.as_bytes()).map_err(|e| anyhow!("DOCKER_AUTH_CONFIG is not valid docker config JSON: {e}"))?;
+        if let Some(found) = from_config(&cfg, &host, "DOCKER_AUTH_CONFIG", &mut out.notes)? {
+            out.found = Some(found);
+            return Ok(out);
+        }
+    }
+
+    let docker_config = match var("DOCKER_CONFIG") {
+        Some(dir) => Some(PathBuf::from(dir).join("config.json")),
+        None => var("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")),
+    };
+    if let Some(path) = docker_config {
+        if let Some(cfg) = read_config(&path)? {
+            let what = format!("docker config {}", path.display());
+            if let Some(found) = from_config(&cfg, &host, &what, &mut out.notes)? {
+                out.found = Some(found);
+                return Ok(out);
+            }
+        }
+    }
+
+    let podman = match var("REGISTRY_AUTH_FILE") {
+        Some(f) => Some(PathBuf::from(f)),
+        None => var("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("containers/auth.json")),
+    };
+    if let Some(path) = podman {
+        if let Some(cfg) = read_config(&path)? {
+            let what = format!("podman auth file {}", path.display());
+            if let Some(found) = from_config(&cfg, &host, &what, &mut out.notes)? {
+                out.found = Some(found);
+                return Ok(out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn parse_config(bytes: &[u8]) -> Result<ConfigFile, String> {
+    // serde_json's messages name positions and expected types, never the values.
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+/// The config at `path`; `None` when the file does not exist.
+fn read_config(path: &Path) -> anyhow::Result<Option<ConfigFile>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    parse_config(&bytes)
+        .map(Some)
+        .map_err(|e| anyhow!("{} is not a valid credentials file: {e}", path.display()))
+}
+
+/// `host[:port]` of an `auths` key: scheme and path dropped, lowercased; Docker Hub's names
+/// become `index.docker.io`.
+fn normalize_key(key: &str) -> String {
+    let k = key.trim();
+    let k = k.split_once("://").map_or(k, |(_, rest)| rest);
+    let k = k.split('/').next().unwrap_or(k).to_ascii_lowercase();
+    match k.as_str() {
+        "docker.io" | "registry-1.docker.io" | "index.docker.io" => "index.docker.io".to_string(),
+        _ => k,
+    }
+}
+
+fn from_config(cfg: &ConfigFile, host: &str, what: &str, notes: &mut Vec<String>) -> anyhow::Result<Option<Found>> {
+    let wanted = normalize_key(host);
+    let helper = cfg
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| normalize_key(k) == wanted)
+        .map(|(_, v)| ("credHelpers", v.as_str()))
+        .or(cfg.creds_store.as_deref().filter(|s| !s.is_empty()).map(|s| ("credsStore", s)));
+    if let Some((kind, name)) = helper {
+        match run_helper(name, host) {
+            Ok(Some((credentials, username))) => {
+                return Ok(Some(Found { credentials, username, source: format!("{what} ({kind}: {name})") }))
+            }
+            Ok(None) => notes.push(format!("{what} ({kind}: {name}): no credentials for {host}")),
+            Err(e) => notes.push(format!("{what} ({kind}: {name}): {e:#}")),
+        }
+    }
+    let Some(entry) = cfg.auths.iter().find(|(k, _)| normalize_key(k) == wanted).map(|(_, v)| v) else {
+        return Ok(None);
+    };
+    let source = format!("{what} (auths)");
+    let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+    let (mut username, mut password) = (nonempty(&entry.username), nonempty(&entry.password));
+    if let Some(auth) = nonempty(&entry.auth) {
+        let decoded = base64_decode(auth.trim())
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| anyhow!("{what}: the auth entry for {host} is not base64 of user:password"))?;
+        let (u, p) = decoded
+            .split_once(':')
+            .ok_or_else(|| anyhow!("{what}: the auth entry for {host} has no ':' between user and password"))?;
+        if !u.is_empty() {
+            username = Some(u.to_string());
+        }
+        if !p.is_empty() {
+            password = Some(p.to_string());
+        }
+    }
+    if let Some(token) = nonempty(&entry.identitytoken) {
+        let credentials = Credentials::IdentityToken { username: username.clone(), token: Secret::new(token) };
+        return Ok(Some(Found { credentials, username, source: format!("{source}, identity token") }));
+    }
+    if let Some(token) = nonempty(&entry.registrytoken) {
+        return Ok(Some(Found { credentials: Credentials::Token(Secret::new(token)), username: None, source: format!("{source}, registry token") }));
+    }
+    match (username, password) {
+        (Some(u), Some(p)) => Ok(Some(Found {
+            credentials: Credentials::Basic { username: u.clone(), password: Secret::new(p) },
+            username: Some(u),
+            source,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(anyhow!("{what}: the entry for {host} has a username or a password but not both")),
+    }
+}
+
+/// Runs `docker-credential-<name> get` with `host` on stdin. `None`: the helper has nothing.
+fn run_helper(name: &str, host: &str) -> anyhow::Result<Option<(Credentials, Option<String>)>> {
+    if name.is_empty() || name.contains(['/', '\\']) {
+        return Err(anyhow!("invalid credential helper name {name:?}"));
+    }
+    let program = format!("docker-credential-{name}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {program}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(host.as_bytes());
+    }
+    let out = child.wait_with_output().with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        // The helper's message (e.g. "credentials not found in native keychain") carries no secret.
+        let msg = String::from_utf8_lossy(&out.stdout);
+        let msg = msg.lines().next().unwrap_or("").trim();
+        log::trace!("{program} get: {} {msg}", out.status);
+        return Ok(None);
+    }
+    #[derive(Deserialize)]
+    struct HelperReply {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let reply: HelperReply = serde_json::from_slice(&out.stdout)
+        .map_err(|_| anyhow!("{program} get printed something that is not its JSON answer"))?;
+    if reply.secret.is_empty() {
+        return Ok(None);
+    }
+    if reply.username == "<token>" {
+        return Ok(Some((Credentials::IdentityToken { username: None, token: Secret::new(reply.secret) }, None)));
+    }
+    if reply.username.is_empty() {
+        return Ok(Some((Credentials::Token(Secret::new(reply.secret)), None)));
+    }
+    Ok(Some((
+        Credentials::Basic { username: reply.username.clone(), password: Secret::new(reply.secret) },
+        Some(reply.username),
+    )))
+}
+
+/// Standard base64 with or without padding (also accepts the URL-safe alphabet).
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        acc = (acc << 6) | val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn basic(found: &Found) -> (String, String) {
+        match &found.credentials {
+            Credentials::Basic { username, password } => (username.clone(), password.expose().to_string()),
+            other => panic!("not basic: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_base64() {
+        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(base64_decode("Zm9vYg==").unwrap(), b"foob");
+        assert_eq!(base64_decode("Zm9vYg").unwrap(), b"foob");
+        assert!(base64_decode("a b").is_none());
+    }
+
+    #[test]
+    fn normalizes_keys() {
+        assert_eq!(normalize_key("https://Reg.example:5000/v1/"), "reg.example:5000");
+        assert_eq!(normalize_key("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(normalize_key("https://index.docker.io/v1/"), "index.docker.io");
+        assert_eq!(normalize_key("docker.io"), "index.docker.io");
+    }
+
+    #[test]
+    fn reads_auths_entries_in_order() {
+        let dir = std::env::temp_dir().join(format!("idpush-cred-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("docker")).unwrap();
+        std::fs::create_dir_all(dir.join("run/containers")).unwrap();
+        // user:pa:ss (split at the first ':')
+        std::fs::write(
+            dir.join("docker/config.json"),
+            r#"{"auths":{"https://reg.example:5000/v1/":{"auth":"dXNlcjpwYTpzcw=="},
+                "tok.example":{"registrytoken":"rt"},"id.example":{"auth":"dTp4","identitytoken":"it"},
+                "up.example":{"username":"bob","password":"pw"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("run/containers/auth.json"), r#"{"auths":{"pod.example":{"auth":"cDpx"}}}"#).unwrap();
+        let d = dir.display().to_string();
+        let env = env_of(&[("DOCKER_CONFIG", &format!("{d}/docker")), ("XDG_RUNTIME_DIR", &format!("{d}/run"))]);
+        let f = lookup("reg.example:5000", &env).unwrap().found.unwrap();
+        assert_eq!(basic(&f), ("user".into(), "pa:ss".into()));
+        assert!(f.source.contains("docker config") && f.source.contains("config.json"), "{}", f.source);
+        let f = lookup("up.example", &env).unwrap().found.unwrap();
+        assert_eq!(basic(&f), ("bob".into(), "pw".into()));
+        let f = lookup("tok.example", &env).unwrap().found.unwrap();
+        assert!(matches!(&f.credentials, Credentials::Token(t) if t.expose() == "rt"));
+        let f = lookup("id.example", &env).unwrap().found.unwrap();
+        assert!(matches!(&f.credentials, Credentials::IdentityToken { username: Some(u), token } if u == "u" && token.expose() == "it"));
+        let f = lookup("pod.example", &env).unwrap().found.unwrap();
+        assert_eq!(basic(&f), ("p".into(), "q".into()));
+        assert!(f.source.contains("podman"), "{}", f.source);
+        assert!(lookup("other.example", &env).unwrap().found.is_none());
+
+        // DOCKER_AUTH_CONFIG comes first.
+        let env2 = env_of(&[
+            ("DOCKER_CONFIG", &format!("{d}/docker")),
+            ("DOCKER_AUTH_CONFIG", r#"{"auths":{"up.example":{"auth":"ZW52OmVudnB3"}}}"#),
+        ]);
+        let f = lookup("up.example", &env2).unwrap().found.unwrap();
+        assert_eq!(basic(&f), ("env".into(), "envpw".into()));
+        assert_eq!(f.source, "DOCKER_AUTH_CONFIG (auths)");
+
+        // Malformed: one line naming the file, no panic.
+        std::fs::write(dir.join("docker/config.json"), "{\"auths\": [1,2").unwrap();
+        let e = format!("{:#}", lookup("x", &env).unwrap_err());
+        assert!(e.contains("config.json") && !e.contains('\n'), "{e}");
+        let env3 = env_of(&[("DOCKER_AUTH_CONFIG", "nope")]);
+        assert!(format!("{:#}", lookup("x", &env3).unwrap_err()).contains("DOCKER_AUTH_CONFIG"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
