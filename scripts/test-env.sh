@@ -3,7 +3,7 @@
 # loopback port, both started by this script and stopped only through the pid files it wrote.
 #
 #   scripts/test-env.sh start            install what is missing, start (or reuse) both, write $DIR/env
-#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | all)
+#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | all)
 #   scripts/test-env.sh status           one line per component; exit 0 only if both run
 #   scripts/test-env.sh clean            stop, then delete $DIR
 #   scripts/test-env.sh install          only install the Debian packages that are missing
@@ -282,6 +282,9 @@ status() {
     echo "registry stopped"
     ok=1
   fi
+  "$REPO/scripts/env-auth.sh" status "$DIR" | sed 's/^/auth: /'
+  grep -q running < <("$REPO/scripts/env-auth.sh" status "$DIR") || ok=1
+  "$REPO/scripts/env-tls.sh" status "$DIR" | sed 's/^/tls: /' || ok=1
   return $ok
 }
 
@@ -306,13 +309,15 @@ case "$cmd" in
     case "${2:-all}" in
       dockerd) stop_dockerd ;;
       registry) stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry ;;
+      auth) "$REPO/scripts/env-auth.sh" stop "$DIR" ;;
+      tls) "$REPO/scripts/env-tls.sh" stop "$DIR" ;;
       all)
         "$REPO/scripts/env-tls.sh" stop "$DIR" # nginx in front of the registry
         "$REPO/scripts/env-auth.sh" stop "$DIR" # the authenticated registries
         stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
         stop_dockerd
         ;;
-      *) die "unknown component '${2}' (dockerd | registry | all)" ;;
+      *) die "unknown component '${2}' (dockerd | registry | auth | tls | all)" ;;
     esac
     ;;
   status)
@@ -325,7 +330,7 @@ case "$cmd" in
     [ "$RUN" = "$DIR" ] || rm -rf "$RUN"
     ;;
   *)
-    echo "usage: $0 start | stop [dockerd|registry|all] | status | clean | install" >&2
+    echo "usage: $0 start | stop [dockerd|registry|auth|tls|all] | status | clean | install" >&2
     exit 2
     ;;
 esac

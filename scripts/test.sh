@@ -5,7 +5,7 @@
 #   scripts/test.sh [extra cargo test args…]      e.g. scripts/test.sh -- --test-threads=1
 #
 # Environment: IDPUSH_TEST_ENV_DIR (state dir, default <repo>/.tmp/test-env).
-# A dockerd/registry that was already running before this script is reused and left running.
+# A component (dockerd, registry, auth registries, TLS nginx) that was already running before this script is reused and left running.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,8 +16,11 @@ ENV_SCRIPT=$REPO/scripts/test-env.sh
 # What runs already (not ours to stop).
 before=$("$ENV_SCRIPT" status 2>/dev/null || true)
 stop_list=()
-grep -q '^dockerd running' <<<"$before" || stop_list+=(dockerd)
+# (in stopping order: what sits in front of the registry first)
+grep -q '^tls: nginx running' <<<"$before" || stop_list+=(tls)
+grep -q '^auth: .*running' <<<"$before" || stop_list+=(auth)
 grep -q '^registry running' <<<"$before" || stop_list+=(registry)
+grep -q '^dockerd running' <<<"$before" || stop_list+=(dockerd)
 
 cleanup() {
   local rc=$?
