@@ -43,11 +43,7 @@ trap cleanup EXIT
 
 if [ -z "${DOCKER_HOST:-}" ] || [ -z "$registry" ]; then
   step "starting the test environment (scripts/test-env.sh start)"
-  before=$("$ENV_SCRIPT" status 2>/dev/null || true)
-  if [ "$keep" = 0 ]; then
-    grep -q '^dockerd running' <<<"$before" || stop_list+=(dockerd)
-    grep -q '^registry running' <<<"$before" || stop_list+=(registry)
-  fi
+  [ "$keep" = 1 ] || mapfile -t stop_list < <("$ENV_SCRIPT" missing)
   "$ENV_SCRIPT" start >/dev/null
   env_docker_host=$(sed -n 's/^DOCKER_HOST=//p' "$IDPUSH_TEST_ENV_DIR/env")
   env_registry=$(sed -n 's/^IDPUSH_TEST_REGISTRY=//p' "$IDPUSH_TEST_ENV_DIR/env")

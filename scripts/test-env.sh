@@ -4,7 +4,8 @@
 #
 #   scripts/test-env.sh start            install what is missing, start (or reuse) both, write $DIR/env
 #   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | all)
-#   scripts/test-env.sh status           one line per component; exit 0 only if both run
+#   scripts/test-env.sh status           one line per component; exit 0 only if all run
+#   scripts/test-env.sh missing          the components not running now (what a caller will start)
 #   scripts/test-env.sh clean            stop, then delete $DIR
 #   scripts/test-env.sh install          only install the Debian packages that are missing
 #
@@ -323,6 +324,15 @@ case "$cmd" in
   status)
     status
     ;;
+  missing)
+    # The components not running now, in stopping order: a caller that starts the environment
+    # stops exactly these afterwards, and so only what it started.
+    now=$(status 2>/dev/null || true)
+    grep -q '^tls: nginx running' <<<"$now" || echo tls
+    grep -q '^auth: .*running' <<<"$now" || echo auth
+    grep -q '^registry running' <<<"$now" || echo registry
+    grep -q '^dockerd running' <<<"$now" || echo dockerd
+    ;;
   clean)
     "$0" stop all
     log "removing $DIR"
@@ -330,7 +340,7 @@ case "$cmd" in
     [ "$RUN" = "$DIR" ] || rm -rf "$RUN"
     ;;
   *)
-    echo "usage: $0 start | stop [dockerd|registry|auth|tls|all] | status | clean | install" >&2
+    echo "usage: $0 start | stop [dockerd|registry|auth|tls|all] | status | missing | clean | install" >&2
     exit 2
     ;;
 esac

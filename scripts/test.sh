@@ -13,14 +13,8 @@ cd "$REPO"
 export IDPUSH_TEST_ENV_DIR=${IDPUSH_TEST_ENV_DIR:-$REPO/.tmp/test-env}
 ENV_SCRIPT=$REPO/scripts/test-env.sh
 
-# What runs already (not ours to stop).
-before=$("$ENV_SCRIPT" status 2>/dev/null || true)
-stop_list=()
-# (in stopping order: what sits in front of the registry first)
-grep -q '^tls: nginx running' <<<"$before" || stop_list+=(tls)
-grep -q '^auth: .*running' <<<"$before" || stop_list+=(auth)
-grep -q '^registry running' <<<"$before" || stop_list+=(registry)
-grep -q '^dockerd running' <<<"$before" || stop_list+=(dockerd)
+# What is not running yet is ours to stop afterwards.
+mapfile -t stop_list < <("$ENV_SCRIPT" missing)
 
 cleanup() {
   local rc=$?
