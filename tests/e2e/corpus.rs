@@ -339,19 +339,35 @@ fn daemon_hanging_is_interruptible() {
 
 #[test]
 fn daemon_socket_permission_denied() {
-    // Root ignores file modes, so this can only be checked as an unprivileged user.
-    let is_root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(true);
-    if is_root {
-        eprintln!("skipped: running as root, socket permissions are not enforced");
-        return;
-    }
+    // Root ignores file modes: as root, run idpush as `nobody` (setpriv, util-linux) against a
+    // socket only root may use, as with a docker.sock the user has no group for.
+    let is_root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
     let dir = TestDir::new("corpus-perm");
     let host = scripted_daemon(&dir.path, |_| DaemonReply::Hang);
     let path = host.trim_start_matches("unix://");
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let dest = format!("{}/e2e/{}:v1", env().registry, unique("perm"));
-    expect_failure(&dir, &host, &dest, &[], 2, "permission denied");
+    if !is_root {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
+        expect_failure(&dir, &host, &dest, &[], 2, "permission denied");
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_idpush"))
+        .args(["push", "-q", "corpus:v1", &dest])
+        .env_clear()
+        .env("DOCKER_HOST", &host)
+        .env("TMPDIR", "/tmp")
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("permission denied") && stderr.contains("docker"), "{stderr}");
+    assert!(stderr.contains(path), "names the socket: {stderr}");
 }
 
 // ---------------------------------------------------------------------------------------------
