@@ -54,7 +54,8 @@ if ! docker image inspect "$IMG" >/dev/null 2>&1; then
   head -c $((MB * 1024 * 1024 / 2)) /dev/urandom >"$WORK/root/data/random.bin"
   echo '{"bench": true}' >"$WORK/root/data/meta.json"
   tar -C "$WORK/root" -cf - . | docker import - idpush-bench-base:latest >/dev/null
-  seq 1 $((MB * 1024 * 1024 / 2 / 8)) | head -c $((MB * 1024 * 1024 / 2)) >"$WORK/ctx/text.txt"
+  # (process substitution: seq's SIGPIPE when head has enough must not fail the script)
+  head -c $((MB * 1024 * 1024 / 2)) < <(seq 1 $((MB * 1024 * 1024))) >"$WORK/ctx/text.txt"
   printf 'FROM idpush-bench-base:latest\nCOPY text.txt /data/text.txt\n' >"$WORK/ctx/Dockerfile"
   docker build -q -t "$IMG" "$WORK/ctx" >/dev/null
   rm -rf "$WORK/root" "$WORK/ctx"

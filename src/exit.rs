@@ -3,7 +3,6 @@
 use crate::error::{class_of, Class};
 use std::process::ExitCode;
 
-pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 pub const NOT_FOUND: u8 = 2;
 pub const INTERRUPTED: u8 = 130;

@@ -8,14 +8,8 @@ use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
 
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// A content descriptor: what a manifest says about one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,8 +37,6 @@ pub struct Manifest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
-    #[serde(default)]
-    pub media_type: Option<String>,
     pub manifests: Vec<Descriptor>,
 }
 
@@ -65,8 +57,6 @@ pub struct RootFs {
 pub struct SaveEntry {
     #[serde(rename = "Config")]
     pub config: String,
-    #[serde(rename = "RepoTags", default)]
-    pub repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
     pub layers: Vec<String>,
 }
@@ -81,11 +71,6 @@ impl Manifest {
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a manifest always serializes")
     }
-}
-
-/// Whether a layer media type is gzip-compressed.
-pub fn is_gzip_layer(media_type: &str) -> bool {
-    media_type == DOCKER_LAYER_GZIP || media_type == OCI_LAYER_GZIP
 }
 
 #[cfg(test)]
@@ -112,6 +97,6 @@ mod tests {
         let entries: Vec<SaveEntry> = serde_json::from_str(json).unwrap();
         assert_eq!(entries[0].layers, ["x/layer.tar"]);
         let json = r#"[{"Config":"blobs/sha256/abc","RepoTags":null,"Layers":[]}]"#;
-        assert!(serde_json::from_str::<Vec<SaveEntry>>(json).unwrap()[0].repo_tags.is_none());
+        assert_eq!(serde_json::from_str::<Vec<SaveEntry>>(json).unwrap()[0].config, "blobs/sha256/abc");
     }
 }

@@ -6,12 +6,12 @@
 
 use crate::cli::PushArgs;
 use crate::reference::Reference;
-use crate::registry::Credentials;
+use crate::registry::{self, Credentials};
 use crate::secret::Secret;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 
-pub const DEFAULT_REGISTRY: &str = "https://gitea.cnoe.localtest.me:8443";
+pub const DEFAULT_REGISTRY: &str = registry::DEFAULT_BASE_URL;
 
 #[derive(Debug)]
 pub struct Plan {
@@ -125,12 +125,12 @@ pub fn plan_with(
             },
         }
     };
-    let retries = number(args.retries.map(u64::from), "retries", "IDPBUILDER_RETRIES", 9)?;
+    let retries = number(args.retries.map(u64::from), "retries", "IDPBUILDER_RETRIES", registry::DEFAULT_RETRIES.into())?;
     let retries = u32::try_from(retries).map_err(|_| anyhow::anyhow!("--retries {retries} is too large"))?;
     let secs = std::time::Duration::from_secs;
-    let retry_max_delay = secs(number(args.retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", 30)?);
-    let connect_timeout = secs(number(args.connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", 30)?);
-    let read_timeout = secs(number(args.read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", 300)?);
+    let retry_max_delay = secs(number(args.retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", registry::DEFAULT_RETRY_MAX_DELAY.as_secs())?);
+    let connect_timeout = secs(number(args.connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", registry::DEFAULT_CONNECT_TIMEOUT.as_secs())?);
+    let read_timeout = secs(number(args.read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", registry::DEFAULT_READ_TIMEOUT.as_secs())?);
     if connect_timeout.is_zero() || read_timeout.is_zero() {
         bail!("--connect-timeout and --read-timeout must be at least 1 second");
     }

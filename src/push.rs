@@ -16,10 +16,6 @@ use crate::registry::Registry;
 pub struct Pushed {
     /// `host/repo:tag@sha256:…`
     pub reference: String,
-    /// Bytes of the distinct blobs in the image.
-    pub size: u64,
-    pub uploaded: usize,
-    pub skipped: usize,
 }
 
 pub fn push(image: &Image, dest: &Reference, registry: &mut Registry, progress: &Progress) -> anyhow::Result<Pushed> {
@@ -57,5 +53,5 @@ pub fn push(image: &Image, dest: &Reference, registry: &mut Registry, progress: 
         human(sent),
         human(size)
     ));
-    Ok(Pushed { reference: pushed.to_string(), size, uploaded, skipped })
+    Ok(Pushed { reference: pushed.to_string() })
 }

@@ -73,6 +73,7 @@ impl Store {
         }
     }
 
+    #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -78,6 +78,7 @@ pub struct Options {
 
 impl Options {
     /// Anonymous, verified TLS, default retries.
+    #[cfg(test)]
     pub fn new(base_url: impl Into<String>) -> Options {
         Options {
             base_url: base_url.into(),
@@ -125,10 +126,6 @@ impl Registry {
         })
     }
 
-    /// The registry's `host[:port]`.
-    pub fn host(&self) -> &str {
-        self.client.base.host()
-    }
 
     /// GET /v2/ — checks the registry answers; remembers the auth challenge.
     pub fn ping(&mut self) -> anyhow::Result<()> {

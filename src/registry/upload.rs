@@ -96,22 +96,7 @@ impl Registry {
         // Open before starting a session, so a missing file does not leave one behind.
         let mut first = Some(open()?);
 
-        let start_url = self.client.base.url(&format!("/v2/{repo}/blobs/uploads/"));
-        let reply = self.exchange(&Method::POST, &start_url, Some(repo), &[], || Ok(Payload::Bytes(&[])))?;
-        if !reply.is_success() {
-            return Err(self.unexpected("POST", &start_url, Some(repo), &reply));
-        }
-        let location = reply.header("location").ok_or_else(|| {
-            fail(
-                Class::Permanent,
-                format!(
-                    "registry answered {} to POST {} without a Location header",
-                    reply.status,
-                    display_url(&start_url)
-                ),
-            )
-        })?;
-        let upload_url = resolve_location(&self.client.base, &start_url, location)?;
+        let upload_url = self.start_upload(repo)?;
         if size > self.chunk_size {
             return self.upload_chunks(repo, digest, size, path, upload_url);
         }
