@@ -68,18 +68,46 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         read_timeout: plan.read_timeout,
     })?;
     let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    let export = source::daemon::open(&engine, &plan.source, &progress)?;
     let store = store::Store::create(&plan.tmpdir)?;
-    let image = source::daemon::load(&engine, &plan.source, store, &progress)?;
+
+    // The export is read (and layers compressed) on a thread; each layer uploads as soon as it
+    // is on disk, while the next one is read.
+    let (layers, spooled) = std::sync::mpsc::channel();
+    let reader_progress = progress.clone();
+    // Held until the uploads are done: a reader that fails must not remove files being uploaded.
+    let _keep = store.clone();
+    let reader = std::thread::spawn(move || {
+        source::daemon::read(export, store, &reader_progress, &mut |layer, path| {
+            let _ = layers.send((layer.blob.clone(), path));
+        })
+    });
     progress.line(format!("pushing {} to {}", plan.source, plan.dest));
-    let pushed = push::push(&image, &plan.dest, &mut registry, &progress)
-        .with_context(|| format!("pushing {} to {}", plan.source, plan.dest))?;
-    drop(image);
+    let pushed = upload(&plan.dest, &mut registry, &progress, spooled, reader)
+        .with_context(|| format!("pushing {} to {}", plan.source, plan.dest))
+        .inspect_err(|_| store::remove_all())?;
 
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
         _ => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Uploads layers as the reader spools them, then whatever else the image needs and the manifest.
+fn upload(
+    dest: &reference::Reference,
+    registry: &mut registry::Registry,
+    progress: &progress::Progress,
+    spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
+    reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
+) -> anyhow::Result<push::Pushed> {
+    let mut uploader = push::Uploader::new(registry, dest, progress)?;
+    for (blob, path) in spooled {
+        uploader.blob("layer", &blob.digest, blob.size, &path)?;
+    }
+    let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;
+    uploader.finish(&image)
 }
 
 /// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or

@@ -2,6 +2,7 @@
 
 use crate::digest::Digest;
 
+#[derive(Clone)]
 pub struct Progress {
     quiet: bool,
 }

@@ -1,15 +1,20 @@
 //! The upload stage: every blob (layers, then config) that the registry lacks, then the
 //! manifest, and the result.
 //!
-//! The manifest is put only after every blob is confirmed present, so a push that fails half
-//! way never leaves a tag pointing at missing blobs.
+//! Layers may be handed over one by one while the source is still reading the next ones
+//! ([`Uploader::blob`]), so uploading overlaps reading and compressing. The manifest is put only
+//! in [`Uploader::finish`], after every blob is confirmed present, so a push that fails half way
+//! never leaves a tag pointing at missing blobs.
 
+use crate::digest::Digest;
 use crate::error::{fail, Class};
 use crate::image::Image;
 use crate::interrupt;
 use crate::progress::{human, Progress};
 use crate::reference::Reference;
 use crate::registry::Registry;
+use std::collections::HashSet;
+use std::path::Path;
 
 /// What a push did.
 #[derive(Debug)]
@@ -18,40 +23,76 @@ pub struct Pushed {
     pub reference: String,
 }
 
-pub fn push(image: &Image, dest: &Reference, registry: &mut Registry, progress: &Progress) -> anyhow::Result<Pushed> {
-    if let Some(want) = &dest.digest {
-        if want != &image.manifest_digest {
-            return Err(fail(
-                Class::Permanent,
-                format!("the manifest digest would be {}, not the {want} that {dest} asks for", image.manifest_digest),
-            ));
-        }
+/// Uploads blobs to one repository, each digest once.
+pub struct Uploader<'a> {
+    registry: &'a mut Registry,
+    dest: &'a Reference,
+    progress: &'a Progress,
+    /// Blobs confirmed present in the repository.
+    present: HashSet<Digest>,
+    uploaded: usize,
+    skipped: usize,
+    sent: u64,
+}
+
+impl<'a> Uploader<'a> {
+    /// Checks the registry answers (and learns how to authenticate).
+    pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
+        registry.ping()?;
+        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, sent: 0 })
     }
-    registry.ping()?;
-    let repo = &dest.repository;
-    let (mut uploaded, mut skipped, mut sent) = (0, 0, 0u64);
-    for desc in image.blobs() {
+
+    /// Makes sure one blob is in the repository: skipped when it is there, uploaded otherwise.
+    pub fn blob(&mut self, kind: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
+        if self.present.contains(digest) {
+            return Ok(());
+        }
         interrupt::check()?;
-        let kind = if desc.digest == image.config.digest { "config" } else { "layer" };
-        if registry.blob_exists(repo, &desc.digest)? {
-            progress.blob(kind, &desc.digest, desc.size, "skipped (exists)");
-            skipped += 1;
+        let repo = &self.dest.repository;
+        if self.registry.blob_exists(repo, digest)? {
+            self.progress.blob(kind, digest, size, "skipped (exists)");
+            self.skipped += 1;
         } else {
-            registry.upload_blob(repo, &desc.digest, desc.size, &image.blob_path(&desc.digest))?;
-            progress.blob(kind, &desc.digest, desc.size, "pushed");
-            uploaded += 1;
-            sent += desc.size;
+            self.registry.upload_blob(repo, digest, size, path)?;
+            self.progress.blob(kind, digest, size, "pushed");
+            self.uploaded += 1;
+            self.sent += size;
         }
+        self.present.insert(digest.clone());
+        Ok(())
     }
-    interrupt::check()?;
-    let digest = registry.put_manifest(repo, &dest.manifest_reference(), &image.manifest_media_type, &image.manifest)?;
-    let mut pushed = dest.clone();
-    pushed.digest = Some(digest);
-    let size = image.total_size();
-    progress.line(format!(
-        "pushed {pushed}: {uploaded} blobs uploaded ({}), {skipped} already there, {} in all",
-        human(sent),
-        human(size)
-    ));
-    Ok(Pushed { reference: pushed.to_string() })
+
+    /// Every blob of the image not handed over yet, then the manifest.
+    pub fn finish(mut self, image: &Image) -> anyhow::Result<Pushed> {
+        let dest = self.dest;
+        if let Some(want) = &dest.digest {
+            if want != &image.manifest_digest {
+                return Err(fail(
+                    Class::Permanent,
+                    format!("the manifest digest would be {}, not the {want} that {dest} asks for", image.manifest_digest),
+                ));
+            }
+        }
+        for desc in image.blobs() {
+            let kind = if desc.digest == image.config.digest { "config" } else { "layer" };
+            self.blob(kind, &desc.digest, desc.size, &image.blob_path(&desc.digest))?;
+        }
+        interrupt::check()?;
+        let digest = self.registry.put_manifest(
+            &dest.repository,
+            &dest.manifest_reference(),
+            &image.manifest_media_type,
+            &image.manifest,
+        )?;
+        let mut pushed = dest.clone();
+        pushed.digest = Some(digest);
+        self.progress.line(format!(
+            "pushed {pushed}: {} blobs uploaded ({}), {} already there, {} in all",
+            self.uploaded,
+            human(self.sent),
+            self.skipped,
+            human(image.total_size())
+        ));
+        Ok(Pushed { reference: pushed.to_string() })
+    }
 }

@@ -14,7 +14,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Every store dir that exists now, so an interrupt can remove them.
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
@@ -37,9 +37,16 @@ pub struct Layer {
     pub diff_id: Digest,
 }
 
+/// A handle on the dir; clones share it, and the dir goes when the last one is dropped (so a
+/// thread still uploading from it keeps it while the reader that made it gives up).
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    _dir: Arc<Dir>,
 }
+
+/// Removes the dir when dropped.
+struct Dir(PathBuf);
 
 impl Store {
     /// Creates a fresh private dir under `parent` (normally `TMPDIR`).
@@ -55,7 +62,7 @@ impl Store {
             match fs::DirBuilder::new().mode(0o700).create(&root) {
                 Ok(()) => {
                     LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(root.clone());
-                    let store = Store { root };
+                    let store = Store { _dir: Arc::new(Dir(root.clone())), root };
                     fs::DirBuilder::new()
                         .recursive(true)
                         .mode(0o700)
@@ -148,10 +155,10 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl Drop for Dir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.root);
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.root);
+        let _ = fs::remove_dir_all(&self.0);
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.0);
     }
 }
 
@@ -227,7 +234,10 @@ mod tests {
         let root = store.root().to_path_buf();
         assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
         store.write_blob(b"{}").unwrap();
+        let clone = store.clone();
         drop(store);
+        assert!(root.exists(), "a clone keeps the dir");
+        drop(clone);
         assert!(!root.exists());
     }
 

@@ -16,6 +16,7 @@ use crate::store::{Layer, Store};
 use anyhow::{bail, Context};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
 
 /// Largest JSON file (manifest, index, config) we keep in memory.
 const MAX_JSON: u64 = 64 * 1024 * 1024;
@@ -30,12 +31,19 @@ enum Entry {
 
 /// Reads a docker save (or OCI archive) stream into `store`. `what` names the stream in
 /// errors ("the export of demo:latest from unix:///var/run/docker.sock").
+#[cfg(test)]
 pub fn read(stream: impl Read, store: Store, what: &str) -> anyhow::Result<Image> {
-    let entries = read_entries(stream, &store).with_context(|| format!("reading {what}"))?;
+    read_with(stream, store, what, &mut |_, _| {})
+}
+
+/// [`read`], telling `on_layer` about each layer (and its blob file) as soon as it is spooled,
+/// before the manifest has been seen: the caller may start uploading it.
+pub fn read_with(stream: impl Read, store: Store, what: &str, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
+    let entries = read_entries(stream, &store, on_layer).with_context(|| format!("reading {what}"))?;
     assemble(&entries, store).with_context(|| format!("reading {what}"))
 }
 
-fn read_entries(stream: impl Read, store: &Store) -> anyhow::Result<HashMap<String, Entry>> {
+fn read_entries(stream: impl Read, store: &Store, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<HashMap<String, Entry>> {
     let mut archive = tar::Archive::new(stream);
     let mut entries = HashMap::new();
     let iter = archive.entries().context("not a tar archive")?;
@@ -69,6 +77,7 @@ fn read_entries(stream: impl Read, store: &Store) -> anyhow::Result<HashMap<Stri
         } else {
             let layer = store.spool_layer(body).map_err(|e| cut_short_any(e, &path))?;
             log::debug!("spooled {path}: {} ({} bytes)", layer.blob.digest, layer.blob.size);
+            on_layer(&layer, store.blob_path(&layer.blob.digest));
             entries.insert(path, Entry::Layer(layer));
         }
     }
