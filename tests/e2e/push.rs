@@ -294,54 +294,32 @@ fn quiet_push_prints_only_the_reference() {
 
 #[test]
 fn push_without_dest_uses_registry_flag() {
-    let dir = TestDir::new("no-dest");
-    let mut images = ImageGuard::new();
-    let env = env();
-    let repo = format!("e2e/{}", unique("no-dest"));
-    let image = format!("{repo}:v3");
-    let id = import_image(&dir.path, &image, 8 * 1024);
-    images.add(&image);
-    let diff_ids = image_diff_ids(&image);
-    let out = Idpush::new(&dir.sub("run"), &env.docker_host)
-        .args(["push", "-r", &format!("http://{}", env.registry), &image])
-        .run();
-    let pushed = parse_pushed(&out);
-    assert_eq!(
-        (
-            pushed.host.as_str(),
-            pushed.repo.as_str(),
-            pushed.tag.as_deref()
-        ),
-        (env.registry.as_str(), repo.as_str(), Some("v3"))
-    );
-    verify_registry_image(&env.registry, &repo, &pushed.digest, &id, &diff_ids);
+    let url = format!("http://{}", env().registry);
+    push_without_dest("no-dest", "v3", |cmd, image| cmd.args(["push", "-r", &url, image]));
 }
 
 #[test]
 fn push_without_dest_uses_registry_env_var() {
-    let dir = TestDir::new("env-url");
+    let url = format!("http://{}", env().registry);
+    push_without_dest("env-url", "v4", |cmd, image| cmd.env("IDPBUILDER_REGISTRY_URL", &url).args(["push", image]));
+}
+
+/// Pushes `e2e/<unique>:<tag>` with no DEST, the registry named by `configure`, and checks it
+/// lands under the same repository path and tag.
+fn push_without_dest(name: &str, tag: &str, configure: impl FnOnce(Idpush, &str) -> Idpush) {
+    let dir = TestDir::new(name);
     let mut images = ImageGuard::new();
     let env = env();
-    let repo = format!("e2e/{}", unique("env-url"));
-    let image = format!("{repo}:v4");
+    let repo = format!("e2e/{}", unique(name));
+    let image = format!("{repo}:{tag}");
     let id = import_image(&dir.path, &image, 8 * 1024);
     images.add(&image);
     let diff_ids = image_diff_ids(&image);
-    let out = Idpush::new(&dir.sub("run"), &env.docker_host)
-        .env(
-            "IDPBUILDER_REGISTRY_URL",
-            &format!("http://{}", env.registry),
-        )
-        .args(["push", &image])
-        .run();
+    let out = configure(Idpush::new(&dir.sub("run"), &env.docker_host), &image).run();
     let pushed = parse_pushed(&out);
     assert_eq!(
-        (
-            pushed.host.as_str(),
-            pushed.repo.as_str(),
-            pushed.tag.as_deref()
-        ),
-        (env.registry.as_str(), repo.as_str(), Some("v4"))
+        (pushed.host.as_str(), pushed.repo.as_str(), pushed.tag.as_deref()),
+        (env.registry.as_str(), repo.as_str(), Some(tag))
     );
     verify_registry_image(&env.registry, &repo, &pushed.digest, &id, &diff_ids);
 }
