@@ -126,65 +126,32 @@ impl CountingListener {
 
 #[test]
 fn uppercase_dest_repository_rejected_before_any_work() {
-    let dir = TestDir::new("upper-dest");
-    let daemon = FakeDaemon::start(&dir.path, None);
-    let registry = CountingListener::new();
-    let dest = format!("{}/e2e/UpperCase:latest", registry.addr());
-    let out = Idpush::new(&dir.sub("run"), &daemon.docker_host())
-        .args(["push", "-q", "e2e-upper:latest", &dest])
-        .run();
-    assert_eq!(
-        out.code,
-        Some(1),
-        "uppercase repository must exit 1:\n{}",
-        out.describe()
-    );
-    let line = one_error_line(&out);
-    assert!(
-        line.contains("UpperCase"),
-        "the error should name the bad repository: {line:?}"
-    );
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        daemon.connections(),
-        0,
-        "the daemon was contacted: {:?}",
-        daemon.requests()
-    );
-    assert_eq!(registry.connections(), 0, "the registry was contacted");
+    rejected_before_any_work("upper-dest", "UpperCase", |registry| {
+        vec!["e2e-upper:latest".into(), format!("{registry}/e2e/UpperCase:latest")]
+    });
 }
 
 #[test]
 fn uppercase_image_repository_rejected_before_any_work() {
-    let dir = TestDir::new("upper-image");
+    rejected_before_any_work("upper-image", "MixedCase", |registry| {
+        vec!["-r".into(), format!("http://{registry}"), "e2e/MixedCase:latest".into()]
+    });
+}
+
+/// `idpush push -q ARGS…` (ARGS made from the registry's address) exits 1 with one line naming
+/// `bad`, having contacted neither the daemon nor the registry.
+fn rejected_before_any_work(name: &str, bad: &str, args: impl FnOnce(&str) -> Vec<String>) {
+    let dir = TestDir::new(name);
     let daemon = FakeDaemon::start(&dir.path, None);
     let registry = CountingListener::new();
     let out = Idpush::new(&dir.sub("run"), &daemon.docker_host())
-        .args([
-            "push",
-            "-q",
-            "-r",
-            &format!("http://{}", registry.addr()),
-            "e2e/MixedCase:latest",
-        ])
+        .args(["push", "-q"])
+        .args(args(&registry.addr()))
         .run();
-    assert_eq!(
-        out.code,
-        Some(1),
-        "uppercase repository must exit 1:\n{}",
-        out.describe()
-    );
+    assert_eq!(out.code, Some(1), "uppercase repository must exit 1:\n{}", out.describe());
     let line = one_error_line(&out);
-    assert!(
-        line.contains("MixedCase"),
-        "the error should name the bad repository: {line:?}"
-    );
+    assert!(line.contains(bad), "the error should name the bad repository: {line:?}");
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        daemon.connections(),
-        0,
-        "the daemon was contacted: {:?}",
-        daemon.requests()
-    );
+    assert_eq!(daemon.connections(), 0, "the daemon was contacted: {:?}", daemon.requests());
     assert_eq!(registry.connections(), 0, "the registry was contacted");
 }
