@@ -15,6 +15,8 @@ mod auth;
 mod classify;
 mod client;
 mod retry;
+#[cfg(test)]
+mod test_http;
 mod tls;
 mod trace;
 mod upload;
@@ -216,7 +218,7 @@ mod tests {
     use super::*;
     use crate::digest::Digest;
     use crate::error::{class_of, Class};
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
 
@@ -240,31 +242,10 @@ mod tests {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let mut parts = line.split_whitespace();
-                let method = parts.next().unwrap_or("").to_string();
-                let target = parts.next().unwrap_or("").to_string();
-                let (mut authorization, mut content_type, mut length) = (None, None, 0usize);
-                loop {
-                    let mut header = String::new();
-                    reader.read_line(&mut header).unwrap();
-                    let header = header.trim_end();
-                    if header.is_empty() {
-                        break;
-                    }
-                    let (name, value) = header.split_once(':').unwrap();
-                    match name.to_ascii_lowercase().as_str() {
-                        "authorization" => authorization = Some(value.trim().to_string()),
-                        "content-type" => content_type = Some(value.trim().to_string()),
-                        "content-length" => length = value.trim().parse().unwrap(),
-                        _ => {}
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let req = Seen { method, target, authorization, content_type, body };
+                let r = super::test_http::read_request(&stream);
+                let (authorization, content_type) =
+                    (r.header("authorization").map(str::to_string), r.header("content-type").map(str::to_string));
+                let req = Seen { method: r.method, target: r.target, authorization, content_type, body: r.body };
                 let (head, body) = respond(&base2, &req);
                 seen2.lock().unwrap().push(req);
                 let _ = write!(stream, "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());

@@ -1,9 +1,10 @@
 //! Chunked uploads against a fake registry that keeps Gitea's rules: every PATCH has a
 //! Content-Range whose start is the bytes received so far, bodies over a limit get 413.
 
+use super::super::test_http::read_request;
 use super::super::{Options, Registry};
 use crate::digest::Digest;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,29 +25,10 @@ fn fake(limit: usize) -> (String, Arc<Mutex<State>>) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let mut parts = line.split_whitespace();
-            let method = parts.next().unwrap_or("").to_string();
-            let target = parts.next().unwrap_or("").to_string();
-            let (mut range, mut length) = (None, 0usize);
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                let (k, v) = h.split_once(':').unwrap();
-                match k.to_ascii_lowercase().as_str() {
-                    "content-range" => range = Some(v.trim().to_string()),
-                    "content-length" => length = v.trim().parse().unwrap(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
+            let req = read_request(&stream);
+            let range = req.header("content-range").map(str::to_string);
+            let (method, target, body) = (req.method, req.target, req.body);
+            let length = body.len();
             let mut s = st.lock().unwrap();
             s.seen.push((method.clone(), target.clone(), range.clone(), length));
             let n = s.received.len();
@@ -140,26 +122,9 @@ fn an_upload_redirected_with_307_is_sent_again_to_the_new_location() {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let mut length = 0usize;
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h).unwrap();
-                if h.trim_end().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.trim_end().split_once(':') {
-                    if k.eq_ignore_ascii_case("content-length") {
-                        length = v.trim().parse().unwrap();
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let head = if line.starts_with("POST") {
+            let req = read_request(&stream);
+            let target = req.target;
+            let head = if req.method == "POST" {
                 "202 Accepted\r\nLocation: /up/1".to_string()
             } else {
                 let query = target.split_once('?').map_or("", |(_, q)| q);

@@ -1,0 +1,45 @@
+//! For unit tests: reading one HTTP/1.1 request off a socket, as the fake registries in the
+//! tests need it (request line, headers, a Content-Length body; nothing more).
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one request; panics on anything malformed (the tests write the clients).
+pub fn read_request(stream: &TcpStream) -> Request {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let target = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).unwrap();
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').unwrap();
+        headers.push((k.to_string(), v.trim().to_string()));
+    }
+    let mut req = Request { method, target, headers, body: Vec::new() };
+    let length: usize = req.header("content-length").map_or(0, |v| v.parse().unwrap());
+    req.body = vec![0; length];
+    reader.read_exact(&mut req.body).unwrap();
+    req
+}
