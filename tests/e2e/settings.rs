@@ -28,7 +28,11 @@ fn refused(out: &Output, tmp: &std::path::Path) -> String {
 fn huge_durations_are_refused_in_one_line() {
     let dir = TestDir::new("settings-durations");
     let dest = format!("{}/e2e/{}:v1", env().registry, unique("durations"));
-    let image = unique("e2e-durations-missing");
+    // A real image: without the check, the push got as far as the registry and panicked there.
+    let mut images = ImageGuard::new();
+    let image = format!("{}:v1", unique("e2e-settings-durations"));
+    import_image(&dir.path, &image, 1024);
+    images.add(&image);
     for (flag, var, max) in [
         ("connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", "86400"),
         ("read-timeout", "IDPBUILDER_READ_TIMEOUT", "86400"),
