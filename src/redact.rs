@@ -55,9 +55,9 @@ fn userinfo_end(s: &str) -> Option<(usize, usize)> {
     };
     let at = s[start..]
         .char_indices()
-        .filter(|&(i, c)| c == '@' && !is_digest_start(&s[start + i + 1..]))
-        .map(|(i, _)| start + i)
-        .last()?;
+        .rev()
+        .find(|&(i, c)| c == '@' && !is_digest_start(&s[start + i + 1..]))
+        .map(|(i, _)| start + i)?;
     Some((start, at))
 }
 

@@ -60,7 +60,9 @@ fn misleading_settings_are_refused_before_the_image_is_read() {
     let dir = TestDir::new("settings-misleading");
     let image = unique("e2e-misleading-missing");
     let reg = env().registry.clone();
-    let cases: Vec<(String, Option<(&str, &str)>, String)> = vec![
+    // (DEST, an environment variable to set, what the line must say)
+    type Case<'a> = (String, Option<(&'a str, &'a str)>, String);
+    let cases: Vec<Case> = vec![
         (format!("http://{reg}/x/y:1"), None, format!("takes no scheme: give it as host[:port]/path/name[:tag] and the scheme with -r, e.g. `-r http://{reg} {reg}/x/y:1`")),
         ("[::1/x:1".into(), None, "unclosed '['".into()),
         ("[zz::1]:5000/x:1".into(), None, "not a valid IPv6 address".into()),
