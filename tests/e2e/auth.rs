@@ -269,6 +269,7 @@ fn percent_encoded(s: &str, upper: bool) -> String {
 }
 
 /// Random unique secrets in every place a user can put one: every credential source (flags,
+/// `--password-stdin`,
 /// environment, a well-formed docker config, a credential helper, DOCKER_AUTH_CONFIG, podman's
 /// file), the registry URL (flag and env), DEST, DOCKER_HOST, a malformed docker config; through
 /// two successful pushes and every error path the settings can take, at every log level. None
@@ -293,7 +294,7 @@ fn no_secret_is_printed_at_any_log_level() {
     };
     const PLACES: &[&str] = &[
         "flag", "env", "config", "helper", "dac", "podman", "token", "url", "env-url", "dest", "daemon", "malformed",
-        "query", "wrong",
+        "query", "wrong", "stdin", "alone",
     ];
     for level in ["error", "warn", "info", "debug", "trace"] {
         // `any-` users are accepted with any password by the token server.
@@ -371,6 +372,8 @@ fn no_secret_is_printed_at_any_log_level() {
             ("wrong password, flags", run(Creds::Env, &image, &[&to(basic), "-u", &a.user, "-p", &s("wrong")]), 1),
             ("wrong password, env", run(Creds::Env, &image, &[&to(basic)]).env("IDPBUILDER_REGISTRY_USERNAME", &a.user), 1),
             ("wrong password, helper", run(Creds::Stored, &image, &[&to(basic)]), 1),
+            ("wrong password, stdin", run(Creds::Stored, &image, &[&to(basic), "-u", &a.user, "--password-stdin"]), 1),
+            ("push with a password on stdin", run(Creds::Stored, &image, &[&to(host), "-u", &user, "--password-stdin"]), 0),
         ];
         let names = ["malformed config: entry is a string", "malformed config: cut mid-value", "malformed config: half an entry"];
         for (name, m) in names.into_iter().zip(&malformed) {
@@ -379,8 +382,16 @@ fn no_secret_is_printed_at_any_log_level() {
                 .env("DOCKER_CONFIG", m.to_str().unwrap());
             scenarios.push((name, cmd, 1));
         }
+        // A password with no username (env only, nothing stored is read).
+        scenarios.push((
+            "password without a username",
+            idpush(&dir).args(["push", &image, &to(host), "--log-level", level]).env("IDPBUILDER_REGISTRY_PASSWORD", &s("alone")),
+            1,
+        ));
+        let stdin_password = format!("{}\n", s("stdin"));
         for (what, cmd, code) in scenarios {
-            let out = cmd.run();
+            // The stdin runs read the password from there.
+            let out = if what.contains("stdin") { cmd.run_with_stdin(stdin_password.as_bytes()) } else { cmd.run() };
             assert_eq!(out.code, Some(code), "level {level}, {what}:\n{}", out.describe());
             if code == 0 {
                 parse_pushed(&out);
