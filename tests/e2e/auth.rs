@@ -269,10 +269,10 @@ fn percent_encoded(s: &str, upper: bool) -> String {
 }
 
 /// Random unique secrets in every place a user can put one: every credential source (flags,
-/// `--password-stdin`,
-/// environment, a well-formed docker config, a credential helper, DOCKER_AUTH_CONFIG, podman's
-/// file), the registry URL (flag and env), DEST, DOCKER_HOST, a malformed docker config; through
-/// two successful pushes and every error path the settings can take, at every log level. None
+/// `--password-stdin`, environment, a well-formed docker config, a credential helper,
+/// DOCKER_AUTH_CONFIG, podman's file), the registry URL (flag and env), DEST, DOCKER_HOST, a
+/// malformed docker config; through three successful pushes and every error path the settings
+/// can take, at every log level. None
 /// of them shows in stdout or stderr: plain, base64 (alone and as `user:secret`, padded or not)
 /// or percent-encoded.
 ///
