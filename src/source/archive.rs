@@ -37,6 +37,7 @@ enum Entry {
 }
 
 /// What the caller knows of the image before its archive is read (the daemon's inspect).
+#[derive(Debug)]
 pub struct Expected {
     /// The image ID: the digest the config must have.
     pub id: Digest,

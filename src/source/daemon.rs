@@ -10,7 +10,7 @@
 //! the export must hash to that ID, and a layer is handed over for upload only once its
 //! diff_id is one of the image's `RootFS.Layers` ([`gate`](crate::source::gate)).
 
-use crate::daemon::Engine;
+use crate::daemon::{Engine, ImageInfo};
 use crate::digest::Digest;
 use crate::error::{fail, Class};
 use crate::image::Image;
@@ -48,6 +48,14 @@ pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Resul
     let info = engine.inspect(name)?;
     log::debug!("daemon at {} speaks API {}", engine.host(), engine.api_version());
     let from = engine.host().to_string();
+    let expected = expected_of(&info, name, &from)?;
+    log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
+    progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
+    Ok(Found { name: name.to_string(), from, expected })
+}
+
+/// The image ID and `RootFS.Layers` of an inspect answer, as digests.
+fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expected> {
     let bad = |what: &str, e: anyhow::Error| {
         fail(Class::Permanent, format!("the docker daemon at {from} sent an invalid {what} for {name}: {e:#}"))
     };
@@ -58,9 +66,7 @@ pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Resul
         .map(|l| l.parse::<Digest>())
         .collect::<anyhow::Result<Vec<_>>>()
         .map_err(|e| bad("RootFS.Layers", e))?;
-    log::debug!("{name} is image {id} with {} layers", layers.len());
-    progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected: Expected { id, layers } })
+    Ok(Expected { id, layers })
 }
 
 /// GET /images/get?names=sha256:{id}: the export of exactly the image found.
@@ -83,4 +89,27 @@ pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dy
     })?;
     progress.line(format!("{name}: {} layers, {} compressed", image.layers.len(), human(image.total_size())));
     Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_answer_must_name_the_image_by_digest() {
+        let id = Digest::of(b"config").to_string();
+        let layer = Digest::of(b"layer").to_string();
+        let info = |id: &str, layers: &[&str]| ImageInfo {
+            id: id.into(),
+            layers: layers.iter().map(|l| l.to_string()).collect(),
+            ..ImageInfo::default()
+        };
+        let ok = expected_of(&info(&id, &[&layer, &layer]), "a:1", "unix:///d.sock").unwrap();
+        assert_eq!((ok.id.to_string(), ok.layers.len()), (id.clone(), 2));
+        assert!(expected_of(&info(&id, &[]), "a:1", "unix:///d.sock").unwrap().layers.is_empty());
+        for (bad, what) in [(info("abc", &[]), "invalid image ID for a:1"), (info(&id, &["sha256:xyz"]), "invalid RootFS.Layers for a:1")] {
+            let e = format!("{:#}", expected_of(&bad, "a:1", "unix:///d.sock").unwrap_err());
+            assert!(e.starts_with("the docker daemon at unix:///d.sock sent an") && e.contains(what), "{e}");
+        }
+    }
 }
