@@ -71,6 +71,7 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     // Nothing is read from the export before the registry has answered and accepted us.
     let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
+    progress.line(context());
     let mut uploader = push::Uploader::new(&mut registry, &plan.dest, &progress).with_context(context)?;
     uploader.authenticate(found.id()).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?;
@@ -87,7 +88,6 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
             let _ = layers.send((layer.blob.clone(), path));
         })
     });
-    progress.line(format!("pushing {} to {}", plan.source, plan.dest));
     let pushed = upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?;
 
     let mut out = std::io::stdout().lock();
@@ -100,7 +100,7 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
 /// Uploads layers as the reader hands them over, then whatever else the image needs and the
 /// manifest.
 fn upload(
-    mut uploader: push::Uploader,
+    mut uploader: push::Uploader<'_>,
     spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
 ) -> anyhow::Result<push::Pushed> {
