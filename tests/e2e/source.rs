@@ -194,7 +194,7 @@ fn oci_blob_of_something_else_is_not_uploaded() {
     let mut items: Vec<Item> = blobs.into_iter().map(|(h, b)| Item::File(format!("blobs/sha256/{h}"), b)).collect();
     items.push(Item::File("index.json".into(), index));
     items.push(Item::File("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
-    let daemon = FakeDaemon::start(&dir.path, Some(fake("src:v1", &id, &[diff_id.clone()], tar_of(&items))));
+    let daemon = FakeDaemon::start(&dir.path, Some(fake("src:v1", &id, std::slice::from_ref(&diff_id), tar_of(&items))));
     let repo = format!("e2e/{}", unique("otherblob"));
     let out = Idpush::new(&dir.sub("run"), &daemon.docker_host()).args(["push", "src:v1", &format!("{}/{repo}:v1", env().registry)]).run();
     let pushed = parse_pushed(&out);
