@@ -69,11 +69,17 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         read_timeout: plan.read_timeout,
     })?;
     let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
-    let export = source::daemon::open(&engine, &plan.source, &progress)?;
+    // Nothing is read from the export before the registry has answered and accepted us.
+    let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
+    let context = || format!("pushing {} to {}", plan.source, plan.dest);
+    progress.line(context());
+    let mut uploader = push::Uploader::new(&mut registry, &plan.dest, &progress).with_context(context)?;
+    uploader.authenticate(found.id()).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?;
+    let export = source::daemon::open(&engine, found)?;
 
-    // The export is read (and layers compressed) on a thread; each layer uploads as soon as it
-    // is on disk, while the next one is read.
+    // The export is read (and layers compressed) on a thread; each layer of the image uploads
+    // as soon as it is on disk, while the next one is read.
     let (layers, spooled) = std::sync::mpsc::channel();
     let reader_progress = progress.clone();
     // Held until the uploads are done: a reader that fails must not remove files being uploaded.
@@ -83,10 +89,7 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
             let _ = layers.send((layer.blob.clone(), path));
         })
     });
-    progress.line(format!("pushing {} to {}", plan.source, plan.dest));
-    let pushed = upload(&plan.dest, &mut registry, &progress, spooled, reader)
-        .with_context(|| format!("pushing {} to {}", plan.source, plan.dest))
-        .inspect_err(|_| store::remove_all())?;
+    let pushed = upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?;
 
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
@@ -95,15 +98,13 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Uploads layers as the reader spools them, then whatever else the image needs and the manifest.
+/// Uploads layers as the reader hands them over, then whatever else the image needs and the
+/// manifest.
 fn upload(
-    dest: &reference::Reference,
-    registry: &mut registry::Registry,
-    progress: &progress::Progress,
+    mut uploader: push::Uploader<'_>,
     spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
 ) -> anyhow::Result<push::Pushed> {
-    let mut uploader = push::Uploader::new(registry, dest, progress)?;
     for (blob, path) in spooled {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }

@@ -42,6 +42,15 @@ impl<'a> Uploader<'a> {
         Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, sent: 0 })
     }
 
+    /// HEAD /v2/<name>/blobs/<config digest>: authenticates for the repository (a refused
+    /// password or token fails here) before anything is read from the source. What the answer
+    /// says of the blob is not kept: the config is checked again when it is pushed.
+    pub fn authenticate(&mut self, config: &Digest) -> anyhow::Result<()> {
+        let there = self.registry.blob_exists(&self.dest.repository, config)?;
+        log::debug!("authenticated for {}; config {config} there: {there}", self.dest.repository);
+        Ok(())
+    }
+
     /// Makes sure one blob is in the repository: skipped when it is there, uploaded otherwise.
     pub fn blob(&mut self, kind: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
         if self.present.contains(digest) {

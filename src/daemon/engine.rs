@@ -146,6 +146,8 @@ pub struct ImageInfo {
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub size: u64,
+    /// `RootFS.Layers`: the image's diff_ids, in order.
+    pub layers: Vec<String>,
 }
 
 /// The inspect JSON; fields may be missing or null.
@@ -159,6 +161,14 @@ struct InspectJson {
     repo_digests: Option<Vec<String>>,
     #[serde(rename = "Size", default)]
     size: Option<i64>,
+    #[serde(rename = "RootFS", default)]
+    rootfs: Option<RootFsJson>,
+}
+
+#[derive(Deserialize)]
+struct RootFsJson {
+    #[serde(rename = "Layers", default)]
+    layers: Option<Vec<String>>,
 }
 
 impl Engine {
@@ -221,10 +231,11 @@ impl Engine {
         })
     }
 
-    /// GET /images/get?names={name}: the image as a `docker save` tar stream.
+    /// GET /images/get?names={name}: the image as a `docker save` tar stream. Give an image
+    /// ID (`sha256:…`): a repository name exports every tag of it.
     pub fn export(&self, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
         check_name(name)?;
-        let path = format!("/v{}/images/get?names={}", self.version, encode(name, b""));
+        let path = format!("/v{}/images/get?names={}", self.version, encode(name, b":"));
         let mut resp = self.call("GET", &path, EXPORT_TIMEOUT)?;
         if resp.status != 200 {
             return Err(self.status_error(&mut resp, name, "exporting"));
@@ -391,6 +402,7 @@ fn parse_inspect(body: &[u8]) -> serde_json::Result<ImageInfo> {
         repo_tags: j.repo_tags.unwrap_or_default(),
         repo_digests: j.repo_digests.unwrap_or_default(),
         size: j.size.unwrap_or(0).max(0) as u64,
+        layers: j.rootfs.and_then(|r| r.layers).unwrap_or_default(),
     })
 }
 

@@ -261,6 +261,14 @@ fn framing(method: &str, status: u16, headers: &Headers) -> io::Result<State> {
         .filter(|c| !c.is_empty())
         .collect();
     if !codings.is_empty() {
+        // A message with both is how request smuggling starts: RFC 9112 section 6.3 says it
+        // "ought to be handled as an error"; the daemon never sends both.
+        if headers.get("content-length").is_some() {
+            return Err(invalid(format!(
+                "the response has both transfer-encoding {:?} and content-length (refused, RFC 9112 section 6.3)",
+                codings.join(", ")
+            )));
+        }
         return match codings.as_slice() {
             [c] if c == "chunked" => Ok(State::ChunkSize),
             _ => Err(invalid(format!("unsupported transfer-encoding {:?}", codings.join(", ")))),

@@ -6,5 +6,4 @@
 pub mod engine;
 pub mod http;
 
-#[allow(unused_imports)] // used once the pipeline is wired up
 pub use engine::{DockerHost, Engine, ImageInfo};

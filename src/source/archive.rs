@@ -3,10 +3,14 @@
 //! Both formats the daemon writes are understood: the classic one (`manifest.json`,
 //! `<id>.json` configs, `<id>/layer.tar` layers, duplicate layers as symlinks) and Engine 25+'s
 //! OCI layout (`index.json`, `blobs/sha256/<hex>`, plus a compatible `manifest.json`). Entry
-//! order is not guaranteed (manifest.json may come last), so every entry is taken as it comes:
-//! small JSON files are kept in memory, layers are spooled into the store. When the stream
+//! order is not guaranteed (manifest.json may come last, blobs before index.json), so every
+//! entry is taken as it comes, and what it is follows from its path: `*.json` files are read
+//! into memory (capped), `*.tar` files are layers, spooled into the store. A
+//! `blobs/sha256/<hex>` entry could be either: it is JSON when it is small (at most 4 MiB),
+//! starts with `{` and parses as a JSON object (a tar or gzip stream never does), else a layer.
+//! That needs neither the index first nor a second pass over a spooled blob. When the stream
 //! ends, the manifest ties them together and every layer is checked against the config's
-//! `rootfs.diff_ids`.
+//! `rootfs.diff_ids`, and the config against what the caller expected (the daemon's inspect).
 
 use crate::digest::Digest;
 use crate::error::{fail, Class};
@@ -18,8 +22,11 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 
-/// Largest JSON file (manifest, index, config) we keep in memory.
-const MAX_JSON: u64 = 64 * 1024 * 1024;
+/// Largest JSON file (manifest.json, index.json, a `<id>.json` config) we keep in memory.
+const MAX_JSON: u64 = 16 * 1024 * 1024;
+/// Largest `blobs/sha256/<hex>` entry that is tried as JSON (a manifest, index or config; the
+/// distribution spec caps manifests at 4 MiB). Larger blobs are layers.
+const MAX_BLOB_JSON: u64 = 4 * 1024 * 1024;
 
 /// What one archive path holds.
 enum Entry {
@@ -29,21 +36,67 @@ enum Entry {
     Link(String),
 }
 
+/// What the caller knows of the image before its archive is read (the daemon's inspect).
+#[derive(Debug)]
+pub struct Expected {
+    /// The image ID: the digest the config must have.
+    pub id: Digest,
+    /// `RootFS.Layers`: the diff_ids the config must list, in order.
+    pub layers: Vec<Digest>,
+}
+
+/// Hears of each layer as soon as it is spooled: its archive path, the layer and its blob
+/// file. An error stops the read.
+pub type OnLayer<'a> = dyn FnMut(&str, &Layer, PathBuf) -> anyhow::Result<()> + 'a;
+
 /// Reads a docker save (or OCI archive) stream into `store`. `what` names the stream in
 /// errors ("the export of demo:latest from unix:///var/run/docker.sock").
 #[cfg(test)]
 pub fn read(stream: impl Read, store: Store, what: &str) -> anyhow::Result<Image> {
-    read_with(stream, store, what, &mut |_, _| {})
+    read_with(stream, store, what, None, &mut |_, _, _| Ok(()))
 }
 
-/// [`read`], telling `on_layer` about each layer (and its blob file) as soon as it is spooled,
-/// before the manifest has been seen: the caller may start uploading it.
-pub fn read_with(stream: impl Read, store: Store, what: &str, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
+/// [`read`], telling `on_layer` about each layer as soon as it is spooled, before the
+/// manifest has been seen (the caller may start uploading it), and checking the image against
+/// `expected` when the stream ends.
+pub fn read_with(
+    stream: impl Read,
+    store: Store,
+    what: &str,
+    expected: Option<&Expected>,
+    on_layer: &mut OnLayer,
+) -> anyhow::Result<Image> {
     let entries = read_entries(stream, &store, on_layer).with_context(|| format!("reading {what}"))?;
-    assemble(&entries, store).with_context(|| format!("reading {what}"))
+    assemble(&entries, store, expected).with_context(|| format!("reading {what}"))
 }
 
-fn read_entries(stream: impl Read, store: &Store, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<HashMap<String, Entry>> {
+/// How an archive path is read, decided by the path alone (never by the first bytes: a layer
+/// tar whose first member is named `{x}` starts with `{`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `manifest.json`, `index.json`, `<id>.json`: read into memory, capped.
+    Json,
+    /// `<id>/layer.tar` (classic docker save): spooled.
+    Layer,
+    /// `blobs/<alg>/<hex>`: JSON (manifest, index, config) or a layer, told apart by content.
+    Blob,
+    /// Anything else (`VERSION`, legacy `json`, `repositories`, `oci-layout`): passed over.
+    Skip,
+}
+
+fn kind_of(path: &str) -> Kind {
+    if path.starts_with("blobs/") {
+        Kind::Blob
+    } else if path.ends_with(".json") {
+        Kind::Json
+    } else if path.ends_with(".tar") {
+        Kind::Layer
+    } else {
+        Kind::Skip
+    }
+}
+
+fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLayer) -> anyhow::Result<HashMap<String, Entry>> {
     let mut archive = tar::Archive::new(stream);
     let mut entries = HashMap::new();
     let iter = archive.entries().context("not a tar archive")?;
@@ -51,7 +104,8 @@ fn read_entries(stream: impl Read, store: &Store, on_layer: &mut dyn FnMut(&Laye
         let entry = entry.map_err(cut_short)?;
         let path = clean_path(&entry.path_bytes())?;
         let kind = entry.header().entry_type();
-        let size = entry.header().size().unwrap_or(0);
+        // The entry's size with a PAX `size` record applied (the header field may say 0).
+        let size = entry.size();
         if kind.is_dir() {
             continue;
         }
@@ -62,33 +116,55 @@ fn read_entries(stream: impl Read, store: &Store, on_layer: &mut dyn FnMut(&Laye
             entries.insert(path, Entry::Link(resolved));
             continue;
         }
-        if !kind.is_file() || !is_interesting(&path) {
+        if !kind.is_file() {
             continue;
         }
-        let mut body = BufReader::with_capacity(64 * 1024, entry);
-        let head = body.fill_buf().map_err(cut_short)?;
-        let looks_json = head.first() == Some(&b'{') || head.first() == Some(&b'[') || head.is_empty();
-        if looks_json && size <= MAX_JSON {
-            let mut bytes = Vec::with_capacity(size as usize);
-            body.read_to_end(&mut bytes).map_err(cut_short)?;
-            entries.insert(path, Entry::Json(bytes));
-        } else if looks_json {
-            bail!("{path} is {size} bytes, too large for a JSON file");
-        } else {
-            let layer = store.spool_layer(body).map_err(|e| cut_short_any(e, &path))?;
-            log::debug!("spooled {path}: {} ({} bytes)", layer.blob.digest, layer.blob.size);
-            on_layer(&layer, store.blob_path(&layer.blob.digest));
-            entries.insert(path, Entry::Layer(layer));
-        }
+        let read = match kind_of(&path) {
+            Kind::Skip => continue,
+            Kind::Json => Entry::Json(read_capped(entry, size, MAX_JSON, &path)?),
+            Kind::Layer => Entry::Layer(spool(store, entry, &path, on_layer)?),
+            Kind::Blob => {
+                let mut body = BufReader::with_capacity(64 * 1024, entry);
+                let starts_like_json = body.fill_buf().map_err(cut_short)?.first() == Some(&b'{');
+                if starts_like_json && size <= MAX_BLOB_JSON {
+                    let bytes = read_capped(body, size, MAX_BLOB_JSON, &path)?;
+                    if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok() {
+                        Entry::Json(bytes)
+                    } else {
+                        Entry::Layer(spool(store, &bytes[..], &path, on_layer)?)
+                    }
+                } else {
+                    Entry::Layer(spool(store, body, &path, on_layer)?)
+                }
+            }
+        };
+        entries.insert(path, read);
     }
     check_trailer(archive.into_inner())?;
     Ok(entries)
 }
 
-/// Only these paths can be part of an image; anything else (VERSION files, legacy `json`)
-/// is passed over unread.
-fn is_interesting(path: &str) -> bool {
-    path.ends_with(".json") || path.ends_with(".tar") || path.starts_with("blobs/")
+/// Reads a whole entry of `size` bytes into memory, refusing one over `max` (and reading at
+/// most `max + 1` bytes, whatever the size claims).
+fn read_capped(entry: impl Read, size: u64, max: u64, path: &str) -> anyhow::Result<Vec<u8>> {
+    let too_large = |n: u64| fail(Class::Permanent, format!("{path} is {n} bytes, too large for a JSON file (at most {max})"));
+    if size > max {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry.take(max + 1).read_to_end(&mut bytes).map_err(cut_short)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Spools a layer entry into the store and tells `on_layer`.
+fn spool(store: &Store, body: impl Read, path: &str, on_layer: &mut OnLayer) -> anyhow::Result<Layer> {
+    let layer = store.spool_layer(body).map_err(|e| cut_short_any(e, path))?;
+    log::debug!("spooled {path}: {} ({} bytes)", layer.blob.digest, layer.blob.size);
+    on_layer(path, &layer, store.blob_path(&layer.blob.digest))?;
+    Ok(layer)
 }
 
 /// After the tar's end marker there may only be zero padding. The daemon reports an export
@@ -191,7 +267,7 @@ struct Plan {
     layers: Vec<String>,
 }
 
-fn assemble(entries: &HashMap<String, Entry>, store: Store) -> anyhow::Result<Image> {
+fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Expected>) -> anyhow::Result<Image> {
     let plan = if entries.contains_key("manifest.json") {
         plan_from_save_manifest(entries)?
     } else if entries.contains_key("index.json") {
@@ -203,8 +279,20 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store) -> anyhow::Result<Im
         ));
     };
     let config_bytes = json(entries, &plan.config)?;
+    if let Some(want) = expected {
+        check_expected_config(&plan.config, config_bytes, want)?;
+    }
     let config: Config = serde_json::from_slice(config_bytes)
         .with_context(|| format!("{} is not an image config", plan.config))?;
+    if let Some(want) = expected.filter(|w| w.layers != config.rootfs.diff_ids) {
+        return Err(fail(
+            Class::Permanent,
+            format!(
+                "the config {} lists the layers {:?}, not the {:?} that the daemon reported for it",
+                plan.config, config.rootfs.diff_ids, want.layers
+            ),
+        ));
+    }
     if config.rootfs.diff_ids.len() != plan.layers.len() {
         bail!(
             "the manifest lists {} layers but the config {} has {} diff_ids",
@@ -269,6 +357,22 @@ fn check_named_digest(path: &str, l: &Layer) -> anyhow::Result<()> {
         if hex != l.diff_id.hex() && hex != l.blob.digest.hex() {
             return Err(fail(Class::Permanent, format!("{path} does not match its digest (its content is {})", l.diff_id)));
         }
+    }
+    Ok(())
+}
+
+/// The export's config must be the image that inspect named: its digest is the image ID. A
+/// name re-tagged between inspect and export, or an export of another image, fails here.
+fn check_expected_config(path: &str, bytes: &[u8], want: &Expected) -> anyhow::Result<()> {
+    let got = Digest::of(bytes);
+    if got != want.id {
+        return Err(fail(
+            Class::Permanent,
+            format!(
+                "the exported config {path} is image {got}, not the image {} that the daemon's inspect named (was the image re-tagged or removed meanwhile? try again)",
+                want.id
+            ),
+        ));
     }
     Ok(())
 }

@@ -1,36 +1,115 @@
 //! The Docker daemon as a source: look the image up, then read its export as it streams.
 //!
-//! Split in two so the lookup (which decides "image not found") happens before anything else,
-//! and the reading can run on its own thread while earlier layers upload.
+//! Split in three so each step happens at its time: the lookup (which decides "image not
+//! found", and learns the image ID and its layers) before anything else; the export is opened
+//! only once the registry has answered; the reading runs on its own thread while earlier layers
+//! upload.
+//!
+//! The export is asked for by image ID, never by name: `GET /images/get?names=myapp` sends
+//! every tag of `myapp`, and a name can be re-tagged between inspect and export. The config in
+//! the export must hash to that ID, and a layer is handed over for upload only once its
+//! diff_id is one of the image's `RootFS.Layers` ([`gate`](crate::source::gate)).
 
-use crate::daemon::Engine;
+use crate::daemon::{Engine, ImageInfo};
+use crate::digest::Digest;
+use crate::error::{fail, Class};
 use crate::image::Image;
 use crate::progress::{human, Progress};
-use crate::source::archive;
+use crate::source::archive::{self, Expected};
+use crate::source::gate::{Gate, Verdict};
 use crate::store::{Layer, Store};
 use std::io::Read;
 use std::path::PathBuf;
 
-/// An image export the daemon has started sending.
-pub struct Export {
+/// An image the daemon has: what inspect said about it.
+pub struct Found {
     name: String,
     from: String,
+    /// The image ID (its config digest) and `RootFS.Layers`.
+    expected: Expected,
+}
+
+impl Found {
+    /// The image ID: the digest of its config.
+    pub fn id(&self) -> &Digest {
+        &self.expected.id
+    }
+}
+
+/// An image export the daemon has started sending.
+pub struct Export {
+    found: Found,
     stream: Box<dyn Read + Send>,
 }
 
-/// GET /images/{name}/json, then GET /images/get?names={name}.
-pub fn open(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Result<Export> {
+/// GET /images/{name}/json: the image's ID and layers (a bare `myapp` is `myapp:latest` to
+/// the daemon, as to docker).
+pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Result<Found> {
     let info = engine.inspect(name)?;
     log::debug!("daemon at {} speaks API {}", engine.host(), engine.api_version());
-    progress.line(format!("reading {name} ({}) from the daemon at {}", human(info.size), engine.host()));
-    let stream = engine.export(name)?;
-    Ok(Export { name: name.to_string(), from: engine.host().to_string(), stream })
+    let from = engine.host().to_string();
+    let expected = expected_of(&info, name, &from)?;
+    log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
+    progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
+    Ok(Found { name: name.to_string(), from, expected })
 }
 
-/// Reads the export into `store`; `on_layer` hears of each layer as soon as it is on disk.
+/// The image ID and `RootFS.Layers` of an inspect answer, as digests.
+fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expected> {
+    let bad = |what: &str, e: anyhow::Error| {
+        fail(Class::Permanent, format!("the docker daemon at {from} sent an invalid {what} for {name}: {e:#}"))
+    };
+    let id: Digest = info.id.parse().map_err(|e| bad("image ID", e))?;
+    let layers = info
+        .layers
+        .iter()
+        .map(|l| l.parse::<Digest>())
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(|e| bad("RootFS.Layers", e))?;
+    Ok(Expected { id, layers })
+}
+
+/// GET /images/get?names=sha256:{id}: the export of exactly the image found.
+pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
+    let stream = engine.export(&found.expected.id.to_string())?;
+    Ok(Export { found, stream })
+}
+
+/// Reads the export into `store`; `on_layer` hears of each layer of the image as soon as it
+/// is on disk and known to be one of the image's layers.
 pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
-    let Export { name, from, stream } = export;
-    let image = archive::read_with(stream, store, &format!("the export of {name} from {from}"), on_layer)?;
+    let Export { found: Found { name, from, expected }, stream } = export;
+    let gate = Gate::new(expected.id.clone(), expected.layers.clone());
+    let what = format!("the export of {name} ({}) from {from}", expected.id);
+    let image = archive::read_with(stream, store, &what, Some(&expected), &mut |path, layer, file| {
+        if gate.admit(path, layer)? == Verdict::Upload {
+            on_layer(layer, file);
+        }
+        Ok(())
+    })?;
     progress.line(format!("{name}: {} layers, {} compressed", image.layers.len(), human(image.total_size())));
     Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_answer_must_name_the_image_by_digest() {
+        let id = Digest::of(b"config").to_string();
+        let layer = Digest::of(b"layer").to_string();
+        let info = |id: &str, layers: &[&str]| ImageInfo {
+            id: id.into(),
+            layers: layers.iter().map(|l| l.to_string()).collect(),
+            ..ImageInfo::default()
+        };
+        let ok = expected_of(&info(&id, &[&layer, &layer]), "a:1", "unix:///d.sock").unwrap();
+        assert_eq!((ok.id.to_string(), ok.layers.len()), (id.clone(), 2));
+        assert!(expected_of(&info(&id, &[]), "a:1", "unix:///d.sock").unwrap().layers.is_empty());
+        for (bad, what) in [(info("abc", &[]), "invalid image ID for a:1"), (info(&id, &["sha256:xyz"]), "invalid RootFS.Layers for a:1")] {
+            let e = format!("{:#}", expected_of(&bad, "a:1", "unix:///d.sock").unwrap_err());
+            assert!(e.starts_with("the docker daemon at unix:///d.sock sent an") && e.contains(what), "{e}");
+        }
+    }
 }

@@ -3,3 +3,4 @@
 pub mod archive;
 
 pub mod daemon;
+pub mod gate;

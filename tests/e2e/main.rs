@@ -16,6 +16,7 @@ mod http;
 mod memory;
 mod push;
 mod settings;
+mod source;
 mod support;
 mod tls;
 mod token_server;

@@ -107,17 +107,21 @@ fn extracts_daemon_messages() {
 
 #[test]
 fn parses_inspect_json() {
-    let full = br#"{"Id":"sha256:abc","RepoTags":["a:1","b:2"],"RepoDigests":["a@sha256:def"],"Size":1234,"Other":{}}"#;
+    let full = br#"{"Id":"sha256:abc","RepoTags":["a:1","b:2"],"RepoDigests":["a@sha256:def"],"Size":1234,"Other":{},"RootFS":{"Type":"layers","Layers":["sha256:l1","sha256:l2"]}}"#;
     let info = parse_inspect(full).unwrap();
     let want = ImageInfo {
         id: "sha256:abc".into(),
         repo_tags: vec!["a:1".into(), "b:2".into()],
         repo_digests: vec!["a@sha256:def".into()],
         size: 1234,
+        layers: vec!["sha256:l1".into(), "sha256:l2".into()],
     };
     assert_eq!(info, want);
     let sparse = parse_inspect(br#"{"Id":"sha256:abc","RepoTags":null,"Size":-1}"#).unwrap();
     assert_eq!((sparse.repo_tags.len(), sparse.repo_digests.len(), sparse.size), (0, 0, 0));
+    assert!(sparse.layers.is_empty());
+    let no_layers = parse_inspect(br#"{"Id":"sha256:abc","RootFS":{"Type":"layers"}}"#).unwrap();
+    assert!(no_layers.layers.is_empty());
     assert!(parse_inspect(b"3").is_err());
     assert!(parse_inspect(b"not json").is_err());
 }
@@ -270,14 +274,16 @@ fn exports_stream_and_report_truncation() {
     let (host, server) = fake_unix(&dir.0, &[PING_OK, ok, cut, missing]);
     let engine = Engine::connect(host).unwrap();
     let mut got = Vec::new();
-    engine.export("a/b:t").unwrap().read_to_end(&mut got).unwrap();
+    let id = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    engine.export(id).unwrap().read_to_end(&mut got).unwrap();
     assert_eq!(got, b"abcde");
     let mut got = Vec::new();
     let err = engine.export("a/b:t").unwrap().read_to_end(&mut got).unwrap_err();
     assert_eq!((err.kind(), got.as_slice()), (io::ErrorKind::UnexpectedEof, &b"abc"[..]));
     assert_eq!(engine.export("x").err().map(|e| class_of(&e)), Some(Class::NotFound));
     let seen = server.join().unwrap();
-    assert_eq!(first_line(&seen[1]), "GET /v1.47/images/get?names=a%2Fb%3At HTTP/1.1");
+    assert_eq!(first_line(&seen[1]), format!("GET /v1.47/images/get?names={id} HTTP/1.1"));
+    assert_eq!(first_line(&seen[2]), "GET /v1.47/images/get?names=a%2Fb:t HTTP/1.1");
 }
 
 #[test]

@@ -234,11 +234,28 @@ fn content_length_problems() {
 
 #[test]
 fn transfer_encoding_rules() {
-    let both = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
-    assert_eq!(fetch(both), Ok((200, b"ok".to_vec())));
+    let only_te = "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
+    assert_eq!(fetch(only_te), Ok((200, b"ok".to_vec())));
     for te in ["gzip, chunked", "chunked, gzip", "identity", "chunked, chunked"] {
         let raw = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n0\r\n\r\n");
         assert_eq!(fetch(&raw), Err(InvalidData), "{te:?}");
+    }
+}
+
+/// Regression (issue 7, defect 12): a response with both framings was read as chunked; a
+/// message that can be framed two ways is refused (RFC 9112 section 6.3), whatever the order or
+/// case of the two headers.
+#[test]
+fn transfer_encoding_with_content_length_is_refused() {
+    for (first, second) in [
+        ("Content-Length: 1", "Transfer-Encoding: Chunked"),
+        ("Transfer-Encoding: chunked", "Content-Length: 2"),
+        ("transfer-encoding: chunked", "content-length: 0"),
+    ] {
+        let raw = format!("HTTP/1.1 200 OK\r\n{first}\r\n{second}\r\n\r\n2\r\nok\r\n0\r\n\r\n");
+        assert_eq!(fetch(&raw), Err(InvalidData), "{first} + {second}");
+        let err = read_response(raw.as_bytes(), "GET").unwrap_err().to_string();
+        assert!(err.contains("both transfer-encoding") && err.contains("content-length"), "{err}");
     }
 }
 

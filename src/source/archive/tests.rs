@@ -255,3 +255,161 @@ mod prop {
         }
     }
 }
+
+/// An OCI layout export of one image whose layers are stored as given (uncompressed).
+fn oci_export(layers: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
+    let config = config_for(layers);
+    let cd = Digest::of(&config);
+    let descs: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of(l), "size": l.len()}))
+        .collect();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": descs,
+    }))
+    .unwrap();
+    let md = Digest::of(&manifest);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len()}]
+    }))
+    .unwrap();
+    let p = |d: &Digest| format!("blobs/sha256/{}", d.hex());
+    let mut blobs: Vec<(String, Vec<u8>)> = layers.iter().map(|l| (p(&Digest::of(l)), l.to_vec())).collect();
+    blobs.push((p(&cd), config.clone()));
+    blobs.push((p(&md), manifest));
+    let mut items: Vec<Item> = blobs.iter().map(|(path, b)| Item::File(path, b.clone())).collect();
+    // Blobs before index.json, as docker writes it.
+    items.push(Item::File("index.json", index));
+    (archive(&items), config)
+}
+
+/// Regression (defect 12): an entry was taken for JSON when its first byte was `{`, so a layer
+/// whose first member is named `{x}` was read into memory as JSON and then refused.
+#[test]
+fn layer_whose_first_member_is_named_like_json_is_a_layer() {
+    let l1 = layer_tar(&[("{x}", b"{\"not\": \"json\"}"), ("etc/a", b"a")]);
+    assert_eq!(l1.first(), Some(&b'{'));
+    // Classic: by its path, `*/layer.tar`.
+    let config = config_for(&[&l1]);
+    let cfg_name = format!("{}.json", Digest::of(&config).hex());
+    let manifest = serde_json::to_vec(&serde_json::json!([{"Config": cfg_name, "Layers": ["aaa/layer.tar"]}])).unwrap();
+    let tar = archive(&[Item::File("aaa/layer.tar", l1.clone()), Item::File(&cfg_name, config), Item::File("manifest.json", manifest)]);
+    let img = read_bytes(&tar).unwrap();
+    assert_eq!(img.layers.len(), 1);
+    // OCI: a blob that starts with `{` but does not parse as JSON, before index.json.
+    let (tar, config) = oci_export(&[&l1]);
+    let img = read_bytes(&tar).unwrap();
+    assert_eq!((img.layers.len(), img.config.digest.clone()), (1, Digest::of(&config)));
+}
+
+/// A header whose size field says 0, with a PAX `size` record giving the real size.
+fn pax_sized(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let record = |k: &str, v: &str| {
+        let body = format!(" {k}={v}\n");
+        let mut n = body.len() + 1;
+        while format!("{n}{body}").len() != n {
+            n += 1;
+        }
+        format!("{n}{body}")
+    };
+    let pax = record("size", &data.len().to_string());
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("PaxHeaders/x").unwrap();
+    h.set_size(pax.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, pax.as_bytes()).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path(name).unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    // `append` copies all of `data` and pads it; the size field stays 0.
+    b.append(&h, data).unwrap();
+    b.into_inner().unwrap()
+}
+
+/// Regression (defect 12): entries were sized by the header's size field, ignoring a PAX
+/// `size` record, so a JSON file of any size passed the cap as "0 bytes".
+#[test]
+fn json_entries_are_sized_by_pax_and_capped() {
+    let mut huge = b"{\"a\":\"".to_vec();
+    huge.resize(MAX_JSON as usize + 1, b'x');
+    let e = err_of(&pax_sized("manifest.json", &huge));
+    assert!(e.contains("manifest.json is 16777217 bytes, too large for a JSON file"), "{e}");
+    // The same record with a size that fits is read whole.
+    let small = serde_json::to_vec(&serde_json::json!([])).unwrap();
+    let e = err_of(&pax_sized("manifest.json", &small));
+    assert!(e.contains("manifest.json lists no image"), "{e}");
+}
+
+#[test]
+fn read_capped_reads_at_most_one_byte_past_the_cap() {
+    let endless = std::io::repeat(b'x');
+    let e = read_capped(endless, 10, 10, "c.json").unwrap_err();
+    assert!(format!("{e:#}").contains("c.json is 11 bytes, too large"), "{e:#}");
+    assert_eq!(read_capped(&b"12345"[..], 5, 10, "c.json").unwrap(), b"12345");
+}
+
+#[test]
+fn entry_kinds_follow_the_path() {
+    for (path, kind) in [
+        ("manifest.json", Kind::Json),
+        ("index.json", Kind::Json),
+        ("0123abcd.json", Kind::Json),
+        ("aaa/layer.tar", Kind::Layer),
+        ("blobs/sha256/0123", Kind::Blob),
+        ("oci-layout", Kind::Skip),
+        ("repositories", Kind::Skip),
+        ("aaa/VERSION", Kind::Skip),
+        ("aaa/json", Kind::Skip),
+    ] {
+        assert_eq!(kind_of(path), kind, "{path}");
+    }
+}
+
+fn expected_for(config: &[u8], layers: &[&[u8]]) -> Expected {
+    Expected { id: Digest::of(config), layers: layers.iter().map(|l| Digest::of(l)).collect() }
+}
+
+fn read_expecting(tar: &[u8], expected: &Expected) -> anyhow::Result<Image> {
+    read_with(tar, Store::create(&scratch()).unwrap(), "the test archive", Some(expected), &mut |_, _, _| Ok(()))
+}
+
+fn err_text(r: anyhow::Result<Image>) -> String {
+    match r {
+        Ok(_) => panic!("accepted"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[test]
+fn checks_the_config_against_the_inspected_image() {
+    let (tar, config, l1) = classic();
+    assert!(read_expecting(&tar, &expected_for(&config, &[&l1, &l1])).is_ok());
+    let e = err_text(read_expecting(&tar, &expected_for(b"another config", &[&l1, &l1])));
+    assert!(e.contains(&format!("is image {}, not the image {}", Digest::of(&config), Digest::of(b"another config"))), "{e}");
+    let mut lying = expected_for(&config, &[&l1, &l1]);
+    lying.layers.pop();
+    let e = err_text(read_expecting(&tar, &lying));
+    assert!(e.contains("not the") && e.contains("that the daemon reported"), "{e}");
+}
+
+#[test]
+fn on_layer_hears_each_layer_with_its_path_and_can_stop_the_read() {
+    let (tar, _, l1) = classic();
+    let mut heard = Vec::new();
+    read_with(&tar[..], Store::create(&scratch()).unwrap(), "t", None, &mut |path, layer, file| {
+        assert!(file.exists());
+        heard.push((path.to_string(), layer.diff_id.clone()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(heard, [("aaa/layer.tar".to_string(), Digest::of(&l1))], "the symlinked duplicate is not spooled again");
+    let e = read_with(&tar[..], Store::create(&scratch()).unwrap(), "t", None, &mut |_, _, _| anyhow::bail!("stop here"));
+    assert!(err_text(e).contains("stop here"));
+}
