@@ -207,14 +207,18 @@ fn destination(image: &str, dest: Option<&str>, host: &str, user: Option<&str>) 
     let mut r = match dest {
         Some(d) => {
             if let Some((scheme, rest)) = d.split_once("://") {
-                let host = rest.split('/').next().unwrap_or(rest);
+                // The hint shows DEST without the login (redact hides it as `***@`).
+                let rest = redact(rest);
+                let (rest, login) = match rest.strip_prefix("***@") {
+                    Some(r) => (r.to_string(), ", and the user and password with -u/-p"),
+                    None => (rest, ""),
+                };
+                let host = rest.split('/').next().unwrap_or(&rest);
                 bail!(
-                    "DEST {} takes no scheme: give it as host[:port]/path/name[:tag] and the scheme with -r, \
-                     e.g. `-r {}://{} {}`",
+                    "DEST {} takes no scheme: give it as host[:port]/path/name[:tag] and the scheme with -r{login}, \
+                     e.g. `-r {}://{host} {rest}`",
                     quote(d),
                     redact(scheme),
-                    redact(host),
-                    redact(rest)
                 );
             }
             Reference::parse(d).context("in DEST")?
@@ -627,6 +631,7 @@ mod tests {
         let cases: &[(Option<&str>, Option<&str>, Result<(&str, &str), &str>)] = &[
             (Some("http://127.0.0.1:5100/x/y:1"), None, Err("`-r http://127.0.0.1:5100 127.0.0.1:5100/x/y:1`")),
             (Some("https://reg.example/x/y:1"), None, Err("takes no scheme")),
+            (Some("http://u:pw@127.0.0.1:5100/x/y:1"), None, Err("with -r, and the user and password with -u/-p, e.g. `-r http://127.0.0.1:5100 127.0.0.1:5100/x/y:1`")),
             // "*": a loopback host without a scheme; how it is reached is the registry's choice (defect 8).
             (Some("[::1]/x:1"), None, Ok(("[::1]/x:1", "*"))),
             (Some("[::1]:5000/x:1"), None, Ok(("[::1]:5000/x:1", "*"))),
@@ -661,7 +666,7 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000"] {
+        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000", "[::1]"] {
             assert!(is_loopback(h), "{h}");
         }
         for h in ["example.com", "10.0.0.1:5000", "gitea.cnoe.localtest.me:8443"] {
