@@ -324,7 +324,15 @@ mod tests {
     #[test]
     fn malformed_configs_name_the_file_key_path_and_position_never_the_value() {
         let secret = "dXNlcjpodW50ZXIy"; // base64 of user:hunter2
-        let dir = std::env::temp_dir().join(format!("idpush-cred-test-malformed-{}", std::process::id()));
+        /// Removed on drop, also when an assertion fails.
+        struct TempDir(PathBuf);
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let guard = TempDir(std::env::temp_dir().join(format!("idpush-cred-test-malformed-{}", std::process::id())));
+        let dir = guard.0.clone();
         std::fs::create_dir_all(&dir).unwrap();
         let cases: &[(&str, &str)] = &[
             (r#"{"auths":{"127.0.0.1:5000":"SECRET"}}"#, r#"auths."127.0.0.1:5000" (line 1, column 45): expected an object"#),
@@ -349,7 +357,8 @@ mod tests {
             assert!(e.contains(&dir.join("config.json").display().to_string()) && e.contains(want), "{json}\n got: {e}");
             assert!(!e.contains(secret) && !e.contains("hunter2") && !e.contains('\n'), "{json}: {e}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
+        drop(guard);
+        assert!(!dir.exists());
         assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }
