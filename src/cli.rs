@@ -1,6 +1,8 @@
 //! Command-line flags, shaped as the user types them. No I/O here: `plan.rs` turns these plus
-//! the environment into what to do.
+//! the environment into what to do. `--password` and `--token` are held as [`Secret`]s, so
+//! `Debug` of the flags never shows them.
 
+use crate::secret::Secret;
 use argh::FromArgs;
 
 /// Push container images to an OCI registry (by default idpbuilder's Gitea).
@@ -47,7 +49,8 @@ Credentials, first found wins: flags (--password-stdin reads one line from stdin
 Environment: IDPBUILDER_REGISTRY_URL, IDPBUILDER_REGISTRY_USERNAME, IDPBUILDER_REGISTRY_PASSWORD, \
 IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE, IDPBUILDER_RETRIES, \
 IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT stand in for the \
-flags of the same name; a flag always wins. DOCKER_HOST names the daemon (default unix:///var/run/docker.sock). \
+flags of the same name; a flag always wins (IDPBUILDER_REGISTRY_INSECURE takes 1/0, true/false, yes/no or on/off). \
+A docker-credential-* helper gets 30 seconds to answer. DOCKER_HOST names the daemon (default unix:///var/run/docker.sock). \
 TMPDIR is where layers are spooled. \
 IDPBUILDER_REGISTRY_CA_CERT stands in for --ca-cert, IDPUSH_CHUNK_SIZE for --chunk-size. TLS is \
 verified against the system store (SSL_CERT_FILE, SSL_CERT_DIR), built-in roots and \
@@ -80,7 +83,7 @@ pub struct PushArgs {
 
     /// password for the registry
     #[argh(option, short = 'p')]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 
     /// read the password from stdin (one line; keeps it out of the shell history)
     #[argh(switch)]
@@ -88,7 +91,7 @@ pub struct PushArgs {
 
     /// access token (a bearer token, or with --username a Gitea access token)
     #[argh(option, short = 't')]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     /// skip TLS certificate verification and allow plain HTTP
     #[argh(switch)]
@@ -120,15 +123,15 @@ pub struct PushArgs {
     #[argh(option)]
     pub retries: Option<u32>,
 
-    /// longest wait between retries in seconds (default 30)
+    /// longest wait between retries in seconds (default 30, at most 3600)
     #[argh(option)]
     pub retry_max_delay: Option<u64>,
 
-    /// seconds to wait for a connection to the registry (default 30)
+    /// seconds to wait for a connection to the registry (default 30, at most 86400)
     #[argh(option)]
     pub connect_timeout: Option<u64>,
 
-    /// seconds a read or write may stall before it is retried (default 300)
+    /// seconds a read or write may stall before it is retried (default 300, at most 86400)
     #[argh(option)]
     pub read_timeout: Option<u64>,
 }

@@ -12,15 +12,20 @@
 //! `username`/`password`, `identitytoken` (an OAuth2 refresh token), or `registrytoken` (sent
 //! as a bearer token). Keys are `host[:port]` or legacy URLs (`https://host/v1/`).
 //! Values are never logged or put into messages; [`Found::source`] says where they came from.
+//! A malformed file is reported by key path and position ([`config_error`]), never by value;
+//! a helper that hangs is killed after 30 s and named ([`helper`]).
 
+mod config_error;
+mod helper;
+
+use crate::redact::quote;
 use crate::registry::Credentials;
 use crate::secret::Secret;
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Credentials found for a host, and where.
 #[derive(Debug)]
@@ -64,15 +69,17 @@ struct AuthEntry {
 }
 
 /// Looks up stored credentials for `host` (`host[:port]`). `env` reads the environment.
-/// Errors (one line, naming the file) only for malformed configuration.
+/// Errors (one line, naming the file) only for malformed configuration, and for a credential
+/// helper that does not answer in time.
 pub fn lookup(host: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Lookup> {
     let var = |k: &str| env(k).filter(|v| !v.is_empty());
     let mut out = Lookup::default();
     let host = host.to_ascii_lowercase();
+    let timeout = helper::timeout(env);
 
     if let Some(json) = var("DOCKER_AUTH_CONFIG") {
         let cfg = parse_config(json.as_bytes()).map_err(|e| anyhow!("DOCKER_AUTH_CONFIG is not valid docker config JSON: {e}"))?;
-        if let Some(found) = from_config(&cfg, &host, "DOCKER_AUTH_CONFIG", &mut out.notes)? {
+        if let Some(found) = from_config(&cfg, &host, "DOCKER_AUTH_CONFIG", timeout, &mut out.notes)? {
             out.found = Some(found);
             return Ok(out);
         }
@@ -85,7 +92,7 @@ pub fn lookup(host: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resul
     if let Some(path) = docker_config {
         if let Some(cfg) = read_config(&path)? {
             let what = format!("docker config {}", path.display());
-            if let Some(found) = from_config(&cfg, &host, &what, &mut out.notes)? {
+            if let Some(found) = from_config(&cfg, &host, &what, timeout, &mut out.notes)? {
                 out.found = Some(found);
                 return Ok(out);
             }
@@ -99,7 +106,7 @@ pub fn lookup(host: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resul
     if let Some(path) = podman {
         if let Some(cfg) = read_config(&path)? {
             let what = format!("podman auth file {}", path.display());
-            if let Some(found) = from_config(&cfg, &host, &what, &mut out.notes)? {
+            if let Some(found) = from_config(&cfg, &host, &what, timeout, &mut out.notes)? {
                 out.found = Some(found);
                 return Ok(out);
             }
@@ -108,9 +115,10 @@ pub fn lookup(host: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resul
     Ok(out)
 }
 
+/// The config; a malformed one is described by key path and position ([`config_error`]):
+/// serde_json's own message quotes the offending value, which may be a password.
 fn parse_config(bytes: &[u8]) -> Result<ConfigFile, String> {
-    // serde_json's messages name positions and expected types, never the values.
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    serde_json::from_slice(bytes).map_err(|e| config_error::describe(bytes, &e))
 }
 
 /// The config at `path`; `None` when the file does not exist.
@@ -140,7 +148,13 @@ fn normalize_key(key: &str) -> String {
     }
 }
 
-fn from_config(cfg: &ConfigFile, host: &str, what: &str, notes: &mut Vec<String>) -> anyhow::Result<Option<Found>> {
+fn from_config(
+    cfg: &ConfigFile,
+    host: &str,
+    what: &str,
+    timeout: Duration,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Option<Found>> {
     let wanted = normalize_key(host);
     let helper = cfg
         .cred_helpers
@@ -149,27 +163,30 @@ fn from_config(cfg: &ConfigFile, host: &str, what: &str, notes: &mut Vec<String>
         .map(|(_, v)| ("credHelpers", v.as_str()))
         .or(cfg.creds_store.as_deref().filter(|s| !s.is_empty()).map(|s| ("credsStore", s)));
     if let Some((kind, name)) = helper {
-        match run_helper(name, host) {
-            Ok(Some((credentials, username))) => {
-                return Ok(Some(Found { credentials, username, source: format!("{what} ({kind}: {name})") }))
+        let name_shown = crate::redact::redact(name);
+        let answer = helper::get(name, host, timeout).map_err(|e| e.context(format!("{what} ({kind}: {name_shown})")))?;
+        match answer {
+            helper::Answer::Found(credentials, username) => {
+                return Ok(Some(Found { credentials, username, source: format!("{what} ({kind}: {name_shown})") }))
             }
-            Ok(None) => notes.push(format!("{what} ({kind}: {name}): no credentials for {host}")),
-            Err(e) => notes.push(format!("{what} ({kind}: {name}): {e:#}")),
+            helper::Answer::NotFound => notes.push(format!("{what} ({kind}: {name_shown}): no credentials for {host}")),
+            helper::Answer::Unusable(why) => notes.push(format!("{what} ({kind}: {name_shown}): {why}")),
         }
     }
-    let Some(entry) = cfg.auths.iter().find(|(k, _)| normalize_key(k) == wanted).map(|(_, v)| v) else {
+    let Some((key, entry)) = cfg.auths.iter().find(|(k, _)| normalize_key(k) == wanted) else {
         return Ok(None);
     };
+    let at = format!("auths.{}", quote(key));
     let source = format!("{what} (auths)");
     let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
     let (mut username, mut password) = (nonempty(&entry.username), nonempty(&entry.password));
     if let Some(auth) = nonempty(&entry.auth) {
         let decoded = base64_decode(auth.trim())
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| anyhow!("{what}: the auth entry for {host} is not base64 of user:password"))?;
+            .ok_or_else(|| anyhow!("{what}: {at}.auth is not base64 of user:password"))?;
         let (u, p) = decoded
             .split_once(':')
-            .ok_or_else(|| anyhow!("{what}: the auth entry for {host} has no ':' between user and password"))?;
+            .ok_or_else(|| anyhow!("{what}: {at}.auth has no ':' between user and password"))?;
         if !u.is_empty() {
             username = Some(u.to_string());
         }
@@ -191,56 +208,8 @@ fn from_config(cfg: &ConfigFile, host: &str, what: &str, notes: &mut Vec<String>
             source,
         })),
         (None, None) => Ok(None),
-        _ => Err(anyhow!("{what}: the entry for {host} has a username or a password but not both")),
+        _ => Err(anyhow!("{what}: {at} has a username or a password but not both")),
     }
-}
-
-/// Runs `docker-credential-<name> get` with `host` on stdin. `None`: the helper has nothing.
-fn run_helper(name: &str, host: &str) -> anyhow::Result<Option<(Credentials, Option<String>)>> {
-    if name.is_empty() || name.contains(['/', '\\']) {
-        return Err(anyhow!("invalid credential helper name {name:?}"));
-    }
-    let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {program}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(host.as_bytes());
-    }
-    let out = child.wait_with_output().with_context(|| format!("running {program}"))?;
-    if !out.status.success() {
-        // The helper's message (e.g. "credentials not found in native keychain") carries no secret.
-        let msg = String::from_utf8_lossy(&out.stdout);
-        let msg = msg.lines().next().unwrap_or("").trim();
-        log::trace!("{program} get: {} {msg}", out.status);
-        return Ok(None);
-    }
-    #[derive(Deserialize)]
-    struct HelperReply {
-        #[serde(rename = "Username", default)]
-        username: String,
-        #[serde(rename = "Secret", default)]
-        secret: String,
-    }
-    let reply: HelperReply = serde_json::from_slice(&out.stdout)
-        .map_err(|_| anyhow!("{program} get printed something that is not its JSON answer"))?;
-    if reply.secret.is_empty() {
-        return Ok(None);
-    }
-    if reply.username == "<token>" {
-        return Ok(Some((Credentials::IdentityToken { username: None, token: Secret::new(reply.secret) }, None)));
-    }
-    if reply.username.is_empty() {
-        return Ok(Some((Credentials::Token(Secret::new(reply.secret)), None)));
-    }
-    Ok(Some((
-        Credentials::Basic { username: reply.username.clone(), password: Secret::new(reply.secret) },
-        Some(reply.username),
-    )))
 }
 
 /// Standard base64 with or without padding (also accepts the URL-safe alphabet).
@@ -348,5 +317,48 @@ mod tests {
         let env3 = env_of(&[("DOCKER_AUTH_CONFIG", "nope")]);
         assert!(format!("{:#}", lookup("x", &env3).unwrap_err()).contains("DOCKER_AUTH_CONFIG"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Defect 3 (issue 7): a malformed `auths` entry printed serde's message, which quotes the
+    /// value (`invalid type: string "dXNlcjpodW50ZXIy"`, a base64 user:password).
+    #[test]
+    fn malformed_configs_name_the_file_key_path_and_position_never_the_value() {
+        let secret = "dXNlcjpodW50ZXIy"; // base64 of user:hunter2
+        /// Removed on drop, also when an assertion fails.
+        struct TempDir(PathBuf);
+        impl Drop for TempDir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let guard = TempDir(std::env::temp_dir().join(format!("idpush-cred-test-malformed-{}", std::process::id())));
+        let dir = guard.0.clone();
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases: &[(&str, &str)] = &[
+            (r#"{"auths":{"127.0.0.1:5000":"SECRET"}}"#, r#"auths."127.0.0.1:5000" (line 1, column 45): expected an object"#),
+            ("{\"auths\":{\"h\":{\n\"auth\":[\"SECRET\"]}}}", "auths.h.auth (line 2, column 7): expected a string"),
+            (r#"{"auths":{"127.0.0.1:5000":{"auth":"SECRET"#, r#"auths."127.0.0.1:5000".auth (line 1, column 52): the file ends"#),
+            (r#"{"auths":{"127.0.0.1:5000":{"auth":"!!SECRET!!"}}}"#, r#"auths."127.0.0.1:5000".auth is not base64"#),
+            (r#"{"auths":{"127.0.0.1:5000":{"auth":"aHVudGVyMg=="}}}"#, r#"auths."127.0.0.1:5000".auth has no ':'"#),
+            (r#"{"auths":{"127.0.0.1:5000":{"password":"SECRET"}}}"#, r#"auths."127.0.0.1:5000" has a username or a password but not both"#),
+            (r#"{"credsStore":{"x":"SECRET"}}"#, "credsStore (line 1, column 14): expected a string"),
+        ];
+        let mut wrong = Vec::new();
+        for (json, want) in cases {
+            let json = json.replace("SECRET", secret);
+            let e = format!("{:#}", lookup("127.0.0.1:5000", &env_of(&[("DOCKER_AUTH_CONFIG", &json)])).unwrap_err());
+            if !(e.starts_with("DOCKER_AUTH_CONFIG") && e.contains(want)) {
+                wrong.push(format!("{json}\n  got: {e}\n want: {want}"));
+                continue;
+            }
+            assert!(!e.contains(secret) && !e.contains("hunter2") && !e.contains('\n'), "{json}: {e}");
+            std::fs::write(dir.join("config.json"), &json).unwrap();
+            let e = format!("{:#}", lookup("127.0.0.1:5000", &env_of(&[("DOCKER_CONFIG", &dir.display().to_string())])).unwrap_err());
+            assert!(e.contains(&dir.join("config.json").display().to_string()) && e.contains(want), "{json}\n got: {e}");
+            assert!(!e.contains(secret) && !e.contains("hunter2") && !e.contains('\n'), "{json}: {e}");
+        }
+        drop(guard);
+        assert!(!dir.exists());
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     }
 }

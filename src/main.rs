@@ -15,6 +15,7 @@ mod oci;
 mod plan;
 mod progress;
 mod push;
+mod redact;
 mod reference;
 mod registry;
 mod secret;
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
 fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let mut args = args;
     if args.password_stdin {
-        args.password = Some(read_password_stdin(args.password.is_some())?);
+        args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
     let env = |k: &str| std::env::var(k).ok();
     let plan = plan::plan_with(args, &env, &|host| credentials::lookup(host, &env))?;

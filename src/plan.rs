@@ -5,13 +5,20 @@
 //! this testable.
 
 use crate::cli::PushArgs;
+use crate::redact::{quote, redact};
 use crate::reference::Reference;
 use crate::registry::{self, Credentials};
 use crate::secret::Secret;
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const DEFAULT_REGISTRY: &str = registry::DEFAULT_BASE_URL;
+/// The longest `--connect-timeout` / `--read-timeout`: a day. Longer values are refused (a
+/// value near `u64::MAX` seconds overflowed an `Instant` deadline).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest `--retry-max-delay`: an hour (a longer wait between two tries helps nobody).
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug)]
 pub struct Plan {
@@ -64,14 +71,55 @@ pub fn plan_with(
 ) -> anyhow::Result<Plan> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let log_level = parse_log_level(args.log_level.as_deref(), args.quiet)?;
-    let insecure = args.insecure || var("IDPBUILDER_REGISTRY_INSECURE").is_some_and(|v| truthy(&v));
+    let insecure = args.insecure
+        || match var("IDPBUILDER_REGISTRY_INSECURE") {
+            Some(v) => parse_bool(&v).ok_or_else(|| {
+                anyhow!(
+                    "IDPBUILDER_REGISTRY_INSECURE={} is not a yes or no: use 1/0, true/false, yes/no or on/off \
+                     (it stands in for --insecure; empty means unset)",
+                    quote(&v)
+                )
+            })?,
+            None => false,
+        };
+    // Numbers first: a bad one is refused before any credential lookup.
+    // A whole number from its flag, else its environment variable, with how it was given.
+    let number = |flag: Option<u64>, name: &str, env_name: &str| -> anyhow::Result<Option<(u64, String)>> {
+        if let Some(n) = flag {
+            return Ok(Some((n, format!("--{name} {n}"))));
+        }
+        let Some(v) = var(env_name) else { return Ok(None) };
+        let given = format!("{env_name}={} (it stands in for --{name})", quote(&v));
+        match v.trim().parse::<u64>() {
+            Ok(n) => Ok(Some((n, given))),
+            Err(_) => bail!("{given} is not a whole number"),
+        }
+    };
+    // Seconds, from `min` up to `max`: refused outside, so no deadline can overflow.
+    let seconds = |flag: Option<u64>, name: &str, env_name: &str, default: Duration, min: u64, max: Duration| -> anyhow::Result<Duration> {
+        match number(flag, name, env_name)? {
+            None => Ok(default),
+            Some((n, given)) if n > max.as_secs() => {
+                bail!("{given} is too long: at most {} seconds ({})", max.as_secs(), human(max))
+            }
+            Some((n, given)) if n < min => bail!("{given} is too short: at least {min} second"),
+            Some((n, _)) => Ok(Duration::from_secs(n)),
+        }
+    };
+    let retries = match number(args.retries.map(u64::from), "retries", "IDPBUILDER_RETRIES")? {
+        None => registry::DEFAULT_RETRIES,
+        Some((n, given)) => u32::try_from(n).map_err(|_| anyhow!("{given} is too large"))?,
+    };
+    let retry_max_delay = seconds(args.retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", registry::DEFAULT_RETRY_MAX_DELAY, 0, MAX_RETRY_DELAY)?;
+    let connect_timeout = seconds(args.connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", registry::DEFAULT_CONNECT_TIMEOUT, 1, MAX_TIMEOUT)?;
+    let read_timeout = seconds(args.read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", registry::DEFAULT_READ_TIMEOUT, 1, MAX_TIMEOUT)?;
     let any_flag = args.username.is_some() || args.password.is_some() || args.token.is_some() || args.password_stdin;
     let env_filled = (args.username.is_none() && var("IDPBUILDER_REGISTRY_USERNAME").is_some())
         || (args.password.is_none() && var("IDPBUILDER_REGISTRY_PASSWORD").is_some())
         || (args.token.is_none() && var("IDPBUILDER_REGISTRY_TOKEN").is_some());
     let username = args.username.or_else(|| var("IDPBUILDER_REGISTRY_USERNAME"));
-    let password = args.password.or_else(|| var("IDPBUILDER_REGISTRY_PASSWORD"));
-    let token = args.token.or_else(|| var("IDPBUILDER_REGISTRY_TOKEN"));
+    let password = args.password.or_else(|| var("IDPBUILDER_REGISTRY_PASSWORD").map(Secret::new));
+    let token = args.token.or_else(|| var("IDPBUILDER_REGISTRY_TOKEN").map(Secret::new));
     let registry_flag = args.registry.or_else(|| var("IDPBUILDER_REGISTRY_URL"));
     let registry = parse_registry_url(registry_flag.as_deref().unwrap_or(DEFAULT_REGISTRY))?;
 
@@ -103,37 +151,18 @@ pub fn plan_with(
 
     let credentials = match (username, password, token) {
         _ if found.is_some() => found.expect("checked"),
-        (Some(u), _, Some(t)) => Credentials::Basic { username: u, password: Secret::new(t) },
-        (None, _, Some(t)) => Credentials::Token(Secret::new(t)),
-        (Some(u), Some(p), None) => Credentials::Basic { username: u, password: Secret::new(p) },
+        (Some(u), _, Some(t)) => Credentials::Basic { username: u, password: t },
+        (None, _, Some(t)) => Credentials::Token(t),
+        (Some(u), Some(p), None) => Credentials::Basic { username: u, password: p },
         (Some(u), None, None) => bail!(
-            "a password is needed for user {u:?}: give --password, --token or IDPBUILDER_REGISTRY_PASSWORD"
+            "a password is needed for user {}: give --password, --token or IDPBUILDER_REGISTRY_PASSWORD",
+            quote(&u)
         ),
         (None, Some(_), None) => {
             bail!("a password was given without a username: give --username or IDPBUILDER_REGISTRY_USERNAME")
         }
         (None, None, None) => Credentials::Anonymous,
     };
-    let number = |flag: Option<u64>, name: &str, env_name: &str, default: u64| -> anyhow::Result<u64> {
-        match flag {
-            Some(n) => Ok(n),
-            None => match var(env_name) {
-                Some(v) => v.trim().parse::<u64>().map_err(|_| {
-                    anyhow::anyhow!("{env_name}={v:?} is not a whole number (it stands in for --{name})")
-                }),
-                None => Ok(default),
-            },
-        }
-    };
-    let retries = number(args.retries.map(u64::from), "retries", "IDPBUILDER_RETRIES", registry::DEFAULT_RETRIES.into())?;
-    let retries = u32::try_from(retries).map_err(|_| anyhow::anyhow!("--retries {retries} is too large"))?;
-    let secs = std::time::Duration::from_secs;
-    let retry_max_delay = secs(number(args.retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", registry::DEFAULT_RETRY_MAX_DELAY.as_secs())?);
-    let connect_timeout = secs(number(args.connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", registry::DEFAULT_CONNECT_TIMEOUT.as_secs())?);
-    let read_timeout = secs(number(args.read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", registry::DEFAULT_READ_TIMEOUT.as_secs())?);
-    if connect_timeout.is_zero() || read_timeout.is_zero() {
-        bail!("--connect-timeout and --read-timeout must be at least 1 second");
-    }
     if scheme == "http" && !insecure && !is_loopback(&dest_host) && !matches!(credentials, Credentials::Anonymous) {
         bail!(
             "refusing to send credentials over plain http to {dest_host}: use an https:// registry URL, \
@@ -142,7 +171,7 @@ pub fn plan_with(
     }
     let ca_cert = args.ca_cert.or_else(|| var("IDPBUILDER_REGISTRY_CA_CERT")).map(PathBuf::from);
     let chunk_size = match args.chunk_size.or_else(|| var("IDPUSH_CHUNK_SIZE")) {
-        Some(s) => crate::registry::parse_size(&s).with_context(|| format!("--chunk-size {s:?}"))?,
+        Some(s) => crate::registry::parse_size(&s).with_context(|| format!("--chunk-size {}", quote(&s)))?,
         None => crate::registry::DEFAULT_CHUNK_SIZE,
     };
     let tmpdir = args
@@ -176,10 +205,31 @@ pub fn plan_with(
 /// goes under the lowercased username, as Gitea wants `owner/name`.
 fn destination(image: &str, dest: Option<&str>, host: &str, user: Option<&str>) -> anyhow::Result<Reference> {
     let mut r = match dest {
-        Some(d) => Reference::parse(d).context("in DEST")?,
+        Some(d) => {
+            if let Some((scheme, rest)) = d.split_once("://") {
+                // The hint shows DEST without the login (redact hides it as `***@`).
+                let rest = redact(rest);
+                let (rest, login) = match rest.strip_prefix("***@") {
+                    Some(r) => (r.to_string(), ", and the user and password with -u/-p"),
+                    None => (rest, ""),
+                };
+                let host = rest.split('/').next().unwrap_or(&rest);
+                bail!(
+                    "DEST {} takes no scheme: give it as host[:port]/path/name[:tag] and the scheme with -r{login}, \
+                     e.g. `-r {}://{host} {rest}`",
+                    quote(d),
+                    redact(scheme),
+                );
+            }
+            Reference::parse(d).context("in DEST")?
+        }
         None => {
             if image.starts_with("sha256:") || is_short_id(image) {
-                bail!("{image:?} looks like an image ID: give a destination, e.g. `idpush push {image} myapp:latest`");
+                bail!(
+                    "{} looks like an image ID: give a destination, e.g. `idpush push {} myapp:latest`",
+                    quote(image),
+                    redact(image)
+                );
             }
             let mut r = Reference::parse(image).context("in IMAGE (or give a DEST)")?;
             r.registry = None;
@@ -210,18 +260,26 @@ fn is_short_id(s: &str) -> bool {
         && s.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
+/// `[scheme://]host[:port][/]`: the registry as `-r` / `IDPBUILDER_REGISTRY_URL` give it.
 fn parse_registry_url(s: &str) -> anyhow::Result<RegistryUrl> {
+    let shown = quote(s);
     let (scheme, rest) = match s.split_once("://") {
         Some(("https", rest)) => (Some("https"), rest),
         Some(("http", rest)) => (Some("http"), rest),
-        Some((other, _)) => bail!("registry URL {s:?} has scheme {other:?}: use https:// or http://"),
+        Some((other, _)) => bail!("registry URL {shown} has scheme {}: use https:// or http://", quote(other)),
         None => (None, s),
     };
     let host = rest.trim_end_matches('/');
-    if host.contains('/') || host.contains('@') || host.is_empty() {
-        bail!("registry URL {s:?} must be scheme://host[:port], with no path or user");
+    if crate::redact::has_userinfo(s) || host.contains('@') {
+        bail!(
+            "registry URL {shown} must not carry a user or password: give them with -u/-p, \
+             --password-stdin or IDPBUILDER_REGISTRY_USERNAME/PASSWORD"
+        );
     }
-    Reference::parse(&format!("{host}/x")).with_context(|| format!("registry URL {s:?}"))?;
+    if host.contains(['/', '?', '#']) || host.is_empty() {
+        bail!("registry URL {shown} must be scheme://host[:port], with no path or query");
+    }
+    crate::reference::check_host(host).with_context(|| format!("registry URL {shown}"))?;
     Ok(RegistryUrl { scheme, host: host.to_string() })
 }
 
@@ -236,8 +294,23 @@ pub fn is_loopback(host_port: &str) -> bool {
         || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+/// A yes/no environment value: 1/0, true/false, yes/no, on/off (any case); else `None`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// `24 hours`, `1 hour`, `90 seconds`: a limit as a person reads it.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        3600 => "1 hour".to_string(),
+        _ if s.is_multiple_of(3600) => format!("{} hours", s / 3600),
+        _ => format!("{s} seconds"),
+    }
 }
 
 fn parse_log_level(s: Option<&str>, quiet: bool) -> anyhow::Result<log::LevelFilter> {
@@ -249,7 +322,7 @@ fn parse_log_level(s: Option<&str>, quiet: bool) -> anyhow::Result<log::LevelFil
         Some("info") => log::LevelFilter::Info,
         Some("debug") => log::LevelFilter::Debug,
         Some("trace") => log::LevelFilter::Trace,
-        Some(other) => bail!("--log-level {other:?} is not one of error, warn, info, debug, trace"),
+        Some(other) => bail!("--log-level {} is not one of error, warn, info, debug, trace", quote(other)),
     })
 }
 
@@ -458,9 +531,142 @@ mod tests {
         assert_eq!(asked.get(), 1);
     }
 
+    /// Defect 3 (issue 7): a password or token in the registry URL (flag or env), in DEST or in
+    /// a query was echoed whole in the error line.
+    #[test]
+    fn secrets_in_urls_and_dest_never_reach_the_message() {
+        const S: &str = "Hunter2Secret";
+        // (registry flag, registry env, DEST, what the message must say)
+        let cases: &[(Option<&str>, Option<&str>, Option<&str>, &str)] = &[
+            (Some("http://user:Hunter2Secret@127.0.0.1:5000"), None, None, "user or password"),
+            (Some("https://Hunter2Secret@reg.example"), None, None, "user or password"),
+            (None, Some("http://user:Hunter2Secret@127.0.0.1:5000"), None, "user or password"),
+            (Some("https://reg.example?token=Hunter2Secret"), None, None, "no path or query"),
+            (Some("https://reg.example/v2/?access_token=Hunter2Secret"), None, None, "no path or query"),
+            (Some("ftp://u:Hunter2Secret@reg.example"), None, None, "scheme"),
+            (None, None, Some("user:Hunter2Secret@127.0.0.1:5000/x/y:1"), "user or password"),
+            (None, None, Some("Hunter2Secret@reg.example/x"), "user or password"),
+            (None, None, Some("127.0.0.1:5000/x/y:1?token=Hunter2Secret"), "query"),
+            (None, None, Some("http://user:Hunter2Secret@127.0.0.1:5000/x/y:1"), "takes no scheme"),
+            (None, None, Some("reg.example/x\n\u{1b}[2Kfake: ok Hunter2Secret@x/y"), "invalid image reference"),
+        ];
+        for (flag, env_url, dest, want) in cases {
+            let mut a = args("x", *dest);
+            a.registry = flag.map(Into::into);
+            let env = |k: &str| if k == "IDPBUILDER_REGISTRY_URL" { env_url.map(Into::into) } else { None };
+            let e = format!("{:#}", plan(a, &env).unwrap_err());
+            assert!(e.contains(want), "{flag:?} {env_url:?} {dest:?}: {e}");
+            assert!(!e.contains(S) && !e.contains('\n') && !e.contains('\u{1b}'), "secret or control character in: {e}");
+        }
+        let mut a = args("x", None);
+        a.password = Some(S.into());
+        a.token = Some(S.into());
+        let shown = format!("{a:?}");
+        assert!(!shown.contains(S) && shown.contains("<redacted>"), "{shown}");
+    }
+
+    /// Defect 4 (issue 7): `--connect-timeout 18446744073709551615` (or the env form) panicked
+    /// on an `Instant` overflow. Every duration is refused past its limit.
+    #[test]
+    fn durations_are_refused_past_their_limit() {
+        type Set = fn(&mut PushArgs, u64);
+        let flags: &[(&str, &str, Set, u64)] = &[
+            ("connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", |a, n| a.connect_timeout = Some(n), 86_400),
+            ("read-timeout", "IDPBUILDER_READ_TIMEOUT", |a, n| a.read_timeout = Some(n), 86_400),
+            ("retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", |a, n| a.retry_max_delay = Some(n), 3_600),
+        ];
+        for (flag, env_name, set, max) in flags {
+            for n in [u64::MAX, u64::MAX / 1000, max + 1] {
+                let mut a = args("x", Some("127.0.0.1:5000/a"));
+                set(&mut a, n);
+                let e = format!("{:#}", plan(a, &no_env).unwrap_err());
+                assert!(e.contains(&format!("--{flag} {n}")) && e.contains("too long") && e.contains(&format!("at most {max} seconds")), "{e}");
+                let v = n.to_string();
+                let env = |k: &str| (k == *env_name).then(|| v.clone());
+                let e = format!("{:#}", plan(args("x", Some("127.0.0.1:5000/a")), &env).unwrap_err());
+                assert!(e.contains(&format!("{env_name}=\"{n}\"")) && e.contains(&format!("--{flag}")) && e.contains("too long"), "{e}");
+            }
+            let mut a = args("x", Some("127.0.0.1:5000/a"));
+            set(&mut a, *max);
+            assert!(plan(a, &no_env).is_ok(), "--{flag} {max}");
+        }
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.read_timeout = Some(0);
+        assert!(format!("{:#}", plan(a, &no_env).unwrap_err()).contains("--read-timeout 0 is too short"));
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.retry_max_delay = Some(0);
+        assert_eq!(plan(a, &no_env).unwrap().retry_max_delay, Duration::ZERO);
+    }
+
+    /// Defect 11 (issue 7): a bad IDPBUILDER_REGISTRY_INSECURE was silently false.
+    #[test]
+    fn insecure_environment_values() {
+        let cases: &[(&str, Option<bool>)] = &[
+            ("1", Some(true)), ("true", Some(true)), ("TRUE", Some(true)), ("yes", Some(true)), ("On", Some(true)),
+            ("0", Some(false)), ("false", Some(false)), ("no", Some(false)), ("OFF", Some(false)), ("", Some(false)),
+            (" yes ", Some(true)), ("maybe", None), ("2", None), ("y", None), ("truee", None),
+        ];
+        for (v, want) in cases {
+            let env = |k: &str| (k == "IDPBUILDER_REGISTRY_INSECURE").then(|| v.to_string());
+            match (plan(args("x", Some("127.0.0.1:5000/a")), &env), want) {
+                (Ok(p), Some(w)) => assert_eq!(p.insecure, *w, "{v:?}"),
+                (Err(e), None) => {
+                    let e = format!("{e:#}");
+                    assert!(e.contains("IDPBUILDER_REGISTRY_INSECURE") && e.contains("true/false") && e.contains(&format!("{v:?}")), "{e}");
+                }
+                (got, _) => panic!("{v:?}: {:?}", got.map(|p| p.insecure)),
+            }
+        }
+        // The flag wins without looking at the environment.
+        let mut a = args("x", Some("127.0.0.1:5000/a"));
+        a.insecure = true;
+        assert!(plan(a, &|k| (k == "IDPBUILDER_REGISTRY_INSECURE").then(|| "maybe".into())).unwrap().insecure);
+    }
+
+    /// Defect 11 (issue 7): a scheme in DEST said `registry port "" is not a number`; `[::1]`
+    /// without a port was refused; a malformed IPv6 host passed and failed after the image was read.
+    #[test]
+    fn dest_and_registry_hosts() {
+        // (DEST, -r, Ok(destination, base URL) or Err(what the message says))
+        let cases: &[(Option<&str>, Option<&str>, Result<(&str, &str), &str>)] = &[
+            (Some("http://127.0.0.1:5100/x/y:1"), None, Err("`-r http://127.0.0.1:5100 127.0.0.1:5100/x/y:1`")),
+            (Some("https://reg.example/x/y:1"), None, Err("takes no scheme")),
+            (Some("http://u:pw@127.0.0.1:5100/x/y:1"), None, Err("with -r, and the user and password with -u/-p, e.g. `-r http://127.0.0.1:5100 127.0.0.1:5100/x/y:1`")),
+            // "*": a loopback host without a scheme; how it is reached is the registry's choice (defect 8).
+            (Some("[::1]/x:1"), None, Ok(("[::1]/x:1", "*"))),
+            (Some("[::1]:5000/x:1"), None, Ok(("[::1]:5000/x:1", "*"))),
+            (Some("[2001:db8::1]:443/a/b"), None, Ok(("[2001:db8::1]:443/a/b:latest", "https://[2001:db8::1]:443"))),
+            (None, Some("http://[::1]"), Ok(("[::1]/x:latest", "http://[::1]"))),
+            (None, Some("https://[::1]:5443/"), Ok(("[::1]:5443/x:latest", "https://[::1]:5443"))),
+            (Some("[::1/x"), None, Err("unclosed '['")),
+            (Some("[zz::1]:5000/x"), None, Err("not a valid IPv6 address")),
+            (Some("[::1]x/y"), None, Err("only :port")),
+            (Some("::1/x"), None, Err("in brackets")),
+            (Some("reg-.example/x"), None, Err("not a valid host name")),
+            (Some("127.0.0.1:/x"), None, Err("registry port \"\"")),
+            (None, Some("http://[::1"), Err("unclosed '['")),
+            (None, Some("http://[zz::1]:5000"), Err("not a valid IPv6 address")),
+        ];
+        for (dest, reg, want) in cases {
+            let mut a = args("x", *dest);
+            a.registry = reg.map(Into::into);
+            match (plan(a, &no_env), want) {
+                (Ok(p), Ok((d, url))) => {
+                    assert_eq!(p.dest.to_string(), *d, "{dest:?} {reg:?}");
+                    assert!(*url == "*" || p.base_url == *url, "{dest:?} {reg:?}: {}", p.base_url);
+                }
+                (Err(e), Err(w)) => {
+                    let e = format!("{e:#}");
+                    assert!(e.contains(w), "{dest:?} {reg:?}: {e}");
+                }
+                (got, _) => panic!("{dest:?} {reg:?}: {:?}", got.map(|p| p.dest.to_string()).map_err(|e| format!("{e:#}"))),
+            }
+        }
+    }
+
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000"] {
+        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000", "[::1]"] {
             assert!(is_loopback(h), "{h}");
         }
         for h in ["example.com", "10.0.0.1:5000", "gitea.cnoe.localtest.me:8443"] {

@@ -3,9 +3,15 @@
 //! Parsing checks the grammar the OCI distribution spec gives for repository names and tags,
 //! so a [`Reference`] that exists is one a registry will accept; the reason a name is refused is
 //! said before any work is done. The registry part follows docker's rule: the first component
-//! is a host when it contains a `.` or a `:`, or is `localhost`.
+//! is a host when it contains a `.` or a `:`, is `localhost`, or is a bracketed IPv6 address
+//! (`[::1]`, `[::1]:5000`).
+//!
+//! A reference never carries a scheme, a user or password, or a query; those are refused
+//! first, and every message quotes the input through [`crate::redact`], so a password typed
+//! into a reference is never echoed.
 
 use crate::digest::Digest;
+use crate::redact::quote;
 use anyhow::{bail, Context};
 use std::fmt;
 
@@ -22,7 +28,7 @@ pub struct Reference {
 impl Reference {
     /// Parses a full reference. Every problem is an error that names the reference.
     pub fn parse(s: &str) -> anyhow::Result<Reference> {
-        parse(s).with_context(|| format!("invalid image reference {s:?}"))
+        parse(s).with_context(|| format!("invalid image reference {}", quote(s)))
     }
 
     /// What to put after `/manifests/`: the tag, else the digest, else `latest`.
@@ -60,6 +66,18 @@ fn parse(s: &str) -> anyhow::Result<Reference> {
     if s.is_empty() {
         bail!("the reference is empty");
     }
+    if let Some((scheme, _)) = s.split_once("://") {
+        bail!("a reference takes no scheme ({}://): give host[:port]/path/name[:tag]", crate::redact::redact(scheme));
+    }
+    if crate::redact::has_userinfo(s) && s.split_once('@').is_some_and(|(_, after)| after.contains('/')) {
+        bail!("a reference carries no user or password (user@host): give credentials with -u/-p or --password-stdin");
+    }
+    if s.contains(['?', '#']) {
+        bail!("a reference has no query or fragment ('?', '#')");
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("a reference has no spaces or control characters");
+    }
     let (rest, digest) = match s.split_once('@') {
         Some((rest, d)) => (rest, Some(d.parse::<Digest>()?)),
         None => (s, None),
@@ -85,31 +103,58 @@ fn parse(s: &str) -> anyhow::Result<Reference> {
     })
 }
 
-/// Docker's rule: the first component is a registry host when it has a `.` or `:`, or is
-/// `localhost`.
+/// Docker's rule: the first component is a registry host when it has a `.` or `:`, is
+/// `localhost`, or is a bracketed IPv6 address.
 fn split_registry(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+        Some((first, rest)) if first.contains(['.', ':', '[']) || first == "localhost" => {
             (Some(first), rest)
         }
         _ => (None, name),
     }
 }
 
-fn check_host(host: &str) -> anyhow::Result<()> {
-    let (h, port) = match host.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => (h, Some(p)),
-        _ => (host, None),
+/// `host[:port]`: a DNS name or IPv4 address, or `[IPv6]`; the port a number up to 65535.
+pub fn check_host(host: &str) -> anyhow::Result<()> {
+    let (h, port) = if let Some(v6) = host.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            bail!("registry host {} has an unclosed '[': write an IPv6 address as [::1] or [::1]:5000", quote(host));
+        };
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            bail!("registry host {} is not a valid IPv6 address in brackets", quote(&format!("[{addr}]")));
+        }
+        match after {
+            "" => (&host[..addr.len() + 2], None),
+            p => match p.strip_prefix(':') {
+                Some(p) => (&host[..addr.len() + 2], Some(p)),
+                None => bail!("registry host {}: only :port may follow the ']'", quote(host)),
+            },
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host, None),
+        }
     };
     if let Some(p) = port {
-        if p.parse::<u16>().is_err() {
-            bail!("registry port {p:?} is not a number from 0 to 65535");
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() {
+            bail!("registry port {} is not a number from 0 to 65535", quote(p));
         }
     }
-    let ok = !h.is_empty()
-        && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
-    if !ok {
-        bail!("registry host {h:?} is not a valid host name");
+    if h.starts_with('[') {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if h.contains(['[', ']']) || h.contains(':') {
+        bail!("registry host {} is not a valid host name (write an IPv6 address in brackets: [::1]:5000)", quote(h));
+    }
+    if h.is_empty() || !h.split('.').all(label_ok) {
+        bail!("registry host {} is not a valid host name", quote(h));
     }
     Ok(())
 }
@@ -123,11 +168,11 @@ fn check_repository(repo: &str) -> anyhow::Result<()> {
         bail!("the repository name is longer than 255 characters");
     }
     if repo.bytes().any(|b| b.is_ascii_uppercase()) {
-        bail!("repository names must be lowercase (registries refuse {repo:?}); try {:?}", repo.to_lowercase());
+        bail!("repository names must be lowercase (registries refuse {}); try {}", quote(repo), quote(&repo.to_lowercase()));
     }
     for component in repo.split('/') {
         check_component(component)
-            .with_context(|| format!("repository path component {component:?}"))?;
+            .with_context(|| format!("repository path component {}", quote(component)))?;
     }
     Ok(())
 }
@@ -154,7 +199,7 @@ fn check_component(c: &str) -> anyhow::Result<()> {
         let sep = &c[start..i];
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
         if !ok {
-            bail!("has the separator {sep:?}; only '.', '_', '__' or dashes may stand between letters and digits");
+            bail!("has the separator {}; only '.', '_', '__' or dashes may stand between letters and digits", quote(sep));
         }
     }
     Ok(())
@@ -167,7 +212,7 @@ fn check_tag(tag: &str) -> anyhow::Result<()> {
         && !tag.starts_with(['.', '-'])
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
-        bail!("tag {tag:?} is invalid: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'");
+        bail!("tag {} is invalid: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", quote(tag));
     }
     Ok(())
 }
@@ -191,6 +236,10 @@ mod tests {
             ("127.0.0.1:5000/x:t@DIGEST", Some("127.0.0.1:5000"), "x", Some("t"), true),
             ("a.b-c/e---f", Some("a.b-c"), "e---f", None, false),
             ("my_app/x__y.z", None, "my_app/x__y.z", None, false),
+            ("[::1]/x:1", Some("[::1]"), "x", Some("1"), false),
+            ("[::1]:5000/x", Some("[::1]:5000"), "x", None, false),
+            ("[2001:db8::1]:443/a/b:t@DIGEST", Some("[2001:db8::1]:443"), "a/b", Some("t"), true),
+            ("app@DIGEST", None, "app", None, true),
         ];
         for (input, reg, repo, tag, has_digest) in cases {
             let input = input.replace("DIGEST", D);
@@ -223,6 +272,22 @@ mod tests {
             ("app@sha256:abc", "digest"),
             ("host:99999/a", "port"),
             ("ho$t.io/a", "host"),
+            // Defect 11 (issue 7): malformed IPv6 hosts passed parsing.
+            ("[::1/x", "unclosed '['"),
+            ("[zz::1]:5000/x", "not a valid IPv6 address"),
+            ("[::1]x/y", "only :port"),
+            ("[::1]:/x", "port"),
+            ("::1/x", "in brackets"),
+            ("reg-.example/x", "host name"),
+            ("reg..example/x", "host name"),
+            ("h:/x", "port \"\""),
+            // Defect 3 and 11: a scheme, a login or a query are refused first, and not echoed.
+            ("http://127.0.0.1:5100/x/y:1", "no scheme"),
+            ("user:pw@host/x", "no user or password"),
+            ("h/x:1?token=abc", "no query"),
+            ("h/x:1#frag", "no query"),
+            ("h/x y", "no spaces"),
+            ("h/x\n", "control"),
         ];
         for (input, why) in cases {
             let err = match Reference::parse(input) {
@@ -230,6 +295,20 @@ mod tests {
                 Err(e) => format!("{e:#}"),
             };
             assert!(err.contains(why), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_quote_the_reference_redacted() {
+        for (input, hidden) in [
+            ("user:Hunter2@host/x", "Hunter2"),
+            ("http://user:Hunter2@host/x", "Hunter2"),
+            ("host/x?token=Hunter2", "Hunter2"),
+            ("host/x\n\u{1b}[31m", "\u{1b}"),
+        ] {
+            let e = format!("{:#}", Reference::parse(input).unwrap_err());
+            assert!(!e.contains(hidden) && !e.contains('\n'), "{input:?}: {e}");
+            assert!(e.starts_with("invalid image reference \""), "{e}");
         }
     }
 

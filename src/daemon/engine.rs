@@ -70,16 +70,20 @@ impl DockerHost {
 
     /// Parses `unix:///path` or `tcp://host[:port]` (default port 2375).
     pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
-        let bad = |why: &str| fail(Class::Permanent, format!("invalid DOCKER_HOST {s:?}: {why}"));
+        // The value may carry a user and password (tcp://user:pw@host): quoted redacted.
+        let bad = |why: &str| fail(Class::Permanent, format!("invalid DOCKER_HOST {}: {why}", crate::redact::quote(s)));
         let (scheme, rest) = s
             .split_once("://")
             .ok_or_else(|| bad("expected unix:///path/to/docker.sock or tcp://host:port"))?;
         match scheme.to_ascii_lowercase().as_str() {
             "unix" if rest.is_empty() => Err(bad("missing socket path")),
+            "unix" if rest.split('/').next().is_some_and(|a| a.contains('@')) => {
+                Err(bad("unix:// takes a socket path, not a user or password"))
+            }
             "unix" => Ok(DockerHost::Unix(PathBuf::from(rest))),
             "tcp" => parse_tcp(rest).map(DockerHost::Tcp).map_err(bad),
             "ssh" => Err(bad("ssh:// is not supported (forward the socket with `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock user@host` and set DOCKER_HOST=unix:///tmp/docker.sock)")),
-            other => Err(bad(&format!("{other}:// is not supported (use unix:// or tcp://)"))),
+            other => Err(bad(&format!("{}:// is not supported (use unix:// or tcp://)", crate::redact::redact(other)))),
         }
     }
 

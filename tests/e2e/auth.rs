@@ -257,8 +257,27 @@ fn identity_token_falls_back_to_get() {
     assert!(token_requests(&user) >= 1);
 }
 
-/// Random unique secrets in every credential source, pushes at every log level: none of them,
-/// nor their base64 forms, ever shows in stdout or stderr.
+/// Percent-encoding of every byte outside RFC 3986's unreserved set, with upper- or lowercase hex.
+fn percent_encoded(s: &str, upper: bool) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ if upper => format!("%{b:02X}"),
+            _ => format!("%{b:02x}"),
+        })
+        .collect()
+}
+
+/// Random unique secrets in every place a user can put one: every credential source (flags,
+/// `--password-stdin`, environment, a well-formed docker config, a credential helper,
+/// DOCKER_AUTH_CONFIG, podman's file), the registry URL (flag and env), DEST, DOCKER_HOST, a
+/// malformed docker config; through three successful pushes and every error path the settings
+/// can take, at every log level. None
+/// of them shows in stdout or stderr: plain, base64 (alone and as `user:secret`, padded or not)
+/// or percent-encoded.
+///
+/// Defect 3 (issue 7): the registry URL, DEST, DOCKER_HOST and a malformed `auths` entry were
+/// echoed whole (serde's `invalid type: string "dXNlcjpodW50ZXIy"`).
 #[test]
 fn no_secret_is_printed_at_any_log_level() {
     let a = ensure();
@@ -266,46 +285,135 @@ fn no_secret_is_printed_at_any_log_level() {
     let mut images = ImageGuard::new();
     let image = small_image(&dir, &mut images, "leak");
     let host = a.token_registry.as_str();
+    let basic = a.basic_registry.as_str();
+    // Characters that URL-encoding changes, so that form differs from the plain one; none that
+    // the helper script's shell quoting or JSON would need escaped.
     let random = |what: &str| {
-        let bytes = pseudo_random(&unique(what), 18);
-        format!("S{}", base64_std(&bytes).replace(['+', '/', '='], "x"))
+        let b = base64_std(&pseudo_random(&unique(what), 18)).replace(['+', '/', '='], "x");
+        format!("S{}@{}:{}/{}%{}?{}", &b[..4], &b[4..8], &b[8..12], &b[12..16], &b[16..20], &b[20..])
     };
+    const PLACES: &[&str] = &[
+        "flag", "env", "config", "helper", "dac", "podman", "token", "url", "env-url", "dest", "daemon", "malformed",
+        "query", "wrong", "stdin", "alone",
+    ];
     for level in ["error", "warn", "info", "debug", "trace"] {
         // `any-` users are accepted with any password by the token server.
         let user = unique("any-leak");
-        let secrets: Vec<(String, String)> = ["flag", "env", "config", "helper", "dac", "podman", "token"]
-            .iter()
-            .map(|w| (w.to_string(), random(w)))
-            .collect();
+        let secrets: Vec<(String, String)> = PLACES.iter().map(|w| (w.to_string(), random(w))).collect();
         let s = |w: &str| secrets.iter().find(|(k, _)| k == w).unwrap().1.clone();
         let cfg = docker_config_dir(
             &dir,
             &serde_json::json!({"auths": {host: {"auth": base64_std(format!("{user}:{}", s("config")).as_bytes())}},
-                                "credHelpers": {"other.example": "testhelper"}})
+                                "credHelpers": {"other.example": "testhelper", basic: "testhelper"}})
             .to_string(),
         );
-        let bin = helper_dir(&dir, host, &user, &s("helper"));
+        // The helper knows the basic registry's real user with a secret password (refused there).
+        let bin = helper_dir(&dir, basic, &a.user, &s("helper"));
         let podman = dir.path.join(format!("{}.json", unique("podman")));
         std::fs::write(&podman, auths_json(host, &user, &s("podman"))).unwrap();
-        let out = idpush(&dir)
-            .args(["push", &image, &dest(host, "leak"), "-u", &user, "-p", &s("flag"), "--log-level", level])
-            .env("IDPBUILDER_REGISTRY_PASSWORD", &s("env"))
-            .env("IDPBUILDER_REGISTRY_TOKEN", &s("token"))
-            .env("DOCKER_CONFIG", cfg.to_str().unwrap())
-            .env("DOCKER_AUTH_CONFIG", &auths_json("elsewhere.example", &user, &s("dac")))
-            .env("REGISTRY_AUTH_FILE", podman.to_str().unwrap())
-            .env("PATH", &path_with(&bin))
-            .run();
-        parse_pushed(&out);
-        let both = format!("{}\n{}", out.stdout, out.stderr);
-        for (what, secret) in &secrets {
-            let forms = [
-                secret.clone(),
-                base64_std(secret.as_bytes()),
-                base64_std(format!("{user}:{secret}").as_bytes()),
-            ];
-            for form in forms {
-                assert!(!both.contains(&form), "level {level}: the {what} secret ({form}) was printed:\n{}", out.describe());
+        // Malformed: the auths entry is a string (serde would quote it), and one cut mid-value.
+        let malformed = [
+            docker_config_dir(&dir, &format!(r#"{{"auths": {{"{host}": "{}"}}}}"#, base64_std(format!("{user}:{}", s("malformed")).as_bytes()))),
+            docker_config_dir(&dir, &format!(r#"{{"auths": {{"{host}": {{"auth": "{}"#, base64_std(format!("{user}:{}", s("malformed")).as_bytes()))),
+            docker_config_dir(&dir, &format!(r#"{{"auths": {{"{host}": {{"password": "{}"}}}}}}"#, s("malformed"))),
+        ];
+        // Every source holds a secret; `creds` says which ones the run may use: flags win, then
+        // the IDPBUILDER_REGISTRY_* environment, then the stored ones (config, helper, podman).
+        #[derive(Clone, Copy, PartialEq)]
+        enum Creds {
+            Flags,
+            Env,
+            Stored,
+        }
+        let run = |creds: Creds, image: &str, args: &[&str]| {
+            let mut cmd = idpush(&dir)
+                .args(["push", image])
+                .args(args)
+                .args(["--log-level", level, "--retries", "0"])
+                .env("DOCKER_CONFIG", cfg.to_str().unwrap())
+                .env("DOCKER_AUTH_CONFIG", &auths_json("elsewhere.example", &user, &s("dac")))
+                .env("REGISTRY_AUTH_FILE", podman.to_str().unwrap())
+                .env("PATH", &path_with(&bin));
+            if creds != Creds::Stored {
+                cmd = cmd.env("IDPBUILDER_REGISTRY_PASSWORD", &s("env")).env("IDPBUILDER_REGISTRY_TOKEN", &s("token"));
+            }
+            if creds == Creds::Flags {
+                cmd = cmd.args(["-u", user.as_str(), "-p", &s("flag")]);
+            }
+            cmd
+        };
+        let with_flags = |args: &[&str]| run(Creds::Flags, &image, args);
+        let to = |reg: &str| dest(reg, "leak");
+        let daemon = format!("tcp://{user}:{}@127.0.0.1:1", s("daemon"));
+        let unix_daemon = format!("unix://{user}:{}@/nonexistent/docker.sock", s("daemon"));
+        let url = format!("http://{user}:{}@{host}", s("url"));
+        let query = format!("http://{host}/?token={}", s("query"));
+        let mut scenarios: Vec<(&str, Idpush, i32)> = vec![
+            // Pushes: flags over everything; the docker config's auths entry (no flags, no env).
+            ("push with flags", with_flags(&[&to(host)]), 0),
+            ("push with the docker config", run(Creds::Stored, &image, &[&to(host)]), 0),
+            // Errors: each place a secret can be typed, beside all the others.
+            ("-r with userinfo", with_flags(&["-r", &url]), 1),
+            (
+                "IDPBUILDER_REGISTRY_URL with userinfo",
+                with_flags(&[]).env("IDPBUILDER_REGISTRY_URL", &format!("http://{user}:{}@{host}", s("env-url"))),
+                1,
+            ),
+            ("-r with a query", with_flags(&["-r", &query]), 1),
+            ("DEST with userinfo", with_flags(&[&format!("{user}:{}@{host}/x/y:1", s("dest"))]), 1),
+            ("DEST with a scheme and userinfo", with_flags(&[&format!("http://{user}:{}@{host}/x/y:1", s("dest"))]), 1),
+            ("DEST with a query", with_flags(&[&format!("{host}/x/y:1?token={}", s("query"))]), 1),
+            ("DOCKER_HOST tcp with userinfo", with_flags(&[&to(host)]).env("DOCKER_HOST", &daemon), 1),
+            ("DOCKER_HOST unix with userinfo", with_flags(&[&to(host)]).env("DOCKER_HOST", &unix_daemon), 1),
+            ("missing image", run(Creds::Flags, &unique("no-such-image-leak"), &[&to(host)]), 2),
+            ("unreachable registry", with_flags(&["-r", "http://127.0.0.1:1", "x/y:1"]), 1),
+            ("bad insecure value", with_flags(&[&to(host)]).env("IDPBUILDER_REGISTRY_INSECURE", "maybe"), 1),
+            ("huge timeout", with_flags(&[&to(host), "--read-timeout", "18446744073709551615"]), 1),
+            ("wrong password, flags", run(Creds::Env, &image, &[&to(basic), "-u", &a.user, "-p", &s("wrong")]), 1),
+            ("wrong password, env", run(Creds::Env, &image, &[&to(basic)]).env("IDPBUILDER_REGISTRY_USERNAME", &a.user), 1),
+            ("wrong password, helper", run(Creds::Stored, &image, &[&to(basic)]), 1),
+            ("wrong password, stdin", run(Creds::Stored, &image, &[&to(basic), "-u", &a.user, "--password-stdin"]), 1),
+            ("push with a password on stdin", run(Creds::Stored, &image, &[&to(host), "-u", &user, "--password-stdin"]), 0),
+        ];
+        let names = ["malformed config: entry is a string", "malformed config: cut mid-value", "malformed config: half an entry"];
+        for (name, m) in names.into_iter().zip(&malformed) {
+            let cmd = idpush(&dir)
+                .args(["push", &image, &to(host), "--log-level", level])
+                .env("DOCKER_CONFIG", m.to_str().unwrap());
+            scenarios.push((name, cmd, 1));
+        }
+        // A password with no username (env only, nothing stored is read).
+        scenarios.push((
+            "password without a username",
+            idpush(&dir).args(["push", &image, &to(host), "--log-level", level]).env("IDPBUILDER_REGISTRY_PASSWORD", &s("alone")),
+            1,
+        ));
+        let stdin_password = format!("{}\n", s("stdin"));
+        for (what, cmd, code) in scenarios {
+            // The stdin runs read the password from there.
+            let out = if what.contains("stdin") { cmd.run_with_stdin(stdin_password.as_bytes()) } else { cmd.run() };
+            assert_eq!(out.code, Some(code), "level {level}, {what}:\n{}", out.describe());
+            if code == 0 {
+                parse_pushed(&out);
+            } else {
+                let errors = out.stderr_lines().into_iter().filter(|l| l.starts_with("idpush: error: ")).count();
+                assert_eq!(errors, 1, "level {level}, {what}: one error line:\n{}", out.describe());
+            }
+            let both = format!("{}\n{}", out.stdout, out.stderr);
+            for (place, secret) in &secrets {
+                let pair = format!("{user}:{secret}");
+                let real_pair = format!("{}:{secret}", a.user);
+                let mut forms = vec![secret.clone(), percent_encoded(secret, true), percent_encoded(secret, false)];
+                for p in [secret, &pair, &real_pair] {
+                    forms.push(base64_std(p.as_bytes()).trim_end_matches('=').to_string());
+                }
+                for form in forms {
+                    assert!(
+                        !both.contains(&form),
+                        "level {level}, {what}: the {place} secret ({form}) was printed:\n{}",
+                        out.describe()
+                    );
+                }
             }
         }
     }

@@ -15,6 +15,7 @@ mod faults;
 mod http;
 mod memory;
 mod push;
+mod settings;
 mod source;
 mod support;
 mod tls;

@@ -45,7 +45,7 @@ fn parses_docker_host() {
         "npipe:////./pipe/docker_engine",
     ] {
         let err = DockerHost::parse(s).unwrap_err();
-        assert!(format!("{err}").starts_with(&format!("invalid DOCKER_HOST {s:?}: ")), "{err}");
+        assert!(format!("{err}").starts_with(&format!("invalid DOCKER_HOST {}: ", crate::redact::quote(s))), "{err}");
         assert_eq!(class_of(&err), Class::Permanent);
     }
     let err = DockerHost::parse("ssh://me@box").unwrap_err().to_string();
