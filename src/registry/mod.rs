@@ -137,6 +137,9 @@ impl Registry {
             let url = self.client.base.url("/v2/");
             let authorization = self.auth.header(&self.client, None)?;
             let reply = self.client.send(&Method::GET, &url, authorization.as_ref(), &[], Payload::None)?;
+            if let Some(err) = self.redirect_refused("GET", &url, &reply) {
+                return Err(err);
+            }
             match reply.status {
                 200..=299 => Ok(()),
                 401 => {
@@ -168,6 +171,9 @@ impl Registry {
         loop {
             let authorization = if ours { self.auth.header(&self.client, repo)? } else { None };
             let reply = self.client.send(method, url, authorization.as_ref(), headers, payload()?)?;
+            if let Some(err) = self.redirect_refused(method.as_str(), url, &reply) {
+                return Err(err);
+            }
             if reply.status != 401 || !ours {
                 return Ok(reply);
             }
@@ -177,6 +183,26 @@ impl Registry {
             }
             return Err(self.refused(repo, &reply));
         }
+    }
+
+    /// A 401/403 from another host that a GET/HEAD was redirected to (blob storage): no
+    /// credentials go there, so the refusal is not about ours; say so instead of "check the
+    /// password".
+    fn redirect_refused(&self, method: &str, url: &str, reply: &Reply) -> Option<anyhow::Error> {
+        if !matches!(reply.status, 401 | 403) || reply.final_url.is_empty() || client::origin(&reply.final_url) == client::origin(url) {
+            return None;
+        }
+        let target = client::authority_of(&reply.final_url);
+        Some(crate::error::fail(
+            crate::error::Class::Permanent,
+            format!(
+                "registry {} redirected {method} {} to {target}, which refused it without credentials ({}): \
+                 idpush sends no credentials to another host, so the redirect must carry its own authorization (a signed url)",
+                self.client.base.host(),
+                client::display_url(url),
+                reply.status
+            ),
+        ))
     }
 
     /// The auth error for a refused request.
@@ -194,6 +220,25 @@ impl Registry {
             return self.refused(repo, reply);
         }
         err
+    }
+
+    /// The error for a success status that does not confirm what the request was for (a blob
+    /// there, a blob or manifest stored): names the request, the answer and what is missing.
+    fn unconfirmed(&self, method: &str, url: &str, reply: &Reply, why: &str) -> anyhow::Error {
+        let reason = ureq::http::StatusCode::from_u16(reply.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map(|r| format!(" {}", r.to_ascii_lowercase()))
+            .unwrap_or_default();
+        let mut message = format!(
+            "registry answered {}{reason} to {method} {} without confirming it: {why}",
+            reply.status,
+            client::display_url(url)
+        );
+        if let Some(detail) = self.scrubbed_detail(reply) {
+            message.push_str(&format!(" (it sent: {detail})"));
+        }
+        crate::error::fail(crate::error::Class::Permanent, message)
     }
 
     fn scrubbed_detail(&self, reply: &Reply) -> Option<String> {
@@ -298,7 +343,7 @@ mod tests {
         opts.credentials = Credentials::IdentityToken { username: Some("alice".into()), token: Secret::new("s3cret") };
         opts.retry_max_delay = Duration::ZERO;
         let mut reg = Registry::new(opts).unwrap();
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         {
             let seen = seen.lock().unwrap();
             let post = seen.iter().find(|s| s.method == "POST").expect("a POST to the realm");
@@ -312,11 +357,11 @@ mod tests {
         // A token past its lifetime is fetched anew before use, without a 401 first.
         let tokens = |seen: &Arc<Mutex<Vec<Seen>>>| seen.lock().unwrap().iter().filter(|s| s.target.starts_with("/token")).count();
         let before = tokens(&seen);
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         assert_eq!(tokens(&seen), before, "a valid token is reused");
         reg.auth.expire_tokens();
         seen.lock().unwrap().clear();
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         let calls: Vec<(String, u16)> = seen.lock().unwrap().iter().map(|s| (s.method.clone(), 0)).collect();
         assert_eq!(calls.len(), 3, "POST + GET token, then HEAD: {calls:?}");
         assert_eq!(tokens(&seen), 2);
@@ -336,7 +381,7 @@ mod tests {
 
         // 401 challenge → token GET with Basic → retry with Bearer.
         let mut reg = registry(&base, "s3cret");
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         // The token is cached for the next request.
         let manifest = b"{\"schemaVersion\":2}";
         let mt = "application/vnd.oci.image.manifest.v1+json";
@@ -363,7 +408,7 @@ mod tests {
         // token request, naming the user, never the password.
         seen.lock().unwrap().clear();
         let mut reg = registry(&base, "wrong-pw");
-        let err = reg.blob_exists("team/app", &empty).unwrap_err();
+        let err = reg.blob_exists("team/app", &empty, 0).unwrap_err();
         assert_eq!(class_of(&err), Class::Auth);
         let msg = format!("{err:#}");
         assert!(msg.contains("refused user alice for push to team/app"), "{msg}");

@@ -46,7 +46,7 @@ fn checks_reported_digests() {
         if let Some(v) = v {
             headers.insert("docker-content-digest", v.parse().unwrap());
         }
-        Reply { status: 201, headers, body: Vec::new() }
+        Reply { status: 201, headers, body: Vec::new(), final_url: String::new(), truncated: false }
     };
     assert!(check_digest_header(&reply(None), &d, "m").is_ok());
     assert!(check_digest_header(&reply(Some(&d.to_string())), &d, "m").is_ok());
