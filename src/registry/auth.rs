@@ -519,3 +519,6 @@ impl Auth {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod exchange_tests;

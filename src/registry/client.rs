@@ -492,3 +492,6 @@ impl Proxies {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod deadline_tests;
