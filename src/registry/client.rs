@@ -236,6 +236,16 @@ impl Reply {
     }
 }
 
+/// What a TLS handshake with a registry showed (see `Registry::settle_scheme`).
+pub(super) enum Probe {
+    /// An HTTP answer came over TLS (any status).
+    Tls,
+    /// The server answered the handshake with plain-text HTTP.
+    PlainHttp,
+    /// Some other failure (refused, timed out, untrusted certificate…), described.
+    Failed(String),
+}
+
 /// The registry's HTTP client: one agent for direct connections and one per proxy in the
 /// environment (`HTTPS_PROXY` for https URLs, `HTTP_PROXY` for http URLs, `ALL_PROXY` for
 /// both; lowercase names too), chosen per request with `NO_PROXY` (see [`Proxies`]).
@@ -310,6 +320,22 @@ impl Client {
     /// Whether `--insecure` is on (no TLS verification, credentials allowed over plain http).
     pub fn insecure(&self) -> bool {
         self.insecure
+    }
+
+    /// `GET url` (https) without credentials, to learn whether the server speaks TLS.
+    pub fn probe_tls(&self, url: &str) -> Probe {
+        trace::request("GET", url, &[], None, None);
+        match self.run(Request::builder().method(Method::GET).uri(url).body(()), url) {
+            Ok(_) => Probe::Tls,
+            Err(e) if super::tls::is_plain_http_answer(&e) => Probe::PlainHttp,
+            Err(e) => Probe::Failed(e.to_string().to_lowercase()),
+        }
+    }
+
+    /// Whether `GET url` (plain http) gets an HTTP answer, any status.
+    pub fn answers_plain_http(&self, url: &str) -> bool {
+        trace::request("GET", url, &[], None, None);
+        self.run(Request::builder().method(Method::GET).uri(url).body(()), url).is_ok()
     }
 
     /// The agent for `url`: through the scheme's proxy unless NO_PROXY or loopback says direct.

@@ -61,6 +61,11 @@ pub struct Options {
     /// Scheme and host[:port], no path: "https://gitea.cnoe.localtest.me:8443",
     /// "http://127.0.0.1:5000".
     pub base_url: String,
+    /// `base_url` is https for a loopback registry named without a scheme: if it answers the
+    /// TLS handshake in plain HTTP, use `http://` instead (decided at the first ping, logged at
+    /// debug). A registry that fails TLS any other way (an untrusted certificate, say) gets no
+    /// fallback; verification stays on unless `insecure`.
+    pub http_fallback: bool,
     /// Skip TLS certificate verification (and allow credentials over plain http).
     pub insecure: bool,
     /// A PEM bundle of CAs to trust besides the system's, the bundled ones and certs.d.
@@ -84,6 +89,7 @@ impl Options {
     pub fn new(base_url: impl Into<String>) -> Options {
         Options {
             base_url: base_url.into(),
+            http_fallback: false,
             insecure: false,
             ca_cert: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -104,6 +110,8 @@ pub struct Registry {
     policy: RetryPolicy,
     /// The chunk size for large blobs; halved (down to 1 MiB) when a chunk gets 413.
     chunk_size: u64,
+    /// Whether the first ping may still switch an https base to http (`Options::http_fallback`).
+    http_fallback: bool,
 }
 
 impl Registry {
@@ -115,6 +123,7 @@ impl Registry {
         if opts.insecure && base.scheme == "https" {
             log::debug!("tls certificate verification is off for {}", base.host());
         }
+        let http_fallback = opts.http_fallback && base.scheme == "https";
         Ok(Registry {
             client: Client::new(
                 base,
@@ -123,14 +132,19 @@ impl Registry {
                 opts.read_timeout,
             )?,
             chunk_size: opts.chunk_size.max(upload::MIN_CHUNK_SIZE),
+            http_fallback,
             auth: auth::Auth::new(opts.credentials),
             policy: RetryPolicy::from_env(opts.retries, opts.retry_max_delay),
         })
     }
 
 
-    /// GET /v2/ — checks the registry answers; remembers the auth challenge.
+    /// GET /v2/ — checks the registry answers; remembers the auth challenge. The first ping
+    /// also settles https or http for a loopback registry named without a scheme.
     pub fn ping(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.http_fallback) {
+            self.settle_scheme();
+        }
         let policy = self.policy.clone();
         let what = format!("reaching registry {}", self.client.base.host());
         with_retry(&what, &policy, || {
@@ -152,6 +166,26 @@ impl Registry {
                 _ => Err(self.unexpected("GET", &url, None, &reply)),
             }
         })
+    }
+
+    /// `GET https://<host>/v2/` once, without credentials: if the server answers the TLS
+    /// handshake in plain HTTP (and a plain `GET http://<host>/v2/` gets an HTTP answer), use
+    /// http from now on. Anything else keeps https, whose errors the ping then reports.
+    fn settle_scheme(&mut self) {
+        let host = self.client.base.host().to_string();
+        match self.client.probe_tls(&self.client.base.url("/v2/")) {
+            client::Probe::Tls => log::debug!("registry {host} speaks https"),
+            client::Probe::Failed(why) => log::debug!("https to registry {host} failed ({why}): not falling back to http"),
+            client::Probe::PlainHttp => {
+                let plain = Endpoint { scheme: "http".into(), authority: self.client.base.authority.clone() };
+                if self.client.answers_plain_http(&plain.url("/v2/")) {
+                    log::debug!("registry {host} answered the tls handshake in plain http: using http://{host}");
+                    self.client.base = plain;
+                } else {
+                    log::debug!("registry {host} sent no tls and no plain http answer: staying with https");
+                }
+            }
+        }
     }
 
     /// Sends a request about `repo`, authenticated for the challenge known so far; on a 401

@@ -146,6 +146,17 @@ pub(super) fn is_certificate_error(err: &ureq::Error) -> bool {
     }
 }
 
+/// Whether a TLS handshake failed because the server answered in plain text: its first bytes
+/// (`HTTP/1.1 400 …`, a plain HTTP server's answer to a ClientHello) are no TLS record type.
+pub(super) fn is_plain_http_answer(err: &ureq::Error) -> bool {
+    let plain = |e: &rustls::Error| matches!(e, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
+    match err {
+        ureq::Error::Rustls(e) => plain(e),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()).is_some_and(plain),
+        _ => false,
+    }
+}
+
 /// The one-line error for an untrusted certificate, with the three ways to fix it.
 pub(super) fn certificate_error(host: &str, err: &ureq::Error, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Error {
     let detail = match err {
