@@ -332,12 +332,6 @@ impl Client {
         }
     }
 
-    /// Whether `GET url` (plain http) gets an HTTP answer, any status.
-    pub fn answers_plain_http(&self, url: &str) -> bool {
-        trace::request("GET", url, &[], None, None);
-        self.run(Request::builder().method(Method::GET).uri(url).body(()), url).is_ok()
-    }
-
     /// The agent for `url`: through the scheme's proxy unless NO_PROXY or loopback says direct.
     fn agent_for(&self, url: &str) -> &ureq::Agent {
         let Some((scheme, host, port)) = origin(url) else { return &self.direct };

@@ -2,9 +2,11 @@
 //! manifest push, with Basic or Docker-token authentication and retries.
 //!
 //! Blocking I/O over one `ureq` agent. Files:
-//! - `client.rs`: HTTP exchange, base URL and `Location` handling;
+//! - `client.rs`: HTTP exchange, base URL and `Location` handling, response deadlines, the
+//!   TLS probe that settles https or http for a loopback registry named without a scheme;
 //! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
-//! - `upload.rs`: `blob_exists`, `upload_blob`, `put_manifest`;
+//! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume), `put_manifest`; only
+//!   answers that confirm the blob or manifest count as success;
 //! - `classify.rs`: statuses and transport errors → classified errors;
 //! - `retry.rs`: backoff for transient failures.
 //!
@@ -79,7 +81,9 @@ pub struct Options {
     pub retry_max_delay: Duration,
     /// Connection (TCP + TLS) timeout.
     pub connect_timeout: Duration,
-    /// Idle timeout of each read and write; there is no overall deadline.
+    /// Idle timeout of each read and write of an upload stream; and the deadline, as a whole,
+    /// for a response's headers and then for its body read into memory (ping, errors, tokens),
+    /// so a server trickling a byte at a time cannot hang a push.
     pub read_timeout: Duration,
 }
 
@@ -169,21 +173,16 @@ impl Registry {
     }
 
     /// `GET https://<host>/v2/` once, without credentials: if the server answers the TLS
-    /// handshake in plain HTTP (and a plain `GET http://<host>/v2/` gets an HTTP answer), use
-    /// http from now on. Anything else keeps https, whose errors the ping then reports.
+    /// handshake in plain HTTP, use http from now on. Anything else keeps https, whose errors
+    /// (an untrusted certificate, say) the ping then reports.
     fn settle_scheme(&mut self) {
         let host = self.client.base.host().to_string();
         match self.client.probe_tls(&self.client.base.url("/v2/")) {
             client::Probe::Tls => log::debug!("registry {host} speaks https"),
             client::Probe::Failed(why) => log::debug!("https to registry {host} failed ({why}): not falling back to http"),
             client::Probe::PlainHttp => {
-                let plain = Endpoint { scheme: "http".into(), authority: self.client.base.authority.clone() };
-                if self.client.answers_plain_http(&plain.url("/v2/")) {
-                    log::debug!("registry {host} answered the tls handshake in plain http: using http://{host}");
-                    self.client.base = plain;
-                } else {
-                    log::debug!("registry {host} sent no tls and no plain http answer: staying with https");
-                }
+                log::debug!("registry {host} answered the tls handshake in plain http: using http://{host}");
+                self.client.base = Endpoint { scheme: "http".into(), authority: self.client.base.authority.clone() };
             }
         }
     }

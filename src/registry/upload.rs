@@ -8,6 +8,15 @@
 //! Location, then `PUT <location>&digest=` with no body. A 413 on a chunk halves the chunk size
 //! (down to 1 MiB) and resumes where the registry's `Range` (from `GET <location>`) says.
 //! Chunks are streamed from the file with their own Content-Length, never held in memory.
+//! A transient failure of a PATCH or of the final PUT (a reset, a 503) does not start over:
+//! the retry asks `GET <location>` where the session stands and goes on from the registry's
+//! `Range`; only a session the registry no longer knows is replaced, and a session given up on
+//! is cancelled with `DELETE <location>` (best effort).
+//!
+//! Success is what the registry confirms, never just a 2xx: a blob is there only on `HEAD` 200
+//! with `Content-Length` equal to its size (and a matching `Docker-Content-Digest`, if sent);
+//! an upload is complete on `201 Created` (distribution and Gitea answer that), or another 2xx
+//! naming the digest; a manifest is stored on 201, or 200/202 naming its digest.
 //! A 307/308 on an upload is followed by sending the body again to the new Location
 //! (Authorization only ever goes to the registry's own origin).
 
