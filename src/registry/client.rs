@@ -238,12 +238,13 @@ impl Reply {
 
 /// What a TLS handshake with a registry showed (see `Registry::settle_scheme`).
 pub(super) enum Probe {
-    /// An HTTP answer came over TLS (any status).
+    /// The server speaks TLS: an HTTP answer came over it (any status), or the handshake
+    /// failed in TLS terms (an untrusted certificate, an alert).
     Tls,
     /// The server answered the handshake with plain-text HTTP.
     PlainHttp,
-    /// Some other failure (refused, timed out, untrusted certificate…), described.
-    Failed(String),
+    /// No TLS or HTTP answer at all (refused, reset, timed out), described.
+    Unreachable(String),
 }
 
 /// The registry's HTTP client: one agent for direct connections and one per proxy in the
@@ -328,7 +329,8 @@ impl Client {
         match self.run(Request::builder().method(Method::GET).uri(url).body(()), url) {
             Ok(_) => Probe::Tls,
             Err(e) if super::tls::is_plain_http_answer(&e) => Probe::PlainHttp,
-            Err(e) => Probe::Failed(e.to_string().to_lowercase()),
+            Err(e) if super::tls::is_tls_error(&e) => Probe::Tls,
+            Err(e) => Probe::Unreachable(e.to_string().to_lowercase()),
         }
     }
 

@@ -146,12 +146,12 @@ impl Registry {
     /// GET /v2/ — checks the registry answers; remembers the auth challenge. The first ping
     /// also settles https or http for a loopback registry named without a scheme.
     pub fn ping(&mut self) -> anyhow::Result<()> {
-        if std::mem::take(&mut self.http_fallback) {
-            self.settle_scheme();
-        }
         let policy = self.policy.clone();
         let what = format!("reaching registry {}", self.client.base.host());
         with_retry(&what, &policy, || {
+            if self.http_fallback && self.settle_scheme() {
+                self.http_fallback = false;
+            }
             let url = self.client.base.url("/v2/");
             let authorization = self.auth.header(&self.client, None)?;
             let reply = self.client.send(&Method::GET, &url, authorization.as_ref(), &[], Payload::None)?;
@@ -172,17 +172,25 @@ impl Registry {
         })
     }
 
-    /// `GET https://<host>/v2/` once, without credentials: if the server answers the TLS
-    /// handshake in plain HTTP, use http from now on. Anything else keeps https, whose errors
-    /// (an untrusted certificate, say) the ping then reports.
-    fn settle_scheme(&mut self) {
+    /// `GET https://<host>/v2/` without credentials: if the server answers the TLS handshake
+    /// in plain HTTP, use http from now on; if it speaks TLS (even with a certificate we do not
+    /// trust), stay with https, whose errors the ping then reports. Returns whether that is
+    /// decided: not when the server could not be reached (the next attempt probes again).
+    fn settle_scheme(&mut self) -> bool {
         let host = self.client.base.host().to_string();
         match self.client.probe_tls(&self.client.base.url("/v2/")) {
-            client::Probe::Tls => log::debug!("registry {host} speaks https"),
-            client::Probe::Failed(why) => log::debug!("https to registry {host} failed ({why}): not falling back to http"),
+            client::Probe::Tls => {
+                log::debug!("registry {host} speaks https");
+                true
+            }
             client::Probe::PlainHttp => {
                 log::debug!("registry {host} answered the tls handshake in plain http: using http://{host}");
                 self.client.base = Endpoint { scheme: "http".into(), authority: self.client.base.authority.clone() };
+                true
+            }
+            client::Probe::Unreachable(why) => {
+                log::debug!("registry {host} could not be reached over https ({why}): https or http is not decided yet");
+                false
             }
         }
     }

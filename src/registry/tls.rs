@@ -157,6 +157,16 @@ pub(super) fn is_plain_http_answer(err: &ureq::Error) -> bool {
     }
 }
 
+/// Whether a transport error came from TLS itself (the peer spoke TLS, or something that is not
+/// TLS), rather than from the connection.
+pub(super) fn is_tls_error(err: &ureq::Error) -> bool {
+    match err {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        ureq::Error::Io(io) => io.get_ref().is_some_and(|e| e.is::<rustls::Error>()),
+        _ => false,
+    }
+}
+
 /// The one-line error for an untrusted certificate, with the three ways to fix it.
 pub(super) fn certificate_error(host: &str, err: &ureq::Error, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Error {
     let detail = match err {

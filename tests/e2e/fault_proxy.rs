@@ -257,7 +257,7 @@ pub fn refuse_tls_hello(conn: &TcpStream) -> bool {
     let _ = out.flush();
     // Read what the client sent, so closing does not reset the connection before it reads.
     let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
-    let _ = std::io::copy(&mut (&*conn).take(64 * 1024), &mut std::io::sink());
+    let _ = std::io::copy(&mut conn.take(64 * 1024), &mut std::io::sink());
     let _ = conn.shutdown(Shutdown::Both);
     true
 }
