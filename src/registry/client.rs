@@ -517,3 +517,6 @@ mod tests;
 
 #[cfg(test)]
 mod deadline_tests;
+
+#[cfg(test)]
+mod probe_tests;
