@@ -59,6 +59,7 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
 
     let mut registry = registry::Registry::new(registry::Options {
         base_url: plan.base_url.clone(),
+        http_fallback: plan.http_fallback,
         insecure: plan.insecure,
         ca_cert: plan.ca_cert.clone(),
         chunk_size: plan.chunk_size,

@@ -28,6 +28,9 @@ pub struct Plan {
     pub dest: Reference,
     /// `http://host[:port]` or `https://host[:port]`, the registry that `dest` names.
     pub base_url: String,
+    /// `base_url` is https for a loopback host given without a scheme: plain http is used if
+    /// the registry answers the TLS handshake in plain http.
+    pub http_fallback: bool,
     pub insecure: bool,
     /// `--ca-cert` / IDPBUILDER_REGISTRY_CA_CERT.
     pub ca_cert: Option<PathBuf>,
@@ -147,7 +150,10 @@ pub fn plan_with(
     }
     let dest_host = dest.registry.clone().expect("destination always has a registry");
     let scheme = if dest_host == registry.host { registry.scheme } else { None };
-    let scheme = scheme.unwrap_or(if is_loopback(&dest_host) { "http" } else { "https" });
+    // A loopback registry named without a scheme: HTTPS first, plain HTTP only if it answers
+    // the TLS handshake in plain HTTP (as docker and crane do; see `registry::Options`).
+    let http_fallback = scheme.is_none() && is_loopback(&dest_host);
+    let scheme = scheme.unwrap_or("https");
 
     let credentials = match (username, password, token) {
         _ if found.is_some() => found.expect("checked"),
@@ -183,6 +189,7 @@ pub fn plan_with(
     Ok(Plan {
         source: args.image,
         base_url: format!("{scheme}://{dest_host}"),
+        http_fallback,
         dest,
         insecure,
         ca_cert,
@@ -372,12 +379,14 @@ mod tests {
             ("myapp", None, None, "gitea.cnoe.localtest.me:8443/myapp:latest", "https://gitea.cnoe.localtest.me:8443"),
             ("org/app:v1", None, None, "gitea.cnoe.localtest.me:8443/org/app:v1", "https://gitea.cnoe.localtest.me:8443"),
             ("docker.io/library/nginx:1", None, None, "gitea.cnoe.localtest.me:8443/library/nginx:1", "https://gitea.cnoe.localtest.me:8443"),
-            ("x", Some("127.0.0.1:5000/a/b:t"), None, "127.0.0.1:5000/a/b:t", "http://127.0.0.1:5000"),
-            ("x", Some("localhost:5000/a"), None, "localhost:5000/a:latest", "http://localhost:5000"),
+            // Loopback without a scheme: https first (falling back to http, see below).
+            ("x", Some("127.0.0.1:5000/a/b:t"), None, "127.0.0.1:5000/a/b:t", "https://127.0.0.1:5000"),
+            ("x", Some("localhost:5000/a"), None, "localhost:5000/a:latest", "https://localhost:5000"),
             ("x", Some("reg.example.com/a"), None, "reg.example.com/a:latest", "https://reg.example.com"),
             ("x", Some("a/b:c"), Some("http://10.0.0.1:80"), "10.0.0.1:80/a/b:c", "http://10.0.0.1:80"),
             ("x", Some("127.0.0.1:9/a"), Some("https://127.0.0.1:9"), "127.0.0.1:9/a:latest", "https://127.0.0.1:9"),
-            ("x", None, Some("127.0.0.1:5000"), "127.0.0.1:5000/x:latest", "http://127.0.0.1:5000"),
+            ("x", None, Some("127.0.0.1:5000"), "127.0.0.1:5000/x:latest", "https://127.0.0.1:5000"),
+            ("x", Some("127.0.0.1:5000/a"), Some("http://127.0.0.1:5000"), "127.0.0.1:5000/a:latest", "http://127.0.0.1:5000"),
         ];
         for (image, dest, reg, want, url) in cases {
             let mut a = args(image, *dest);
@@ -385,6 +394,9 @@ mod tests {
             let p = plan(a, &no_env).unwrap_or_else(|e| panic!("{image} {dest:?}: {e:#}"));
             assert_eq!(p.dest.to_string(), *want);
             assert_eq!(p.base_url, *url);
+            // Plain http only as a fallback, only for loopback hosts named without a scheme.
+            let fallback = reg.is_none_or(|r| !r.contains("://")) && crate::plan::is_loopback(p.dest.registry.as_deref().unwrap());
+            assert_eq!(p.http_fallback, fallback, "{image} {dest:?} {reg:?}");
         }
     }
 

@@ -58,7 +58,7 @@ impl<'a> Uploader<'a> {
         }
         interrupt::check()?;
         let repo = &self.dest.repository;
-        if self.registry.blob_exists(repo, digest)? {
+        if self.registry.blob_exists(repo, digest, size)? {
             self.progress.blob(kind, digest, size, "skipped (exists)");
             self.skipped += 1;
         } else {

@@ -363,19 +363,38 @@ impl Auth {
             url = with_query(&url, "scope", scope);
         }
         let basic = self.basic();
-        let secret_sent = basic.is_some() || matches!(self.credentials, Credentials::IdentityToken { .. });
+        let identity = matches!(self.credentials, Credentials::IdentityToken { .. });
+        let secret_sent = basic.is_some() || identity;
+        let what = if identity { "the identity token" } else { "the password" };
         if secret_sent && client.base.scheme == "https" && origin(realm).is_some_and(|(s, _, _)| s != "https") {
             return Err(fail(
                 Class::Permanent,
                 format!(
-                    "the registry's token realm {} is plain http: refusing to send the password there",
+                    "the registry's token realm {} is plain http: refusing to send {what} there",
                     display_url(realm)
                 ),
             ));
         }
+        if secret_sent && !client.insecure() {
+            if let Some((scheme, host, _)) = origin(realm) {
+                if scheme == "http" && !crate::plan::is_loopback(&host) {
+                    return Err(fail(
+                        Class::Permanent,
+                        format!(
+                            "refusing to send {what} to the plain-http token realm {}: the registry should use an https realm (or give --insecure to allow it)",
+                            display_url(realm)
+                        ),
+                    ));
+                }
+            }
+        }
+        // (method, URL) of the request whose answer is used, for messages.
+        let mut asked = ("GET", url.clone());
+        let mut fell_back = None;
         let mut reply = None;
         if let Credentials::IdentityToken { token, .. } = &self.credentials {
-            // OAuth2 refresh-token grant; a realm without it (Gitea: 404 on purpose) gets GET.
+            // OAuth2 refresh-token grant. A realm without it answers 404 (Gitea, on purpose),
+            // 405, 501 or 401: ask with GET instead, as docker does for 404.
             let mut form = format!(
                 "grant_type=refresh_token&client_id=idpush&refresh_token={}",
                 super::client::percent_encode(token.expose())
@@ -388,9 +407,11 @@ impl Auth {
             }
             let headers = [("accept", "application/json"), ("content-type", "application/x-www-form-urlencoded")];
             let r = client.send(&Method::POST, realm, None, &headers, Payload::Bytes(form.as_bytes()))?;
-            if r.status == 404 || r.status == 405 {
+            if matches!(r.status, 401 | 404 | 405 | 501) {
                 log::debug!("the token realm answered POST with {}: asking with GET", r.status);
+                fell_back = Some(r.status);
             } else {
+                asked = ("POST", realm.to_string());
                 reply = Some(r);
             }
         }
@@ -398,13 +419,27 @@ impl Auth {
             Some(r) => r,
             None => client.send(&Method::GET, &url, basic.as_ref(), &[("accept", "application/json")], Payload::None)?,
         };
+        let (method, asked_url) = (asked.0, asked.1.as_str());
+        let after = fell_back.map(|s| format!(", after POST {} answered {s}", display_url(realm))).unwrap_or_default();
         if reply.status == 401 || reply.status == 403 {
             let detail = super::classify::describe_body(&reply.body).map(|d| self.scrub(&d));
-            return Err(self.refused(client.base.host(), repo, &format!("token request answered {}", reply.status), detail));
+            let status = format!("token request {method} {} answered {}{after}", display_url(asked_url), reply.status);
+            return Err(self.refused(client.base.host(), repo, &status, detail));
         }
         if !reply.is_success() {
             let body = self.scrub(&String::from_utf8_lossy(&reply.body));
-            return Err(super::classify::response_error("GET", &url, reply.status, &reply.headers, body.as_bytes()));
+            let err = super::classify::response_error(method, asked_url, reply.status, &reply.headers, body.as_bytes());
+            return Err(if after.is_empty() { err } else { err.context(format!("asking the token realm{after}")) });
+        }
+        if reply.truncated {
+            return Err(fail(
+                Class::Permanent,
+                format!(
+                    "the token endpoint {} sent a response too large for a token (over {} KiB) to {method}",
+                    display_url(realm),
+                    super::client::BODY_LIMIT >> 10
+                ),
+            ));
         }
         #[derive(serde::Deserialize)]
         struct TokenReply {
@@ -416,7 +451,7 @@ impl Auth {
             expires_in: Option<u64>,
         }
         let parsed: TokenReply = serde_json::from_slice(&reply.body).map_err(|e| {
-            fail(Class::Permanent, format!("the token endpoint {} sent invalid json: {e}", display_url(realm)))
+            fail(Class::Permanent, format!("the token endpoint {} sent invalid json to {method}: {e}", display_url(realm)))
         })?;
         let token = parsed
             .token
@@ -484,3 +519,6 @@ impl Auth {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod exchange_tests;

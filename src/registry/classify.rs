@@ -200,7 +200,17 @@ pub(super) fn transport_error(method: &str, url: &str, err: ureq::Error) -> anyh
             fail(class, format!("network error for {target}: {what}"))
         }
         ureq::Error::Rustls(tls) => tls_error(&host, &target, &tls),
-        ureq::Error::Timeout(t) => fail(Class::Transient, format!("timed out ({t}) for {target}")),
+        ureq::Error::Timeout(t) => {
+            let what = match t {
+                ureq::Timeout::RecvResponse => "the response headers did not arrive in full within --read-timeout".to_string(),
+                ureq::Timeout::RecvBody => "the response body did not arrive in full within --read-timeout".to_string(),
+                ureq::Timeout::PerRead => "nothing arrived within --read-timeout".to_string(),
+                ureq::Timeout::PerWrite => "nothing could be sent within --read-timeout".to_string(),
+                ureq::Timeout::Connect | ureq::Timeout::Resolve => "no connection within --connect-timeout".to_string(),
+                other => format!("{other}"),
+            };
+            fail(Class::Transient, format!("timed out for {target}: {what}"))
+        }
         ureq::Error::ConnectionFailed => fail(Class::Transient, format!("could not connect to {host} for {target}")),
         ureq::Error::HostNotFound => fail(
             Class::Permanent,

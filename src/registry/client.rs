@@ -14,7 +14,7 @@ use std::time::Duration;
 use ureq::http::{HeaderMap, Method, Request};
 
 /// The most of a response body we ever keep (token JSON, error bodies); the rest is dropped.
-const BODY_LIMIT: u64 = 1 << 20;
+pub(super) const BODY_LIMIT: u64 = 1 << 20;
 
 /// Scheme and authority of the registry, from `Options::base_url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +209,10 @@ pub(super) struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// The URL that gave this answer: the request's, or where GET/HEAD redirects led.
+    pub final_url: String,
+    /// The body was longer than [`BODY_LIMIT`] and was cut there.
+    pub truncated: bool,
 }
 
 impl Reply {
@@ -220,6 +224,27 @@ impl Reply {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// A reply with no body (for unit tests of the checks on answers).
+    #[cfg(test)]
+    pub fn test(status: u16, headers: &[(&str, &str)]) -> Reply {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(ureq::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        Reply { status, headers: map, body: Vec::new(), final_url: String::new(), truncated: false }
+    }
+}
+
+/// What a TLS handshake with a registry showed (see `Registry::settle_scheme`).
+pub(super) enum Probe {
+    /// The server speaks TLS: an HTTP answer came over it (any status), or the handshake
+    /// failed in TLS terms (an untrusted certificate, an alert).
+    Tls,
+    /// The server answered the handshake with plain-text HTTP.
+    PlainHttp,
+    /// No TLS or HTTP answer at all (refused, reset, timed out), described.
+    Unreachable(String),
 }
 
 /// The registry's HTTP client: one agent for direct connections and one per proxy in the
@@ -235,17 +260,20 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// A client for `base`; `connect` bounds TCP connect plus TLS handshake, `idle` each read
-    /// and write.
-    pub fn new(base: Endpoint, tls: &TlsOptions, connect: Duration, idle: Duration) -> anyhow::Result<Client> {
-        Client::with_env(base, tls, connect, idle, &|k| std::env::var(k).ok())
+    /// A client for `base`; `connect` bounds TCP connect plus TLS handshake; `read` bounds each
+    /// read and write of a request body (an upload stream may take as long as it keeps moving),
+    /// and, as a whole, the response headers (from the end of the request) and then the
+    /// response body: a server that trickles its answer a byte at a time cannot hold a request
+    /// open for longer than `read` per phase.
+    pub fn new(base: Endpoint, tls: &TlsOptions, connect: Duration, read: Duration) -> anyhow::Result<Client> {
+        Client::with_env(base, tls, connect, read, &|k| std::env::var(k).ok())
     }
 
     pub fn with_env(
         base: Endpoint,
         tls: &TlsOptions,
         connect: Duration,
-        idle: Duration,
+        read: Duration,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Client> {
         let roots = super::tls::root_certs(base.host(), tls, env)?;
@@ -262,8 +290,12 @@ impl Client {
                 .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
                 .max_redirects(5)
                 .timeout_connect(Some(connect))
-                .timeout_per_read(Some(idle))
-                .timeout_per_write(Some(idle))
+                .timeout_per_read(Some(read))
+                .timeout_per_write(Some(read))
+                // Deadlines for the whole answer, not for each read: the headers, then the
+                // body read into memory (ping, errors, tokens).
+                .timeout_recv_response(Some(read))
+                .timeout_recv_body(Some(read))
                 .build()
                 .new_agent()
         };
@@ -284,6 +316,22 @@ impl Client {
             insecure: tls.insecure,
             base,
         })
+    }
+
+    /// Whether `--insecure` is on (no TLS verification, credentials allowed over plain http).
+    pub fn insecure(&self) -> bool {
+        self.insecure
+    }
+
+    /// `GET url` (https) without credentials, to learn whether the server speaks TLS.
+    pub fn probe_tls(&self, url: &str) -> Probe {
+        trace::request("GET", url, &[], None, None);
+        match self.run(Request::builder().method(Method::GET).uri(url).body(()), url) {
+            Ok(_) => Probe::Tls,
+            Err(e) if super::tls::is_plain_http_answer(&e) => Probe::PlainHttp,
+            Err(e) if super::tls::is_tls_error(&e) => Probe::Tls,
+            Err(e) => Probe::Unreachable(e.to_string().to_lowercase()),
+        }
     }
 
     /// The agent for `url`: through the scheme's proxy unless NO_PROXY or loopback says direct.
@@ -357,23 +405,25 @@ impl Client {
             }
         };
         let status = response.status().as_u16();
-        {
+        let final_url = {
             use ureq::ResponseExt as _;
-            let final_url = response.get_uri().to_string();
-            if final_url != url {
-                log::debug!("  {method} {} was redirected to {}", trace::url(url), trace::url(&final_url));
-            }
+            response.get_uri().to_string()
+        };
+        if final_url != url {
+            log::debug!("  {method} {} was redirected to {}", trace::url(url), trace::url(&final_url));
         }
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         if *method != Method::HEAD {
-            let mut reader = response.body_mut().as_reader().take(BODY_LIMIT);
+            let mut reader = response.body_mut().as_reader().take(BODY_LIMIT + 1);
             if let Err(e) = reader.read_to_end(&mut body) {
                 return Err(classify::transport_error(method.as_str(), url, ureq::Error::from(e)));
             }
         }
+        let truncated = body.len() as u64 > BODY_LIMIT;
+        body.truncate(BODY_LIMIT as usize);
         trace::response(method.as_str(), url, status, &headers, &body);
-        Ok(Reply { status, headers, body })
+        Ok(Reply { status, headers, body, final_url, truncated })
     }
 
     fn run<B: ureq::AsSendBody>(
@@ -464,3 +514,9 @@ impl Proxies {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod deadline_tests;
+
+#[cfg(test)]
+mod probe_tests;

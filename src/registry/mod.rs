@@ -2,9 +2,11 @@
 //! manifest push, with Basic or Docker-token authentication and retries.
 //!
 //! Blocking I/O over one `ureq` agent. Files:
-//! - `client.rs`: HTTP exchange, base URL and `Location` handling;
+//! - `client.rs`: HTTP exchange, base URL and `Location` handling, response deadlines, the
+//!   TLS probe that settles https or http for a loopback registry named without a scheme;
 //! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
-//! - `upload.rs`: `blob_exists`, `upload_blob`, `put_manifest`;
+//! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume), `put_manifest`; only
+//!   answers that confirm the blob or manifest count as success;
 //! - `classify.rs`: statuses and transport errors → classified errors;
 //! - `retry.rs`: backoff for transient failures.
 //!
@@ -61,6 +63,11 @@ pub struct Options {
     /// Scheme and host[:port], no path: "https://gitea.cnoe.localtest.me:8443",
     /// "http://127.0.0.1:5000".
     pub base_url: String,
+    /// `base_url` is https for a loopback registry named without a scheme: if it answers the
+    /// TLS handshake in plain HTTP, use `http://` instead (decided at the first ping, logged at
+    /// debug). A registry that fails TLS any other way (an untrusted certificate, say) gets no
+    /// fallback; verification stays on unless `insecure`.
+    pub http_fallback: bool,
     /// Skip TLS certificate verification (and allow credentials over plain http).
     pub insecure: bool,
     /// A PEM bundle of CAs to trust besides the system's, the bundled ones and certs.d.
@@ -74,7 +81,9 @@ pub struct Options {
     pub retry_max_delay: Duration,
     /// Connection (TCP + TLS) timeout.
     pub connect_timeout: Duration,
-    /// Idle timeout of each read and write; there is no overall deadline.
+    /// Idle timeout of each read and write of an upload stream; and the deadline, as a whole,
+    /// for a response's headers and then for its body read into memory (ping, errors, tokens),
+    /// so a server trickling a byte at a time cannot hang a push.
     pub read_timeout: Duration,
 }
 
@@ -84,6 +93,7 @@ impl Options {
     pub fn new(base_url: impl Into<String>) -> Options {
         Options {
             base_url: base_url.into(),
+            http_fallback: false,
             insecure: false,
             ca_cert: None,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -104,6 +114,8 @@ pub struct Registry {
     policy: RetryPolicy,
     /// The chunk size for large blobs; halved (down to 1 MiB) when a chunk gets 413.
     chunk_size: u64,
+    /// Whether the first ping may still switch an https base to http (`Options::http_fallback`).
+    http_fallback: bool,
 }
 
 impl Registry {
@@ -115,6 +127,7 @@ impl Registry {
         if opts.insecure && base.scheme == "https" {
             log::debug!("tls certificate verification is off for {}", base.host());
         }
+        let http_fallback = opts.http_fallback && base.scheme == "https";
         Ok(Registry {
             client: Client::new(
                 base,
@@ -123,20 +136,28 @@ impl Registry {
                 opts.read_timeout,
             )?,
             chunk_size: opts.chunk_size.max(upload::MIN_CHUNK_SIZE),
+            http_fallback,
             auth: auth::Auth::new(opts.credentials),
             policy: RetryPolicy::from_env(opts.retries, opts.retry_max_delay),
         })
     }
 
 
-    /// GET /v2/ — checks the registry answers; remembers the auth challenge.
+    /// GET /v2/ — checks the registry answers; remembers the auth challenge. The first ping
+    /// also settles https or http for a loopback registry named without a scheme.
     pub fn ping(&mut self) -> anyhow::Result<()> {
         let policy = self.policy.clone();
         let what = format!("reaching registry {}", self.client.base.host());
         with_retry(&what, &policy, || {
+            if self.http_fallback && self.settle_scheme() {
+                self.http_fallback = false;
+            }
             let url = self.client.base.url("/v2/");
             let authorization = self.auth.header(&self.client, None)?;
             let reply = self.client.send(&Method::GET, &url, authorization.as_ref(), &[], Payload::None)?;
+            if let Some(err) = self.redirect_refused("GET", &url, &reply) {
+                return Err(err);
+            }
             match reply.status {
                 200..=299 => Ok(()),
                 401 => {
@@ -149,6 +170,29 @@ impl Registry {
                 _ => Err(self.unexpected("GET", &url, None, &reply)),
             }
         })
+    }
+
+    /// `GET https://<host>/v2/` without credentials: if the server answers the TLS handshake
+    /// in plain HTTP, use http from now on; if it speaks TLS (even with a certificate we do not
+    /// trust), stay with https, whose errors the ping then reports. Returns whether that is
+    /// decided: not when the server could not be reached (the next attempt probes again).
+    fn settle_scheme(&mut self) -> bool {
+        let host = self.client.base.host().to_string();
+        match self.client.probe_tls(&self.client.base.url("/v2/")) {
+            client::Probe::Tls => {
+                log::debug!("registry {host} speaks https");
+                true
+            }
+            client::Probe::PlainHttp => {
+                log::debug!("registry {host} answered the tls handshake in plain http: using http://{host}");
+                self.client.base = Endpoint { scheme: "http".into(), authority: self.client.base.authority.clone() };
+                true
+            }
+            client::Probe::Unreachable(why) => {
+                log::debug!("registry {host} could not be reached over https ({why}): https or http is not decided yet");
+                false
+            }
+        }
     }
 
     /// Sends a request about `repo`, authenticated for the challenge known so far; on a 401
@@ -168,6 +212,9 @@ impl Registry {
         loop {
             let authorization = if ours { self.auth.header(&self.client, repo)? } else { None };
             let reply = self.client.send(method, url, authorization.as_ref(), headers, payload()?)?;
+            if let Some(err) = self.redirect_refused(method.as_str(), url, &reply) {
+                return Err(err);
+            }
             if reply.status != 401 || !ours {
                 return Ok(reply);
             }
@@ -177,6 +224,26 @@ impl Registry {
             }
             return Err(self.refused(repo, &reply));
         }
+    }
+
+    /// A 401/403 from another host that a GET/HEAD was redirected to (blob storage): no
+    /// credentials go there, so the refusal is not about ours; say so instead of "check the
+    /// password".
+    fn redirect_refused(&self, method: &str, url: &str, reply: &Reply) -> Option<anyhow::Error> {
+        if !matches!(reply.status, 401 | 403) || reply.final_url.is_empty() || client::origin(&reply.final_url) == client::origin(url) {
+            return None;
+        }
+        let target = client::authority_of(&reply.final_url);
+        Some(crate::error::fail(
+            crate::error::Class::Permanent,
+            format!(
+                "registry {} redirected {method} {} to {target}, which refused it without credentials ({}): \
+                 idpush sends no credentials to another host, so the redirect must carry its own authorization (a signed url)",
+                self.client.base.host(),
+                client::display_url(url),
+                reply.status
+            ),
+        ))
     }
 
     /// The auth error for a refused request.
@@ -194,6 +261,25 @@ impl Registry {
             return self.refused(repo, reply);
         }
         err
+    }
+
+    /// The error for a success status that does not confirm what the request was for (a blob
+    /// there, a blob or manifest stored): names the request, the answer and what is missing.
+    fn unconfirmed(&self, method: &str, url: &str, reply: &Reply, why: &str) -> anyhow::Error {
+        let reason = ureq::http::StatusCode::from_u16(reply.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .map(|r| format!(" {}", r.to_ascii_lowercase()))
+            .unwrap_or_default();
+        let mut message = format!(
+            "registry answered {}{reason} to {method} {} without confirming it: {why}",
+            reply.status,
+            client::display_url(url)
+        );
+        if let Some(detail) = self.scrubbed_detail(reply) {
+            message.push_str(&format!(" (it sent: {detail})"));
+        }
+        crate::error::fail(crate::error::Class::Permanent, message)
     }
 
     fn scrubbed_detail(&self, reply: &Reply) -> Option<String> {
@@ -298,7 +384,7 @@ mod tests {
         opts.credentials = Credentials::IdentityToken { username: Some("alice".into()), token: Secret::new("s3cret") };
         opts.retry_max_delay = Duration::ZERO;
         let mut reg = Registry::new(opts).unwrap();
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         {
             let seen = seen.lock().unwrap();
             let post = seen.iter().find(|s| s.method == "POST").expect("a POST to the realm");
@@ -312,11 +398,11 @@ mod tests {
         // A token past its lifetime is fetched anew before use, without a 401 first.
         let tokens = |seen: &Arc<Mutex<Vec<Seen>>>| seen.lock().unwrap().iter().filter(|s| s.target.starts_with("/token")).count();
         let before = tokens(&seen);
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         assert_eq!(tokens(&seen), before, "a valid token is reused");
         reg.auth.expire_tokens();
         seen.lock().unwrap().clear();
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         let calls: Vec<(String, u16)> = seen.lock().unwrap().iter().map(|s| (s.method.clone(), 0)).collect();
         assert_eq!(calls.len(), 3, "POST + GET token, then HEAD: {calls:?}");
         assert_eq!(tokens(&seen), 2);
@@ -336,7 +422,7 @@ mod tests {
 
         // 401 challenge → token GET with Basic → retry with Bearer.
         let mut reg = registry(&base, "s3cret");
-        assert!(reg.blob_exists("team/app", &empty).unwrap());
+        assert!(reg.blob_exists("team/app", &empty, 0).unwrap());
         // The token is cached for the next request.
         let manifest = b"{\"schemaVersion\":2}";
         let mt = "application/vnd.oci.image.manifest.v1+json";
@@ -363,7 +449,7 @@ mod tests {
         // token request, naming the user, never the password.
         seen.lock().unwrap().clear();
         let mut reg = registry(&base, "wrong-pw");
-        let err = reg.blob_exists("team/app", &empty).unwrap_err();
+        let err = reg.blob_exists("team/app", &empty, 0).unwrap_err();
         assert_eq!(class_of(&err), Class::Auth);
         let msg = format!("{err:#}");
         assert!(msg.contains("refused user alice for push to team/app"), "{msg}");

@@ -43,3 +43,34 @@ pub fn read_request(stream: &TcpStream) -> Request {
     reader.read_exact(&mut req.body).unwrap();
     req
 }
+
+/// A loopback server answering each request (one per connection) with the raw bytes
+/// `respond` returns for it; runs until the test process ends. Returns `http://127.0.0.1:PORT`.
+pub fn serve(respond: impl Fn(&Request) -> Vec<u8> + Send + Sync + 'static) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let respond = std::sync::Arc::new(respond);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let respond = respond.clone();
+            std::thread::spawn(move || {
+                let req = read_request(&stream);
+                let _ = stream.write_all(&respond(&req));
+            });
+        }
+    });
+    base
+}
+
+/// `HTTP/1.1 <status>`, the header lines given (each without CRLF), Content-Length, close.
+pub fn response(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\n");
+    for h in headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()));
+    out.into_bytes()
+}

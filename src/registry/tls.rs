@@ -146,6 +146,27 @@ pub(super) fn is_certificate_error(err: &ureq::Error) -> bool {
     }
 }
 
+/// Whether a TLS handshake failed because the server answered in plain text: its first bytes
+/// (`HTTP/1.1 400 …`, a plain HTTP server's answer to a ClientHello) are no TLS record type.
+pub(super) fn is_plain_http_answer(err: &ureq::Error) -> bool {
+    let plain = |e: &rustls::Error| matches!(e, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
+    match err {
+        ureq::Error::Rustls(e) => plain(e),
+        ureq::Error::Io(io) => io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()).is_some_and(plain),
+        _ => false,
+    }
+}
+
+/// Whether a transport error came from TLS itself (the peer spoke TLS, or something that is not
+/// TLS), rather than from the connection.
+pub(super) fn is_tls_error(err: &ureq::Error) -> bool {
+    match err {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        ureq::Error::Io(io) => io.get_ref().is_some_and(|e| e.is::<rustls::Error>()),
+        _ => false,
+    }
+}
+
 /// The one-line error for an untrusted certificate, with the three ways to fix it.
 pub(super) fn certificate_error(host: &str, err: &ureq::Error, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Error {
     let detail = match err {

@@ -8,12 +8,21 @@
 //! Location, then `PUT <location>&digest=` with no body. A 413 on a chunk halves the chunk size
 //! (down to 1 MiB) and resumes where the registry's `Range` (from `GET <location>`) says.
 //! Chunks are streamed from the file with their own Content-Length, never held in memory.
+//! A transient failure of a PATCH or of the final PUT (a reset, a 503) does not start over:
+//! the retry asks `GET <location>` where the session stands and goes on from the registry's
+//! `Range`; only a session the registry no longer knows is replaced, and a session given up on
+//! is cancelled with `DELETE <location>` (best effort).
+//!
+//! Success is what the registry confirms, never just a 2xx: a blob is there only on `HEAD` 200
+//! with `Content-Length` equal to its size (and a matching `Docker-Content-Digest`, if sent);
+//! an upload is complete on `201 Created` (distribution and Gitea answer that), or another 2xx
+//! naming the digest; a manifest is stored on 201, or 200/202 naming its digest.
 //! A 307/308 on an upload is followed by sending the body again to the new Location
 //! (Authorization only ever goes to the registry's own origin).
 
 use super::client::{display_url, resolve_location, with_query, Payload, Reply};
-use std::io::{Seek, SeekFrom};
 use super::retry::with_retry;
+use std::io::{Seek, SeekFrom};
 use super::Registry;
 use crate::digest::Digest;
 use crate::error::{fail, Class};
@@ -54,34 +63,94 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
 }
 
 impl Registry {
-    /// HEAD /v2/<repo>/blobs/<digest> → Ok(true) on 200, Ok(false) on 404.
-    pub fn blob_exists(&mut self, repo: &str, digest: &Digest) -> anyhow::Result<bool> {
+    /// HEAD /v2/<repo>/blobs/<digest> → Ok(true) only on 200 with `Content-Length` equal to
+    /// `size` (and `Docker-Content-Digest`, when sent, equal to `digest`), Ok(false) on 404.
+    /// Any other answer is an error that says what the registry answered: a server that says
+    /// 200 to everything must not make a push skip its blobs.
+    pub fn blob_exists(&mut self, repo: &str, digest: &Digest, size: u64) -> anyhow::Result<bool> {
         check_repository(repo)?;
         let policy = self.policy.clone();
         with_retry(&format!("checking for blob {digest} in {repo}"), &policy, || {
             let url = self.client.base.url(&format!("/v2/{repo}/blobs/{digest}"));
             let reply = self.exchange(&Method::HEAD, &url, Some(repo), &[], || Ok(Payload::None))?;
             match reply.status {
-                200..=299 => Ok(true),
+                200 => {
+                    confirm_blob(&reply, digest, size).map_err(|why| self.unconfirmed("HEAD", &url, &reply, &why))?;
+                    Ok(true)
+                }
                 404 => Ok(false),
+                s if (200..300).contains(&s) => Err(self.unconfirmed(
+                    "HEAD",
+                    &url,
+                    &reply,
+                    &format!("a blob is there only on 200 with its size ({size} bytes)"),
+                )),
                 _ => Err(self.unexpected("HEAD", &url, Some(repo), &reply)),
             }
         })
     }
 
     /// POST /v2/<repo>/blobs/uploads/ then PUT <location>[?&]digest=<digest> with the file's
-    /// bytes (Content-Length = size, Content-Type application/octet-stream). Streams from the
-    /// file; never reads it into memory. Retried (fresh upload session, file reopened from the
-    /// start) on transient failure.
+    /// bytes (Content-Length = size, Content-Type application/octet-stream), or in chunks (see
+    /// the module docs). Streams from the file; never reads it into memory. Retried on
+    /// transient failure: a monolithic upload in a fresh session, a chunked one from where the
+    /// registry says its session is (`GET <location>` → `Range`), so a failed chunk or final
+    /// PUT costs one chunk, not the whole blob. A chunked session given up on is cancelled
+    /// (`DELETE <location>`, best effort).
     pub fn upload_blob(&mut self, repo: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
         check_repository(repo)?;
         let policy = self.policy.clone();
-        with_retry(&format!("uploading blob {digest} to {repo}"), &policy, || {
-            self.upload_blob_once(repo, digest, size, path)
-        })
+        // The chunked session an attempt left unfinished: the next attempt resumes it.
+        let mut session: Option<String> = None;
+        let result = with_retry(&format!("uploading blob {digest} to {repo}"), &policy, || {
+            self.upload_blob_once(repo, digest, size, path, &mut session)
+        });
+        if result.is_err() {
+            if let Some(url) = session.take() {
+                self.cancel_upload(repo, &url);
+            }
+        }
+        result
     }
 
-    fn upload_blob_once(&mut self, repo: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
+    /// DELETE <location>: cancels an upload session we give up on. Best effort: a failure is
+    /// logged at debug, never returned.
+    fn cancel_upload(&mut self, repo: &str, url: &str) {
+        match self.exchange(&Method::DELETE, url, Some(repo), &[], || Ok(Payload::None)) {
+            Ok(reply) => log::debug!("cancelled upload session {}: {}", display_url(url), reply.status),
+            Err(e) => log::debug!("could not cancel upload session {}: {e:#}", display_url(url)),
+        }
+    }
+
+    /// GET <location> → where an unfinished session stands: `Some((bytes the registry has,
+    /// the Location to go on with))`, or `None` when the session is gone (the caller starts a
+    /// new one). A transient failure is returned (the session is kept for the next attempt).
+    fn upload_status(&mut self, repo: &str, url: &str, size: u64) -> anyhow::Result<Option<(u64, String)>> {
+        let reply = self.exchange(&Method::GET, url, Some(repo), &[], || Ok(Payload::None))?;
+        if !reply.is_success() {
+            let err = self.unexpected("GET", url, Some(repo), &reply);
+            if crate::error::class_of(&err) == Class::Transient && reply.status != 404 {
+                return Err(err);
+            }
+            log::debug!("upload status {} answered {}: starting a new session", display_url(url), reply.status);
+            return Ok(None);
+        }
+        let offset = reply.header("range").and_then(range_end).map_or(0, |e| if e == 0 { 0 } else { e + 1 });
+        if offset > size {
+            log::debug!("upload status {} says {offset} bytes of a {size}-byte blob: starting a new session", display_url(url));
+            return Ok(None);
+        }
+        Ok(Some((offset, self.next_location(url, &reply)?)))
+    }
+
+    fn upload_blob_once(
+        &mut self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        session: &mut Option<String>,
+    ) -> anyhow::Result<()> {
         let open = || -> anyhow::Result<File> {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let len = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
@@ -96,9 +165,23 @@ impl Registry {
         // Open before starting a session, so a missing file does not leave one behind.
         let mut first = Some(open()?);
 
+        if let Some(url) = session.clone() {
+            match self.upload_status(repo, &url, size)? {
+                Some((offset, next)) => {
+                    log::info!("resuming the upload of blob {digest} at byte {offset} of {size}");
+                    *session = Some(next.clone());
+                    return self.upload_chunks(repo, digest, size, path, next, offset, session);
+                }
+                None => {
+                    *session = None;
+                    self.cancel_upload(repo, &url);
+                }
+            }
+        }
         let upload_url = self.start_upload(repo)?;
         if size > self.chunk_size {
-            return self.upload_chunks(repo, digest, size, path, upload_url);
+            *session = Some(upload_url.clone());
+            return self.upload_chunks(repo, digest, size, path, upload_url, 0, session);
         }
         let put_url = with_query(&upload_url, "digest", &digest.to_string());
 
@@ -118,14 +201,31 @@ impl Registry {
                 "registry refused blob {digest} ({size} bytes) in one request (413): uploading it in chunks of {chunk} bytes"
             );
             self.chunk_size = chunk;
-            let _ = self.exchange(&Method::DELETE, &upload_url, Some(repo), &[], || Ok(Payload::None));
+            self.cancel_upload(repo, &upload_url);
             let upload_url = self.start_upload(repo)?;
-            return self.upload_chunks(repo, digest, size, path, upload_url);
+            *session = Some(upload_url.clone());
+            return self.upload_chunks(repo, digest, size, path, upload_url, 0, session);
         }
+        self.finished_upload(&put_url, repo, digest, &reply)
+    }
+
+    /// Checks the answer to the PUT that completes an upload: `201 Created`, or another 2xx
+    /// that names our digest in `Docker-Content-Digest` (distribution and Gitea answer 201;
+    /// an answer that does not confirm the blob is an error, never a success).
+    fn finished_upload(&self, put_url: &str, repo: &str, digest: &Digest, reply: &Reply) -> anyhow::Result<()> {
         if !reply.is_success() {
-            return Err(self.unexpected("PUT", &put_url, Some(repo), &reply));
+            return Err(self.unexpected("PUT", put_url, Some(repo), reply));
         }
-        check_digest_header(&reply, digest, &format!("blob in {repo}"))
+        check_digest_header(reply, digest, &format!("blob in {repo}"))?;
+        if reply.status != 201 && !names_digest(reply, digest) {
+            return Err(self.unconfirmed(
+                "PUT",
+                put_url,
+                reply,
+                "an upload is complete only on 201 Created, or with a Docker-Content-Digest naming the blob",
+            ));
+        }
+        Ok(())
     }
 
     /// POST /v2/<repo>/blobs/uploads/ → the session's upload URL.
@@ -144,9 +244,20 @@ impl Registry {
         resolve_location(&self.client.base, &start_url, location)
     }
 
-    /// The chunked upload of a blob into the session at `url` (see the module docs).
-    fn upload_chunks(&mut self, repo: &str, digest: &Digest, size: u64, path: &Path, mut url: String) -> anyhow::Result<()> {
-        let mut offset = 0u64;
+    /// The chunked upload of a blob into the session at `url`, from byte `offset` (see the
+    /// module docs). `session` follows the session's latest Location, so that after a failure
+    /// the next attempt can resume it; it is cleared when the blob is stored.
+    #[allow(clippy::too_many_arguments)]
+    fn upload_chunks(
+        &mut self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        mut url: String,
+        mut offset: u64,
+        session: &mut Option<String>,
+    ) -> anyhow::Result<()> {
         let mut resumes = 0usize;
         while offset < size {
             let len = self.chunk_size.min(size - offset);
@@ -160,6 +271,7 @@ impl Registry {
             })?;
             if reply.is_success() {
                 url = self.next_location(&url, &reply)?;
+                *session = Some(url.clone());
                 offset += len;
                 if let Some(end) = reply.header("range").and_then(range_end) {
                     if end + 1 != offset {
@@ -191,23 +303,25 @@ impl Registry {
                 return Err(self.unexpected("PATCH", &url, Some(repo), &reply));
             }
             // Where is the session? GET <location> → 204 + Range: 0-<last byte received>.
-            let status = self.exchange(&Method::GET, &url, Some(repo), &[], || Ok(Payload::None))?;
-            if status.is_success() {
-                offset = status.header("range").and_then(range_end).map_or(0, |e| if e == 0 { 0 } else { e + 1 });
-                url = self.next_location(&url, &status)?;
-                log::debug!("blob {digest}: registry has {offset} bytes, resuming");
-            } else {
-                log::debug!("blob {digest}: upload status answered {}, starting a new session", status.status);
-                url = self.start_upload(repo)?;
-                offset = 0;
+            match self.upload_status(repo, &url, size)? {
+                Some((at, next)) => {
+                    offset = at;
+                    url = next;
+                    log::debug!("blob {digest}: registry has {offset} bytes, resuming");
+                }
+                None => {
+                    self.cancel_upload(repo, &url);
+                    url = self.start_upload(repo)?;
+                    offset = 0;
+                }
             }
+            *session = Some(url.clone());
         }
         let put_url = with_query(&url, "digest", &digest.to_string());
         let reply = self.upload_request(&Method::PUT, &put_url, repo, &[], &mut || Ok(Payload::Bytes(&[])))?;
-        if !reply.is_success() {
-            return Err(self.unexpected("PUT", &put_url, Some(repo), &reply));
-        }
-        check_digest_header(&reply, digest, &format!("blob in {repo}"))
+        self.finished_upload(&put_url, repo, digest, &reply)?;
+        *session = None;
+        Ok(())
     }
 
     /// The Location of an upload response, resolved; `url` if it has none.
@@ -243,8 +357,9 @@ impl Registry {
     }
 
     /// PUT /v2/<repo>/manifests/<reference> with Content-Type = media_type exactly and the exact
-    /// bytes; checks the response's Docker-Content-Digest (if present) equals Digest::of(bytes)
-    /// (mismatch → Permanent error). Returns the digest.
+    /// bytes. Stored only on `201 Created` (whose Docker-Content-Digest, if present, must equal
+    /// Digest::of(bytes)), or on `200`/`202` with a Docker-Content-Digest equal to it; anything
+    /// else is an error naming the answer. Returns the digest.
     pub fn put_manifest(&mut self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> anyhow::Result<Digest> {
         check_repository(repo)?;
         let digest = Digest::of(bytes);
@@ -261,6 +376,19 @@ impl Registry {
                 return Err(self.unexpected("PUT", &url, Some(repo), &reply));
             }
             check_digest_header(&reply, &digest, &format!("manifest {repo}:{reference}"))?;
+            let confirmed = match reply.status {
+                201 => true,
+                200 | 202 => names_digest(&reply, &digest),
+                _ => false,
+            };
+            if !confirmed {
+                return Err(self.unconfirmed(
+                    "PUT",
+                    &url,
+                    &reply,
+                    "a manifest is stored only on 201 Created, or 200/202 with a Docker-Content-Digest equal to its digest",
+                ));
+            }
             Ok(digest.clone())
         })
     }
@@ -271,6 +399,27 @@ fn range_end(v: &str) -> Option<u64> {
     let v = v.trim();
     let v = v.strip_prefix("bytes=").unwrap_or(v);
     v.split_once('-')?.1.trim().parse().ok()
+}
+
+/// Why a `200` answer to `HEAD …/blobs/<digest>` does not show the blob: a `Content-Length`
+/// other than `size` (or none), or a `Docker-Content-Digest` naming another digest.
+fn confirm_blob(reply: &Reply, digest: &Digest, size: u64) -> Result<(), String> {
+    match reply.header("content-length").map(|v| v.trim().parse::<u64>()) {
+        Some(Ok(len)) if len == size => {}
+        Some(Ok(len)) => return Err(format!("Content-Length {len} for a blob of {size} bytes")),
+        Some(Err(_)) => return Err(format!("an invalid Content-Length for a blob of {size} bytes")),
+        None => return Err(format!("no Content-Length for a blob of {size} bytes")),
+    }
+    match reply.header("docker-content-digest").map(str::trim) {
+        None => Ok(()),
+        Some(v) if v.parse::<Digest>().is_ok_and(|d| d == *digest) => Ok(()),
+        Some(v) => Err(format!("Docker-Content-Digest {:?}, not {digest}", v.chars().take(80).collect::<String>())),
+    }
+}
+
+/// Whether the response's `Docker-Content-Digest` is `digest`.
+fn names_digest(reply: &Reply, digest: &Digest) -> bool {
+    reply.header("docker-content-digest").is_some_and(|v| v.trim().parse::<Digest>().is_ok_and(|d| d == *digest))
 }
 
 /// Fails if the response names a different sha256 digest than `want`.

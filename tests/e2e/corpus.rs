@@ -389,6 +389,9 @@ fn scripted_registry(script: fn(&str, &str) -> Answer) -> String {
             let Ok(conn) = conn else { return };
             std::thread::spawn(move || {
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                if crate::fault_proxy::refuse_tls_hello(&conn) {
+                    return;
+                }
                 let mut w = conn.try_clone().unwrap();
                 let mut r = BufReader::new(conn);
                 let mut line = String::new();

@@ -6,7 +6,10 @@
 //! the connection. Every request is logged with the fault it got, so tests count attempts.
 //!
 //! One request per connection (each response says `Connection: close`), std threads only,
-//! loopback only; a stall is bounded and ends when the proxy is dropped.
+//! loopback only; a stall is bounded and ends when the proxy is dropped. Like Go's net/http
+//! (the real registry), a TLS ClientHello gets a plain `400 Bad Request` (see
+//! [`refuse_tls_hello`]), so idpush's HTTPS-first probe of a loopback DEST falls back to http.
+//! The log records the request body bytes the proxy read from idpush and forwarded.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -49,6 +52,8 @@ impl Fault {
 struct Rule {
     matcher: Matcher,
     fault: Fault,
+    /// Matching requests to let through before the rule fires.
+    skip: usize,
     left: usize,
 }
 
@@ -59,6 +64,9 @@ pub struct Entry {
     pub path: String,
     /// The fault it got, or `None` if it was forwarded.
     pub fault: Option<String>,
+    /// Request body bytes read from idpush (all of them for a forwarded request; what was
+    /// read before the fault otherwise).
+    pub body_bytes: u64,
 }
 
 struct Shared {
@@ -108,7 +116,17 @@ impl FaultProxy {
     /// The next `times` requests that `matcher` accepts get `fault`. Rules are tried in the
     /// order they were added.
     pub fn inject(&self, matcher: Matcher, fault: Fault, times: usize) {
-        self.shared.rules.lock().unwrap().push(Rule { matcher, fault, left: times });
+        self.inject_after(matcher, 0, fault, times);
+    }
+
+    /// Like [`inject`](Self::inject), after letting `skip` matching requests through.
+    pub fn inject_after(&self, matcher: Matcher, skip: usize, fault: Fault, times: usize) {
+        self.shared.rules.lock().unwrap().push(Rule { matcher, fault, skip, left: times });
+    }
+
+    /// Request body bytes read from idpush for the requests `matcher` accepts.
+    pub fn body_bytes(&self, matcher: Matcher) -> u64 {
+        self.log().iter().filter(|e| matcher(&e.method, &e.path)).map(|e| e.body_bytes).sum()
     }
 
     pub fn log(&self) -> Vec<Entry> {
@@ -129,7 +147,7 @@ impl FaultProxy {
     pub fn describe(&self) -> String {
         self.log()
             .iter()
-            .map(|e| format!("{} {} -> {}", e.method, e.path, e.fault.as_deref().unwrap_or("forwarded")))
+            .map(|e| format!("{} {} ({} bytes) -> {}", e.method, e.path, e.body_bytes, e.fault.as_deref().unwrap_or("forwarded")))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -152,6 +170,11 @@ pub fn blob_put(method: &str, path: &str) -> bool {
 /// `POST …/blobs/uploads/` (starting an upload session).
 pub fn upload_start(method: &str, path: &str) -> bool {
     method == "POST" && path.contains("/blobs/uploads/")
+}
+
+/// `PATCH …/blobs/uploads/…` (a chunk of a chunked upload).
+pub fn blob_patch(method: &str, path: &str) -> bool {
+    method == "PATCH" && path.contains("/blobs/uploads/")
 }
 
 /// `PUT …/manifests/…`
@@ -220,8 +243,30 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
+/// If the client opened with a TLS handshake (first byte 0x16, a handshake record), answers
+/// it the way Go's net/http does, `400 Bad Request` in plain text, and returns true. Test
+/// servers that stand in for a plain-HTTP registry on a loopback DEST call this first: idpush
+/// tries HTTPS there and falls back to http only on such an answer.
+pub fn refuse_tls_hello(conn: &TcpStream) -> bool {
+    let mut first = [0u8; 1];
+    if !matches!(conn.peek(&mut first), Ok(1)) || first[0] != 0x16 {
+        return false;
+    }
+    let mut out = conn;
+    let _ = out.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request");
+    let _ = out.flush();
+    // Read what the client sent, so closing does not reset the connection before it reads.
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = std::io::copy(&mut conn.take(64 * 1024), &mut std::io::sink());
+    let _ = conn.shutdown(Shutdown::Both);
+    true
+}
+
 fn serve(conn: TcpStream, sh: &Shared) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    if refuse_tls_hello(&conn) {
+        return Ok(());
+    }
     let mut client = BufReader::new(conn.try_clone()?);
     let mut out = conn;
     let Some((line, headers)) = read_head(&mut client)? else { return Ok(()) };
@@ -230,20 +275,29 @@ fn serve(conn: TcpStream, sh: &Shared) -> std::io::Result<()> {
     let path = parts.next().unwrap_or("").to_string();
     let fault = {
         let mut rules = sh.rules.lock().unwrap();
-        rules
-            .iter_mut()
-            .find(|r| r.left > 0 && (r.matcher)(&method, &path))
-            .map(|r| {
-                r.left -= 1;
-                r.fault.clone()
-            })
+        let mut fired = None;
+        for r in rules.iter_mut().filter(|r| r.left > 0 && (r.matcher)(&method, &path)) {
+            if r.skip > 0 {
+                r.skip -= 1;
+                continue;
+            }
+            r.left -= 1;
+            fired = Some(r.fault.clone());
+            break;
+        }
+        fired
     };
-    sh.log.lock().unwrap().push(Entry { method: method.clone(), path: path.clone(), fault: fault.as_ref().map(Fault::label) });
     let len = content_length(&headers);
+    let index = {
+        let mut log = sh.log.lock().unwrap();
+        log.push(Entry { method: method.clone(), path: path.clone(), fault: fault.as_ref().map(Fault::label), body_bytes: 0 });
+        log.len() - 1
+    };
+    let count = |n: u64| sh.log.lock().unwrap()[index].body_bytes += n;
     match fault {
-        None => forward(&line, &headers, len, &mut client, &mut out, sh),
+        None => forward(&line, &headers, len, &mut client, &mut out, sh, &count),
         Some(Fault::Status { code, headers: extra, body }) => {
-            std::io::copy(&mut (&mut client).take(len), &mut std::io::sink())?;
+            count(std::io::copy(&mut (&mut client).take(len), &mut std::io::sink())?);
             let mut head = format!("HTTP/1.1 {code} {}\r\n", reason(code));
             for (k, v) in extra {
                 head.push_str(&format!("{k}: {v}\r\n"));
@@ -254,6 +308,7 @@ fn serve(conn: TcpStream, sh: &Shared) -> std::io::Result<()> {
         Some(Fault::ResetMidBody) => {
             let mut buf = vec![0; 1024.min(len as usize)];
             client.read_exact(&mut buf)?;
+            count(buf.len() as u64);
             // Let more of the body arrive, then close with it unread: the kernel sends RST.
             std::thread::sleep(Duration::from_millis(100));
             drop(client);
@@ -261,7 +316,7 @@ fn serve(conn: TcpStream, sh: &Shared) -> std::io::Result<()> {
             Ok(())
         }
         Some(Fault::Stall(d)) => {
-            std::io::copy(&mut (&mut client).take(len), &mut std::io::sink())?;
+            count(std::io::copy(&mut (&mut client).take(len), &mut std::io::sink())?);
             let end = Instant::now() + d;
             while Instant::now() < end && !sh.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(20));
@@ -270,7 +325,7 @@ fn serve(conn: TcpStream, sh: &Shared) -> std::io::Result<()> {
             Ok(())
         }
         Some(Fault::DropAfterHeaders) => {
-            std::io::copy(&mut (&mut client).take(len), &mut std::io::sink())?;
+            count(std::io::copy(&mut (&mut client).take(len), &mut std::io::sink())?);
             out.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"a\":")?;
             out.flush()?;
             let _ = out.shutdown(Shutdown::Both);
@@ -288,6 +343,7 @@ fn forward(
     client: &mut BufReader<TcpStream>,
     out: &mut TcpStream,
     sh: &Shared,
+    count: &dyn Fn(u64),
 ) -> std::io::Result<()> {
     let up = TcpStream::connect(&sh.upstream)?;
     up.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -303,7 +359,7 @@ fn forward(
     }
     head.push_str("Connection: close\r\n\r\n");
     up_w.write_all(head.as_bytes())?;
-    std::io::copy(&mut client.take(len), &mut up_w)?;
+    count(std::io::copy(&mut client.take(len), &mut up_w)?);
     up_w.flush()?;
 
     let mut up_r = BufReader::new(up);

@@ -146,6 +146,9 @@ fn serve(respond: impl Fn(&Seen, &[u8]) -> String + Send + 'static) -> (String, 
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            if crate::fault_proxy::refuse_tls_hello(&stream) {
+                continue;
+            }
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
             if reader.read_line(&mut line).is_err() {
@@ -207,9 +210,9 @@ fn redirect_to_another_host_carries_no_authorization_and_debug_log_keeps_secrets
     let secret = format!("pw-{}", unique("s3cret"));
     let basic = format!("Basic {}", base64(format!("alice:{secret}").as_bytes()));
 
-    // "Storage": every blob exists.
-    let (storage, storage_seen) = serve(|_, _| "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into());
-    // The registry: Basic auth; blob HEADs redirect to storage; manifests are accepted.
+    // "Storage": has no blob (a 200 would need the blob's size as Content-Length to count).
+    let (storage, storage_seen) = serve(|_, _| "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into());
+    // The registry: Basic auth; blob HEADs redirect to storage; uploads and manifests are accepted.
     let want = basic.clone();
     let storage2 = storage.clone();
     let (registry, registry_seen) = serve(move |req, body| {
@@ -222,6 +225,13 @@ fn redirect_to_another_host_carries_no_authorization_and_debug_log_keeps_secrets
             ("HEAD", t) if t.contains("/blobs/") => {
                 let digest = t.rsplit('/').next().unwrap();
                 format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{storage2}/store/{digest}?sig=x\r\n{close}")
+            }
+            ("POST", t) if t.contains("/blobs/uploads/") => {
+                format!("HTTP/1.1 202 Accepted\r\nLocation: /v2/team/app/blobs/uploads/u1\r\n{close}")
+            }
+            ("PUT", t) if t.contains("/blobs/uploads/") => {
+                let digest = t.split("digest=").nth(1).unwrap_or("").replace("%3A", ":");
+                format!("HTTP/1.1 201 Created\r\nDocker-Content-Digest: {digest}\r\n{close}")
             }
             ("PUT", t) if t.contains("/manifests/") => {
                 format!("HTTP/1.1 201 Created\r\nDocker-Content-Digest: {}\r\n{close}", sha256_digest(body))

@@ -100,7 +100,7 @@ fn reply(values: &[&str]) -> Reply {
     for v in values {
         headers.append("www-authenticate", v.parse().unwrap());
     }
-    Reply { status: 401, headers, body: Vec::new() }
+    Reply { status: 401, headers, body: Vec::new(), final_url: String::new(), truncated: false }
 }
 
 #[test]
@@ -171,7 +171,7 @@ mod prop {
             if let Ok(v) = ureq::http::HeaderValue::from_str(&value) {
                 let mut headers = ureq::http::HeaderMap::new();
                 headers.append("www-authenticate", v);
-                let r = Reply { status: 401, headers, body: Vec::new() };
+                let r = Reply { status: 401, headers, body: Vec::new(), final_url: String::new(), truncated: false };
                 let _ = choose_scheme(&r);
                 let mut a = Auth::new(Credentials::Basic { username: "u".into(), password: crate::secret::Secret::new("p") });
                 let _ = a.learn(&r, false);

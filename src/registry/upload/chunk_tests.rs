@@ -15,12 +15,21 @@ struct State {
     /// (method, target, content-range, content-length)
     seen: Vec<(String, String, Option<String>, usize)>,
     stored: Option<Vec<u8>>,
+    /// Requests to refuse without storing anything: (method, nth request of that method
+    /// counting from 1, status line).
+    faults: Vec<(&'static str, usize, &'static str)>,
+    /// Sum of PATCH body bytes received, refused ones included.
+    patched: usize,
 }
 
 fn fake(limit: usize) -> (String, Arc<Mutex<State>>) {
+    fake_with(limit, Vec::new())
+}
+
+fn fake_with(limit: usize, faults: Vec<(&'static str, usize, &'static str)>) -> (String, Arc<Mutex<State>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = Arc::new(Mutex::new(State::default()));
+    let state = Arc::new(Mutex::new(State { faults, ..State::default() }));
     let st = state.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -31,8 +40,14 @@ fn fake(limit: usize) -> (String, Arc<Mutex<State>>) {
             let length = body.len();
             let mut s = st.lock().unwrap();
             s.seen.push((method.clone(), target.clone(), range.clone(), length));
+            if method == "PATCH" {
+                s.patched += length;
+            }
+            let nth = s.seen.iter().filter(|r| r.0 == method).count();
+            let fault = s.faults.iter().find(|f| f.0 == method && f.1 == nth).map(|f| f.2);
             let n = s.received.len();
             let head = match method.as_str() {
+                _ if fault.is_some() => fault.unwrap().to_string(),
                 _ if length > limit => "413 Request Entity Too Large\r\nContent-Type: text/html".to_string(),
                 "POST" => {
                     s.received.clear();
@@ -46,6 +61,7 @@ fn fake(limit: usize) -> (String, Arc<Mutex<State>>) {
                     }
                     _ => "416 Range Not Satisfiable".to_string(),
                 },
+                "DELETE" => "204 No Content".to_string(),
                 "GET" => format!("204 No Content\r\nLocation: /up/1?n={n}\r\nRange: 0-{}", n.saturating_sub(1)),
                 "PUT" => {
                     s.received.extend_from_slice(&body);
@@ -156,4 +172,51 @@ fn a_413_on_a_monolithic_upload_falls_back_to_chunks() {
     drop(s);
     let p = patches(&state);
     assert_eq!(p.iter().map(|x| x.1).sum::<usize>(), size, "{p:?}");
+}
+
+/// A 503 on the third chunk and on the final PUT (transient, nothing stored): the upload goes
+/// on in the same session from what `GET <location>` confirms, resending one chunk, not the
+/// blob; nothing is cancelled.
+#[test]
+fn transient_failures_of_a_chunk_and_of_the_final_put_resume_the_session() {
+    let size = 4 * MIB + 7;
+    let (base, state) = fake_with(usize::MAX, vec![("PATCH", 3, "503 Service Unavailable"), ("PUT", 1, "503 Service Unavailable")]);
+    let mut opts = Options::new(base);
+    opts.chunk_size = MIB as u64;
+    opts.retry_max_delay = Duration::ZERO;
+    let mut reg = Registry::new(opts).unwrap();
+    let data: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+    let path = std::env::temp_dir().join(format!("idpush-chunk-resume-{}", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let result = reg.upload_blob("team/app", &Digest::of(&data), size as u64, &path);
+    let _ = std::fs::remove_file(&path);
+    result.unwrap();
+    let s = state.lock().unwrap();
+    assert_eq!(s.stored.as_deref(), Some(&data[..]));
+    let count = |m: &str| s.seen.iter().filter(|r| r.0 == m).count();
+    assert_eq!(count("POST"), 1, "one session: {:?}", s.seen);
+    assert_eq!(count("GET"), 2, "a status check after each failure: {:?}", s.seen);
+    assert_eq!(count("DELETE"), 0);
+    assert_eq!(count("PUT"), 2);
+    assert_eq!(s.patched, size + MIB, "the refused chunk is sent again, nothing more");
+}
+
+/// A permanent failure mid-way cancels the session (DELETE) and fails the upload.
+#[test]
+fn a_session_given_up_on_is_cancelled() {
+    let (base, state) = fake_with(usize::MAX, vec![("PATCH", 2, "400 Bad Request")]);
+    let mut opts = Options::new(base);
+    opts.chunk_size = MIB as u64;
+    opts.retry_max_delay = Duration::ZERO;
+    let mut reg = Registry::new(opts).unwrap();
+    let data = vec![7u8; 3 * MIB];
+    let path = std::env::temp_dir().join(format!("idpush-chunk-cancel-{}", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let result = reg.upload_blob("team/app", &Digest::of(&data), data.len() as u64, &path);
+    let _ = std::fs::remove_file(&path);
+    assert!(result.is_err());
+    let s = state.lock().unwrap();
+    let last = s.seen.last().unwrap();
+    assert_eq!(last.0, "DELETE", "{:?}", s.seen);
+    assert!(last.1.starts_with("/up/1?n="), "{:?}", last.1);
 }
