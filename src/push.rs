@@ -46,8 +46,8 @@ impl<'a> Uploader<'a> {
     /// password or token fails here) before anything is read from the source. What the answer
     /// says of the blob is not kept: the config is checked again when it is pushed.
     pub fn authenticate(&mut self, config: &Digest) -> anyhow::Result<()> {
-        let there = self.registry.blob_exists(&self.dest.repository, config)?;
-        log::debug!("authenticated for {}; config {config} there: {there}", self.dest.repository);
+        self.registry.check_access(&self.dest.repository, config)?;
+        log::debug!("authenticated for {}", self.dest.repository);
         Ok(())
     }
 

@@ -90,6 +90,22 @@ impl Registry {
         })
     }
 
+    /// HEAD /v2/<repo>/blobs/<digest>, only to authenticate for `repo` before any work: a
+    /// refused password or token fails here. 200 or 404 both mean "we may ask"; what the answer
+    /// says of the blob is not believed (its size is not known yet), so it claims nothing.
+    pub fn check_access(&mut self, repo: &str, digest: &Digest) -> anyhow::Result<()> {
+        check_repository(repo)?;
+        let policy = self.policy.clone();
+        with_retry(&format!("checking access to {repo}"), &policy, || {
+            let url = self.client.base.url(&format!("/v2/{repo}/blobs/{digest}"));
+            let reply = self.exchange(&Method::HEAD, &url, Some(repo), &[], || Ok(Payload::None))?;
+            match reply.status {
+                200..=299 | 404 => Ok(()),
+                _ => Err(self.unexpected("HEAD", &url, Some(repo), &reply)),
+            }
+        })
+    }
+
     /// POST /v2/<repo>/blobs/uploads/ then PUT <location>[?&]digest=<digest> with the file's
     /// bytes (Content-Length = size, Content-Type application/octet-stream), or in chunks (see
     /// the module docs). Streams from the file; never reads it into memory. Retried on
