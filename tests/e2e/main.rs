@@ -15,6 +15,7 @@ mod faults;
 mod http;
 mod memory;
 mod push;
+mod signals;
 mod support;
 mod tls;
 mod token_server;
