@@ -45,11 +45,11 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-/// Waits until `child` catches SIGHUP, SIGINT and SIGTERM (the `SigCgt` mask in
-/// /proc/PID/status), so a signal sent afterwards tests idpush's handling, not the default
-/// action that kills any program before it is running. `Err` if it never does.
-fn wait_for_handlers(child: &mut Running, timeout: Duration) -> Result<(), String> {
-    let want: u64 = [SIGHUP, SIGINT, SIGTERM].iter().map(|s| 1u64 << (s - 1)).sum();
+/// Waits until `child` catches `sig` (the `SigCgt` mask in /proc/PID/status), so a signal sent
+/// afterwards tests idpush's handling, not the default action that kills any program before it
+/// is running. `Err` if it never does.
+fn wait_for_handler(child: &mut Running, sig: i32, timeout: Duration) -> Result<(), String> {
+    let want = 1u64 << (sig - 1);
     let deadline = Instant::now() + timeout;
     let mut caught = 0;
     loop {
@@ -61,7 +61,7 @@ fn wait_for_handlers(child: &mut Running, timeout: Duration) -> Result<(), Strin
             }
         }
         if Instant::now() >= deadline || child.has_exited() {
-            return Err(format!("idpush never caught SIGHUP, SIGINT and SIGTERM (SigCgt {caught:016x})"));
+            return Err(format!("idpush never caught {} (SigCgt {caught:016x})", signal_name(sig)));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -124,7 +124,7 @@ fn signals_at_random_moments_of_pushes_leave_no_temp_files() {
         let dest = format!("{}/e2e/{}:v1", env.registry, unique("sigloop"));
         let spawned = Instant::now();
         let mut child = Idpush::new(&run_dir, &env.docker_host).args(["push", &image, &dest]).spawn();
-        if let Err(e) = wait_for_handlers(&mut child, Duration::from_secs(10)) {
+        if let Err(e) = wait_for_handler(&mut child, sig, Duration::from_secs(10)) {
             let out = child.wait(Duration::from_secs(30));
             failures.push(format!("run {i} ({}): {e}\n{}", signal_name(sig), out.describe()));
             continue;
