@@ -4,9 +4,11 @@
 //! SIGHUP is what a closed terminal or a dropped ssh session sends; it is handled like SIGTERM.
 //! The signal handler only counts and remembers the signal (all it may safely do); a watcher
 //! thread notices within 50 ms, removes every store dir (stopping any thread from creating files
-//! in them first, see [`crate::store::remove_all`]) and exits. A second signal exits at once
-//! from the handler (a dir it leaves is swept by the next run). Loops also call [`check`] to
-//! stop between steps.
+//! in them first, see [`crate::store::remove_all`]) and exits. A second Ctrl-C exits at once
+//! from the handler (an impatient user; a dir it leaves is swept by the next run). A repeated
+//! SIGHUP or SIGTERM does not cut the cleanup short: a closed terminal sends SIGHUP twice (the
+//! kernel to the foreground job, the shell to each of its jobs), and the cleanup takes well
+//! under a second. Loops also call [`check`] to stop between steps.
 
 use crate::error::{fail, Class};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -25,8 +27,10 @@ extern "C" {
 }
 
 extern "C" fn on_signal(sig: i32) {
-    SIGNAL.store(sig, Ordering::SeqCst);
-    if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 {
+    // The first signal decides the exit code; recorded before it is counted, so whoever sees
+    // the count sees the signal.
+    let _ = SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+    if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 && sig == SIGINT {
         // SAFETY: _exit is async-signal-safe.
         unsafe { _exit(128 + sig) }
     }

@@ -203,6 +203,27 @@ fn a_push_after_a_sigkilled_one_removes_the_dir_it_left() {
     assert!(left.is_empty(), "the next push left {left:?} in TMPDIR (the killed push's dir was {})", spool.display());
 }
 
+// A closed terminal sends SIGHUP twice (the kernel to the foreground job, the shell to each of
+// its jobs): the second must not cut the cleanup short (it exited at once from the handler).
+#[test]
+fn a_doubled_sighup_mid_spool_still_cleans_up() {
+    let dir = TestDir::new("sighup2");
+    let mut images = ImageGuard::new();
+    let image = format!("{}:v1", unique("e2e-sighup2"));
+    import_image(&dir.path, &image, PAYLOAD);
+    images.add(&image);
+    let run_dir = dir.sub("run");
+    let dest = format!("{}/e2e/{}:v1", env().registry, unique("sighup2"));
+    let (child, spool) = spawn_until_spooling(&run_dir, &image, &dest);
+    send(child.id(), SIGHUP);
+    send(child.id(), SIGHUP);
+    let out = child.wait(Duration::from_secs(30));
+    assert_eq!(out.code, Some(128 + SIGHUP), "{}", out.describe());
+    assert!(!spool.exists(), "{} left after two SIGHUPs", spool.display());
+    let left = dir_entries(&run_dir.join("tmp"));
+    assert!(left.is_empty(), "left {left:?} in TMPDIR");
+}
+
 #[test]
 fn a_push_never_removes_the_dir_of_a_push_still_running() {
     let dir = TestDir::new("siglive");
