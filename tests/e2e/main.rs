@@ -13,6 +13,7 @@ mod fake_daemon;
 mod fault_proxy;
 mod faults;
 mod http;
+mod logging;
 mod memory;
 mod push;
 mod signals;
