@@ -84,6 +84,7 @@ impl Store {
                 Ok(()) => {
                     let store = Store { _dir: Arc::new(Dir(root.clone())), root };
                     if let Some(me) = owner::Owner::me() {
+                        store.check_open()?;
                         owner::write_marker(&store.root, me).map_err(|e| disk_error(&store.root, e))?;
                     }
                     store.create_dir(&store.root.join("blobs/sha256"))?;
