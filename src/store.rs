@@ -21,12 +21,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Every store dir that exists now, so an interrupt can remove them. Held while a dir is made,
-/// so a dir is either in the list [`remove_all`] reads or made after [`CLOSING`] is set.
-static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-/// Set once by [`remove_all`]: the process is ending; nothing new may be created in a store.
-static CLOSING: AtomicBool = AtomicBool::new(false);
+/// The store dirs of the process, so an interrupt can remove them.
+static STORES: Stores = Stores::new();
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A set of store dirs and whether they are being removed: one for the process ([`STORES`]);
+/// unit tests make their own, so they can close one without closing every other test's.
+struct Stores {
+    /// Every dir that exists now. Held while a dir is made, so a dir is either in the list
+    /// [`Stores::remove_all`] reads or made after `closing` is set (and then it is not made).
+    live: Mutex<Vec<PathBuf>>,
+    /// Set once by [`Stores::remove_all`]: the process is ending; nothing new may be created.
+    closing: AtomicBool,
+}
 
 /// Gzip level for layers we compress: fast, since the upload waits on it.
 const GZIP_LEVEL: u32 = 1;
@@ -50,16 +57,24 @@ pub struct Layer {
 #[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    stores: &'static Stores,
     _dir: Arc<Dir>,
 }
 
 /// Removes the dir when dropped.
-struct Dir(PathBuf);
+struct Dir {
+    path: PathBuf,
+    stores: &'static Stores,
+}
 
 impl Store {
     /// Creates a fresh private dir under `parent` (normally `TMPDIR`), after removing the dirs
     /// there that killed runs left behind (see `owner.rs`).
     pub fn create(parent: &Path) -> anyhow::Result<Store> {
+        Store::create_in(parent, &STORES)
+    }
+
+    fn create_in(parent: &Path, stores: &'static Stores) -> anyhow::Result<Store> {
         owner::sweep(parent);
         let pid = std::process::id();
         loop {
@@ -70,8 +85,8 @@ impl Store {
                 .unwrap_or(0);
             let root = parent.join(format!("idpush-{pid}-{n}-{nanos:x}"));
             let made = {
-                let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-                if CLOSING.load(Ordering::SeqCst) {
+                let mut live = stores.live.lock().unwrap_or_else(|e| e.into_inner());
+                if stores.closing.load(Ordering::SeqCst) {
                     return Err(fail(Class::Interrupted, format!("interrupted: not creating a temp dir in {}", parent.display())));
                 }
                 let made = fs::DirBuilder::new().mode(0o700).create(&root);
@@ -82,7 +97,7 @@ impl Store {
             };
             match made {
                 Ok(()) => {
-                    let store = Store { _dir: Arc::new(Dir(root.clone())), root };
+                    let store = Store { _dir: Arc::new(Dir { path: root.clone(), stores }), root, stores };
                     if let Some(me) = owner::Owner::me() {
                         store.check_open()?;
                         owner::write_marker(&store.root, me).map_err(|e| disk_error(&store.root, e))?;
@@ -186,7 +201,7 @@ impl Store {
     /// the check just before may still land; [`remove_all`] retries until the dir is gone, and
     /// after that a create in it fails.)
     fn check_open(&self) -> anyhow::Result<()> {
-        if CLOSING.load(Ordering::SeqCst) {
+        if self.stores.closing.load(Ordering::SeqCst) {
             return Err(fail(Class::Interrupted, format!("interrupted: the temp dir {} is being removed", self.root.display())));
         }
         Ok(())
@@ -195,8 +210,8 @@ impl Store {
 
 impl Drop for Dir {
     fn drop(&mut self) {
-        remove_dir_fully(&self.0);
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.0);
+        remove_dir_fully(&self.path);
+        self.stores.live.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.path);
     }
 }
 
@@ -204,11 +219,21 @@ impl Drop for Dir {
 /// exit. From here on no store creates anything (see [`Store::check_open`]), so each removal is
 /// retried until the dir is gone. Returns within about a second whatever happens.
 pub fn remove_all() {
-    CLOSING.store(true, Ordering::SeqCst);
-    // The lock is only ever held for a `mkdir` or a list update, never across a blocking step.
-    let dirs = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for d in &dirs {
-        remove_dir_fully(d);
+    STORES.remove_all();
+}
+
+impl Stores {
+    const fn new() -> Stores {
+        Stores { live: Mutex::new(Vec::new()), closing: AtomicBool::new(false) }
+    }
+
+    fn remove_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        // The lock is only ever held for a `mkdir` or a list update, never across a blocking step.
+        let dirs = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for d in &dirs {
+            remove_dir_fully(d);
+        }
     }
 }
 
@@ -319,5 +344,39 @@ mod tests {
         assert!(first.root().exists(), "a live store (this process) is kept");
         drop((first, second));
         assert!(fs::read_dir(parent.path()).unwrap().next().is_none(), "both stores removed on drop");
+    }
+
+    // Regression (issue 7, defect 5): the reader thread created files while the interrupt
+    // removed the dir, and the removal gave up (about 1 run in 17 left files).
+    #[test]
+    fn writers_racing_remove_all_leave_nothing() {
+        for round in 0..20 {
+            let stores: &'static Stores = Box::leak(Box::new(Stores::new()));
+            let parent = TempDir::new("store-race");
+            let store = Store::create_in(parent.path(), stores).unwrap();
+            let writers: Vec<_> = (0..2)
+                .map(|t| {
+                    let store = store.clone();
+                    std::thread::spawn(move || {
+                        for i in 0u64.. {
+                            if let Err(e) = store.write_blob(format!("{t}-{i}").as_bytes()) {
+                                return e;
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(3));
+            stores.remove_all();
+            assert!(!store.root().exists(), "round {round}: {} is still there", store.root().display());
+            for w in writers {
+                w.join().unwrap();
+            }
+            assert!(!store.root().exists(), "round {round}: a writer recreated {}", store.root().display());
+            assert!(Store::create_in(parent.path(), stores).is_err(), "no new store once closing");
+            drop(store);
+            assert!(fs::read_dir(parent.path()).unwrap().next().is_none());
+        }
     }
 }
