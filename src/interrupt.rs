@@ -1,14 +1,20 @@
-//! Ctrl-C and SIGTERM: remove the temp dirs and exit 130 (143), within a second, wherever the
-//! main thread is blocked.
+//! Ctrl-C, SIGTERM and SIGHUP: remove the temp dirs and exit 130, 143 or 129 (128 + the
+//! signal), within a second, wherever the main thread is blocked.
 //!
+//! SIGHUP is what a closed terminal or a dropped ssh session sends; it is handled like SIGTERM.
 //! The signal handler only counts and remembers the signal (all it may safely do); a watcher
-//! thread notices within 50 ms, removes every store dir and exits. A second signal exits at
-//! once from the handler. Loops also call [`check`] to stop between steps.
+//! thread notices within 50 ms, removes every store dir (stopping any thread from creating files
+//! in them first, see [`crate::store::remove_all`]) and exits. A second Ctrl-C exits at once
+//! from the handler (an impatient user; a dir it leaves is swept by the next run). A repeated
+//! SIGHUP or SIGTERM does not cut the cleanup short: a closed terminal sends SIGHUP twice (the
+//! kernel to the foreground job, the shell to each of its jobs), and the cleanup takes well
+//! under a second. Loops also call [`check`] to stop between steps.
 
 use crate::error::{fail, Class};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::Duration;
 
+const SIGHUP: i32 = 1;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
@@ -21,8 +27,10 @@ extern "C" {
 }
 
 extern "C" fn on_signal(sig: i32) {
-    SIGNAL.store(sig, Ordering::SeqCst);
-    if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 {
+    // The first signal decides the exit code; recorded before it is counted, so whoever sees
+    // the count sees the signal.
+    let _ = SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+    if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 && sig == SIGINT {
         // SAFETY: _exit is async-signal-safe.
         unsafe { _exit(128 + sig) }
     }
@@ -32,16 +40,18 @@ extern "C" fn on_signal(sig: i32) {
 pub fn install() {
     // SAFETY: on_signal only touches atomics and calls _exit, both async-signal-safe.
     unsafe {
-        signal(SIGINT, on_signal as extern "C" fn(i32) as usize);
-        signal(SIGTERM, on_signal as extern "C" fn(i32) as usize);
+        for sig in [SIGHUP, SIGINT, SIGTERM] {
+            signal(sig, on_signal as extern "C" fn(i32) as usize);
+        }
     }
     std::thread::spawn(|| loop {
         std::thread::sleep(Duration::from_millis(50));
         if COUNT.load(Ordering::SeqCst) > 0 {
             crate::store::remove_all();
-            let sig = SIGNAL.load(Ordering::SeqCst);
-            eprintln!("idpush: interrupted ({}); temporary files removed", if sig == SIGTERM { "SIGTERM" } else { "Ctrl-C" });
-            std::process::exit(128 + sig);
+            // After a SIGHUP stderr is often a terminal that is gone: the line may be lost,
+            // the exit must not be.
+            crate::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", name()));
+            std::process::exit(i32::from(exit_code()));
         }
     });
 }
@@ -49,24 +59,38 @@ pub fn install() {
 /// An `Interrupted` error if a signal has arrived.
 pub fn check() -> anyhow::Result<()> {
     if COUNT.load(Ordering::SeqCst) > 0 {
-        let what = if SIGNAL.load(Ordering::SeqCst) == SIGTERM { "terminated (SIGTERM)" } else { "interrupted (Ctrl-C)" };
+        let what = match SIGNAL.load(Ordering::SeqCst) {
+            SIGTERM => "terminated (SIGTERM)",
+            SIGHUP => "hung up (SIGHUP)",
+            _ => "interrupted (Ctrl-C)",
+        };
         return Err(fail(Class::Interrupted, what));
     }
     Ok(())
 }
 
-/// Whether SIGINT or SIGTERM has arrived. Once it has, any failure is reported as the
+/// Whether SIGINT, SIGTERM or SIGHUP has arrived. Once it has, any failure is reported as the
 /// interruption: a blocked read can fail with EINTR (socket timeouts turn off SA_RESTART)
 /// before the watcher thread exits the process.
 pub fn received() -> bool {
     COUNT.load(Ordering::SeqCst) > 0
 }
 
-/// The exit code for an interrupted run: 128 + the signal (130 for SIGINT, 143 for SIGTERM),
-/// 130 if no signal was seen.
+/// How the interrupt message names the signal: `Ctrl-C`, `SIGTERM` or `SIGHUP`.
+pub fn name() -> &'static str {
+    match SIGNAL.load(Ordering::SeqCst) {
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "Ctrl-C",
+    }
+}
+
+/// The exit code for an interrupted run: 128 + the signal (130 for SIGINT, 143 for SIGTERM,
+/// 129 for SIGHUP), 130 if no signal was seen.
 pub fn exit_code() -> u8 {
     match SIGNAL.load(Ordering::SeqCst) {
         SIGTERM => 128 + SIGTERM as u8,
+        SIGHUP => 128 + SIGHUP as u8,
         _ => 128 + SIGINT as u8,
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod exit;
 mod image;
 mod interrupt;
+mod logger;
 mod oci;
 mod plan;
 mod progress;
@@ -21,6 +22,8 @@ mod registry;
 mod secret;
 mod source;
 mod store;
+#[cfg(test)]
+mod test_support;
 
 use anyhow::Context;
 use std::io::Write;
@@ -29,13 +32,17 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli: cli::Cli = argh::from_env();
     if cli.version {
-        println!("idpush {}", env!("CARGO_PKG_VERSION"));
+        // A closed stdout (`idpush --version | true`) is not an error.
+        let _ = writeln!(std::io::stdout(), "idpush {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
     let Some(cli::Command::Push(args)) = cli.command else {
-        eprintln!("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush push --help`)");
+        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush push --help`)");
         return ExitCode::from(exit::ERROR);
     };
+    // First, so nothing that follows (the plan, credential lookups) logs into the void; the
+    // plan still validates the flag.
+    logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
     interrupt::install();
     match run(args) {
         Ok(code) => code,
@@ -50,7 +57,7 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     }
     let env = |k: &str| std::env::var(k).ok();
     let plan = plan::plan_with(args, &env, &|host| credentials::lookup(host, &env))?;
-    init_logger(plan.log_level);
+    debug_assert_eq!(plan.log_level, log::max_level(), "main started the logger at the level the plan chose");
     for note in &plan.credential_notes {
         log::debug!("{note}");
     }
@@ -128,16 +135,4 @@ fn read_password_stdin(also_flag: bool) -> anyhow::Result<String> {
         anyhow::bail!("--password-stdin: stdin gave an empty password");
     }
     Ok(password.to_string())
-}
-
-fn init_logger(level: log::LevelFilter) {
-    env_logger::Builder::new()
-        .filter_level(level)
-        // ureq's protocol crate hex-dumps raw requests, Authorization included, at trace.
-        .filter_module("ureq_proto", level.min(log::LevelFilter::Debug))
-        // rustls dumps every handshake message at trace: noise, not registry traffic.
-        .filter_module("rustls", level.min(log::LevelFilter::Debug))
-        .format(|buf, record| writeln!(buf, "idpush: {}: {}", record.level().as_str().to_lowercase(), record.args()))
-        .target(env_logger::Target::Stderr)
-        .init();
 }

@@ -3,7 +3,11 @@
 //! Layers are spooled in one pass: the uncompressed bytes are hashed (the diff_id), gzipped,
 //! and the compressed bytes hashed and written to a temp file, which is then renamed to
 //! `blobs/sha256/<hex>`. A layer is never held in memory. The dir is removed on drop, and also
-//! by [`remove_all`] when the process is interrupted.
+//! by [`remove_all`] when the process is interrupted; once that has begun, no thread can create
+//! a file or a dir in the store any more. Each dir names its owner process in a marker file, so
+//! a later run can remove a dir whose run was killed outright (`owner.rs`).
+
+mod owner;
 
 use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::error::{fail, Class};
@@ -13,12 +17,23 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Every store dir that exists now, so an interrupt can remove them.
-static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The store dirs of the process, so an interrupt can remove them.
+static STORES: Stores = Stores::new();
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A set of store dirs and whether they are being removed: one for the process ([`STORES`]);
+/// unit tests make their own, so they can close one without closing every other test's.
+struct Stores {
+    /// Every dir that exists now. Held while a dir is made, so a dir is either in the list
+    /// [`Stores::remove_all`] reads or made after `closing` is set (and then it is not made).
+    live: Mutex<Vec<PathBuf>>,
+    /// Set once by [`Stores::remove_all`]: the process is ending; nothing new may be created.
+    closing: AtomicBool,
+}
 
 /// Gzip level for layers we compress: fast, since the upload waits on it.
 const GZIP_LEVEL: u32 = 1;
@@ -42,15 +57,25 @@ pub struct Layer {
 #[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    stores: &'static Stores,
     _dir: Arc<Dir>,
 }
 
 /// Removes the dir when dropped.
-struct Dir(PathBuf);
+struct Dir {
+    path: PathBuf,
+    stores: &'static Stores,
+}
 
 impl Store {
-    /// Creates a fresh private dir under `parent` (normally `TMPDIR`).
+    /// Creates a fresh private dir under `parent` (normally `TMPDIR`), after removing the dirs
+    /// there that killed runs left behind (see `owner.rs`).
     pub fn create(parent: &Path) -> anyhow::Result<Store> {
+        Store::create_in(parent, &STORES)
+    }
+
+    fn create_in(parent: &Path, stores: &'static Stores) -> anyhow::Result<Store> {
+        owner::sweep(parent);
         let pid = std::process::id();
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -59,15 +84,25 @@ impl Store {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0);
             let root = parent.join(format!("idpush-{pid}-{n}-{nanos:x}"));
-            match fs::DirBuilder::new().mode(0o700).create(&root) {
+            let made = {
+                let mut live = stores.live.lock().unwrap_or_else(|e| e.into_inner());
+                if stores.closing.load(Ordering::SeqCst) {
+                    return Err(fail(Class::Interrupted, format!("interrupted: not creating a temp dir in {}", parent.display())));
+                }
+                let made = fs::DirBuilder::new().mode(0o700).create(&root);
+                if made.is_ok() {
+                    live.push(root.clone());
+                }
+                made
+            };
+            match made {
                 Ok(()) => {
-                    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(root.clone());
-                    let store = Store { _dir: Arc::new(Dir(root.clone())), root };
-                    fs::DirBuilder::new()
-                        .recursive(true)
-                        .mode(0o700)
-                        .create(store.root.join("blobs/sha256"))
-                        .map_err(|e| disk_error(&store.root, e))?;
+                    let store = Store { _dir: Arc::new(Dir { path: root.clone(), stores }), root, stores };
+                    if let Some(me) = owner::Owner::me() {
+                        store.check_open()?;
+                        owner::write_marker(&store.root, me).map_err(|e| disk_error(&store.root, e))?;
+                    }
+                    store.create_dir(&store.root.join("blobs/sha256"))?;
                     return Ok(store);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -144,6 +179,7 @@ impl Store {
     }
 
     fn temp_file(&self) -> anyhow::Result<(PathBuf, File)> {
+        self.check_open()?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = self.root.join(format!("tmp-{n}"));
         let file = File::create(&path).map_err(|e| disk_error(&self.root, e))?;
@@ -151,25 +187,69 @@ impl Store {
     }
 
     fn commit(&self, tmp: &Path, digest: &Digest) -> anyhow::Result<()> {
+        self.check_open()?;
         fs::rename(tmp, self.blob_path(digest)).map_err(|e| disk_error(&self.root, e))
+    }
+
+    fn create_dir(&self, dir: &Path) -> anyhow::Result<()> {
+        self.check_open()?;
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| disk_error(&self.root, e))
+    }
+
+    /// An `Interrupted` error once [`remove_all`] has begun: checked before every file or dir
+    /// the store creates, so nothing reappears in a dir being removed. (One creation that passed
+    /// the check just before may still land; [`remove_all`] retries until the dir is gone, and
+    /// after that a create in it fails.)
+    fn check_open(&self) -> anyhow::Result<()> {
+        if self.stores.closing.load(Ordering::SeqCst) {
+            return Err(fail(Class::Interrupted, format!("interrupted: the temp dir {} is being removed", self.root.display())));
+        }
+        Ok(())
     }
 }
 
 impl Drop for Dir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.0);
+        remove_dir_fully(&self.path);
+        self.stores.live.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &self.path);
     }
 }
 
-/// Removes every store dir that still exists (for the interrupt handler).
+/// Removes every store dir that still exists: for an interrupt, and for a failed push about to
+/// exit. From here on no store creates anything (see [`Store::check_open`]), so each removal is
+/// retried until the dir is gone. Returns within about a second whatever happens.
 pub fn remove_all() {
-    // try_lock: never block an interrupt on a lock held by the thread being interrupted.
-    if let Ok(dirs) = LIVE.try_lock() {
-        for d in dirs.iter() {
-            let _ = fs::remove_dir_all(d);
+    STORES.remove_all();
+}
+
+impl Stores {
+    const fn new() -> Stores {
+        Stores { live: Mutex::new(Vec::new()), closing: AtomicBool::new(false) }
+    }
+
+    fn remove_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        // The lock is only ever held for a `mkdir` or a list update, never across a blocking step.
+        let dirs = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for d in &dirs {
+            remove_dir_fully(d);
         }
     }
+}
+
+/// `remove_dir_all`, again while it fails (a file created by a thread that was mid-way through
+/// `create` makes it fail with "directory not empty"), until the dir is gone or ~1 s has passed.
+fn remove_dir_fully(dir: &Path) {
+    for _ in 0..500 {
+        // Judged by whether the dir is still there: with two removers at once (the watcher and
+        // the main thread) either may see an entry vanish under it.
+        let _ = fs::remove_dir_all(dir);
+        if fs::symlink_metadata(dir).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    log::debug!("cannot remove the temp dir {}", dir.display());
 }
 
 /// Copies, telling a read error (the source) from a write error (the disk).
@@ -202,17 +282,12 @@ fn disk_error(root: &Path, e: io::Error) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch() -> PathBuf {
-        let p = std::env::temp_dir().join(format!("idpush-store-test-{}", std::process::id()));
-        fs::create_dir_all(&p).unwrap();
-        p
-    }
+    use crate::test_support::TempDir;
 
     #[test]
     fn spools_plain_and_gzipped_layers_to_the_same_diff_id() {
-        let parent = scratch();
-        let store = Store::create(&parent).unwrap();
+        let parent = TempDir::new("store");
+        let store = Store::create(parent.path()).unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let plain = store.spool_layer(&data[..]).unwrap();
         assert_eq!(plain.diff_id, Digest::of(&data));
@@ -229,8 +304,8 @@ mod tests {
     #[test]
     fn dir_is_private_and_removed_on_drop() {
         use std::os::unix::fs::PermissionsExt;
-        let parent = scratch();
-        let store = Store::create(&parent).unwrap();
+        let parent = TempDir::new("store");
+        let store = Store::create(parent.path()).unwrap();
         let root = store.root().to_path_buf();
         assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
         store.write_blob(b"{}").unwrap();
@@ -243,9 +318,65 @@ mod tests {
 
     #[test]
     fn rejects_zstd_and_bad_gzip() {
-        let store = Store::create(&scratch()).unwrap();
+        let parent = TempDir::new("store");
+        let store = Store::create(parent.path()).unwrap();
         let e = store.spool_layer(&[0x28u8, 0xb5, 0x2f, 0xfd, 0][..]).unwrap_err();
         assert!(format!("{e:#}").contains("zstd"));
         assert!(store.spool_layer(&[0x1fu8, 0x8b, 0, 0][..]).is_err());
+    }
+
+    #[test]
+    fn a_new_store_records_its_owner_and_sweeps_only_dead_runs() {
+        let parent = TempDir::new("store");
+        let first = Store::create(parent.path()).unwrap();
+        let marker = fs::read_to_string(first.root().join(owner::MARKER)).unwrap();
+        assert!(marker.contains(&format!("pid {}\n", std::process::id())), "{marker}");
+        // A dir a SIGKILLed run left: same shape, but its owner pid is gone.
+        let stale = parent.join("idpush-1-0-dead");
+        fs::create_dir_all(stale.join("blobs/sha256")).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        fs::write(stale.join(owner::MARKER), marker.replace(&format!("pid {}\n", std::process::id()), &format!("pid {dead}\n"))).unwrap();
+
+        let second = Store::create(parent.path()).unwrap();
+        assert!(!stale.exists(), "a dead run's dir is swept when a store is made");
+        assert!(first.root().exists(), "a live store (this process) is kept");
+        drop((first, second));
+        assert!(fs::read_dir(parent.path()).unwrap().next().is_none(), "both stores removed on drop");
+    }
+
+    // Regression (issue 7, defect 5): the reader thread created files while the interrupt
+    // removed the dir, and the removal gave up (about 1 run in 17 left files).
+    #[test]
+    fn writers_racing_remove_all_leave_nothing() {
+        for round in 0..20 {
+            let stores: &'static Stores = Box::leak(Box::new(Stores::new()));
+            let parent = TempDir::new("store-race");
+            let store = Store::create_in(parent.path(), stores).unwrap();
+            let writers: Vec<_> = (0..2)
+                .map(|t| {
+                    let store = store.clone();
+                    std::thread::spawn(move || {
+                        for i in 0u64.. {
+                            if let Err(e) = store.write_blob(format!("{t}-{i}").as_bytes()) {
+                                return e;
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(3));
+            stores.remove_all();
+            assert!(!store.root().exists(), "round {round}: {} is still there", store.root().display());
+            for w in writers {
+                w.join().unwrap();
+            }
+            assert!(!store.root().exists(), "round {round}: a writer recreated {}", store.root().display());
+            assert!(Store::create_in(parent.path(), stores).is_err(), "no new store once closing");
+            drop(store);
+            assert!(fs::read_dir(parent.path()).unwrap().next().is_none());
+        }
     }
 }

@@ -427,6 +427,11 @@ impl Idpush {
     pub fn spawn(self) -> Running {
         spawn(self.cmd, "idpush")
     }
+
+    /// The command as configured, for a test that wires stdio itself.
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
 }
 
 /// A parsed idpush stdout line: `host:port/repo:tag@sha256:<64hex>`.
@@ -502,15 +507,65 @@ fn docker_cli() -> String {
         .unwrap_or_else(|| "docker".into())
 }
 
-fn docker_config_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        // Shared by all runs: it only ever holds an empty config.
-        let d = std::env::temp_dir().join("idpush-e2e-docker-config");
-        std::fs::create_dir_all(&d).unwrap();
+/// This test run's own docker CLI config dir: `$TMPDIR/idpush-e2e-docker-config-<pid>` with an
+/// empty `config.json`, removed when the test binary exits; dirs of earlier runs whose process
+/// is gone are removed first. (One fixed dir used to be shared by every run: a run rewriting its
+/// `config.json` raced the docker commands of another run reading it.)
+pub fn docker_config_dir() -> &'static Path {
+    DOCKER_CONFIG.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        remove_stale_docker_configs(&tmp);
+        let d = tmp.join(format!("{DOCKER_CONFIG_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("create {}: {e}", d.display()));
         std::fs::write(d.join("config.json"), "{}").unwrap();
+        extern "C" {
+            fn atexit(f: extern "C" fn()) -> i32;
+        }
+        // SAFETY: registers a plain function; it only removes a directory.
+        unsafe { atexit(remove_docker_config) };
         d
     })
+}
+
+static DOCKER_CONFIG: OnceLock<PathBuf> = OnceLock::new();
+const DOCKER_CONFIG_PREFIX: &str = "idpush-e2e-docker-config-";
+
+extern "C" fn remove_docker_config() {
+    if let Some(d) = DOCKER_CONFIG.get() {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Removes `idpush-e2e-docker-config-<pid>` dirs whose test process no longer runs (killed
+/// runs never reach their exit handler).
+fn remove_stale_docker_configs(tmp: &Path) {
+    for name in dir_entries(tmp) {
+        let Some(pid) = name.strip_prefix(DOCKER_CONFIG_PREFIX).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(tmp.join(&name));
+        }
+    }
+}
+
+#[test]
+fn docker_config_dir_is_this_runs_own() {
+    let d = docker_config_dir();
+    assert_eq!(
+        d.file_name().unwrap().to_string_lossy(),
+        format!("{DOCKER_CONFIG_PREFIX}{}", std::process::id())
+    );
+    assert_eq!(std::fs::read_to_string(d.join("config.json")).unwrap(), "{}");
+    // A dir left by a run that was killed (its pid no longer runs) goes; a live run's stays.
+    let tmp = TestDir::new("docker-config-sweep");
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale = tmp.sub(&format!("{DOCKER_CONFIG_PREFIX}{dead}"));
+    let live = tmp.sub(&format!("{DOCKER_CONFIG_PREFIX}{}", std::process::id()));
+    remove_stale_docker_configs(&tmp.path);
+    assert!(!stale.exists() && live.exists());
 }
 
 pub fn docker_cmd(args: &[&str]) -> Command {
