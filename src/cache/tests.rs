@@ -368,7 +368,7 @@ fn private_modes_and_cachedir_tag() {
 // `writer_process` as writer 0 or 1 on the same dir, and reads every entry while they write.
 
 const WRITER_ENV: &str = "IDPUSH_CACHE_TEST_WRITER";
-const ROUNDS: usize = 300;
+const ROUNDS: usize = 120;
 const SHARED_CONFIG: &[u8] = br#"{"shared":true}"#;
 
 /// One writer's work: the same keys as the other writer (a layer both record differently, one
