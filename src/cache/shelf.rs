@@ -87,8 +87,16 @@ impl Shelf {
         Ok(Some(bytes))
     }
 
-    /// Replaces entry `name` with `bytes`, atomically; a new entry may trigger a prune.
+    /// Replaces entry `name` with `bytes`, atomically; a new entry may trigger a prune. An
+    /// entry that already holds exactly these bytes is left alone (only refreshed): a rename
+    /// over an existing file costs several times a fresh one on ext4 (`auto_da_alloc` starts
+    /// writeback of the new file), and a re-push would otherwise rewrite every entry it used.
     pub(super) fn write(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        if let Ok(Some(current)) = self.read(name) {
+            if current == bytes {
+                return Ok(());
+            }
+        }
         let target = self.path(name);
         let temp = self.dir.join(temp_name());
         let written = OpenOptions::new()

@@ -77,6 +77,22 @@ fn layer_round_trip_per_codec() {
 }
 
 #[test]
+fn an_identical_put_does_not_rewrite_the_entry() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = TempDir::new();
+    let cache = Cache::open(tmp.path());
+    let diff_id = digest("layer");
+    let path = shelves(&cache).layers.path(&layer_name(&diff_id, CODEC).unwrap());
+    let inode = || fs::metadata(&path).unwrap().ino();
+    cache.put_layer(&diff_id, CODEC, &gz("a", 1));
+    let first = inode();
+    cache.put_layer(&diff_id, CODEC, &gz("a", 1));
+    assert_eq!(inode(), first, "the same record is not written again");
+    cache.put_layer(&diff_id, CODEC, &gz("a", 2));
+    assert_ne!(inode(), first, "a different record replaces the file");
+}
+
+#[test]
 fn config_round_trip() {
     let tmp = TempDir::new();
     let cache = Cache::open(tmp.path());
