@@ -26,6 +26,24 @@
 //! end-to-end test of its own for that; the wiring's tests cover it (a wrong-size claim, a layer
 //! deleted from the registry behind the cache's back).
 //!
+//! # How a push uses it
+//! ```text
+//! cache  = --no-cache ? Cache::disabled() : Cache::from_env(&env)
+//! config = cache.config(&image_id)                  // None: the export is needed anyway
+//! for each diff_id of the image (inspect's RootFS.Layers):
+//!     known = cache.layer(&diff_id, codec)           // the blob this layer became before
+//!     where = cache.repositories(registry, &known.digest)
+//!     HEAD /v2/<dest repo>/blobs/<digest>            // 200 + Content-Length == known.size: skip
+//!     else POST /v2/<dest repo>/blobs/uploads/?mount=<digest>&from=<where[i]>   // 201: skip
+//!     a 404 / refused mount / size mismatch: cache.forget_repository(registry, &digest, repo)
+//!                                            (a size mismatch: cache.forget_layer too)
+//! all confirmed and config cached: push the manifest, no export; else export and compress
+//! (or only hash, for confirmed layers), then for each blob pushed, mounted or confirmed:
+//!     cache.put_layer(&diff_id, codec, &CachedLayer { digest, size, media_type })
+//!     cache.add_repository(registry, &digest, dest repo)
+//! cache.put_config(&image_id, &config_bytes)
+//! ```
+//!
 //! # Failure is never an error
 //! Nothing here returns an error or panics on bad disk state. A missing, truncated, garbage,
 //! oversized or unreadable entry reads as absent, with a `log::debug!` line naming the file. A
@@ -322,13 +340,15 @@ impl Shelves {
         let version = root.join(VERSION_DIR);
         let shelf = |kind: &str, cap: usize, max_entry: u64| {
             let dir = version.join(kind);
-            let shelf = Shelf::create(dir.clone(), cap, limits.prune_every, max_entry)
-                .map_err(|e| format!("cannot create {}: {}", dir.display(), e.to_string().to_lowercase()))?;
-            shelf.probe()?;
-            Ok::<Shelf, String>(shelf)
+            Shelf::create(dir.clone(), cap, limits.prune_every, max_entry)
+                .map_err(|e| format!("cannot create {}: {}", dir.display(), e.to_string().to_lowercase()))
         };
+        let layers = shelf("layers", limits.layers, MAX_RECORD)?;
+        // Existing dirs "create" fine when read-only: one probe says whether the cache is
+        // writable (the three dirs share their owner and mode; a later failure is a debug line).
+        layers.probe()?;
         let shelves = Shelves {
-            layers: shelf("layers", limits.layers, MAX_RECORD)?,
+            layers,
             configs: shelf("configs", limits.configs, MAX_CONFIG)?,
             blobs: shelf("blobs", limits.blobs, MAX_RECORD)?,
             root: root.to_path_buf(),

@@ -58,6 +58,34 @@ const CODEC: &str = "pgzip1-b1m-l1";
 const REGISTRY: &str = "localhost:5000";
 
 #[test]
+fn clones_share_the_dir_across_threads() {
+    // The push reads layers on one thread and uploads on another; both record what they learn.
+    let tmp = TempDir::new();
+    let cache = Cache::open(tmp.path());
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    cache.put_layer(&digest(&format!("{t}-{i}")), CODEC, &gz("x", i));
+                    cache.add_repository(REGISTRY, &digest("blob"), &format!("t{t}/r{i}"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for t in 0..2 {
+        for i in 0..20 {
+            assert_eq!(cache.layer(&digest(&format!("{t}-{i}")), CODEC), Some(gz("x", i)));
+        }
+    }
+    let repos = cache.repositories(REGISTRY, &digest("blob"));
+    assert!(repos.contains(&"t0/r19".to_string()) || repos.contains(&"t1/r19".to_string()), "{repos:?}");
+}
+
+#[test]
 fn layer_round_trip_per_codec() {
     let tmp = TempDir::new();
     let cache = Cache::open(tmp.path());
