@@ -489,12 +489,25 @@ fn check_final(cache: &Cache, writers: usize) {
     }
 }
 
+/// The writer processes; killed if the parent's checks fail first, so that they do not
+/// recreate the temp dir after its guard removed it.
+struct Writers(Vec<std::process::Child>);
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 #[test]
 fn two_processes_writing_at_once_never_corrupt_entries() {
     let tmp = TempDir::new();
     let cache = Cache::open(tmp.path());
     let exe = std::env::current_exe().unwrap();
-    let mut children: Vec<_> = (0..2)
+    let mut writers = Writers((0..2)
         .map(|me| {
             Command::new(&exe)
                 .args(["cache::tests::writer_process", "--exact", "--test-threads=1", "--quiet"])
@@ -505,15 +518,15 @@ fn two_processes_writing_at_once_never_corrupt_entries() {
                 .spawn()
                 .unwrap()
         })
-        .collect();
+        .collect());
     let started = Instant::now();
     let (mut checks, mut seen) = (0, 0);
-    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+    while writers.0.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
         assert!(started.elapsed() < Duration::from_secs(60), "the writers did not finish");
         seen += check_entries(&cache);
         checks += 1;
     }
-    for child in children {
+    for child in std::mem::take(&mut writers.0) {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "writer failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the child ran the writer");
