@@ -3,6 +3,7 @@
 //! The binary is glue: flags → plan → source → image on disk → registry upload → result.
 //! Each stage is a module; errors carry their class to the exit code (`exit.rs`).
 
+mod cache;
 mod cli;
 mod credentials;
 mod daemon;
