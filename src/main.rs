@@ -4,6 +4,7 @@
 //! Each stage is a module; errors carry their class to the exit code (`exit.rs`).
 
 mod cli;
+mod codec;
 mod credentials;
 mod daemon;
 mod digest;
