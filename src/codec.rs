@@ -10,10 +10,12 @@
 //! [`Encoder::name`], which names everything that changes the output (format version, block
 //! size, level) and nothing that does not (threads).
 //!
-//! Incompressible data (already-compressed files, random bytes) is detected per block from a
-//! sample: the first [`SAMPLE`] bytes are deflated; if that saves less than [`MIN_SAVING_PCT`]
-//! percent, the whole block is emitted as stored deflate (a memcpy), else the compressor goes
-//! on with the rest of the block. Deterministic, so a re-push gives the same digest.
+//! Incompressible data (already-compressed files, random bytes) is detected per block from
+//! samples: when [`PROBES`] small probes spread across the block all have a byte entropy near
+//! 8 bits, the block is emitted as stored deflate (a memcpy) instead of deflated — deflate
+//! would spend its full effort there to gain nothing. A byte histogram costs next to nothing,
+//! where deflating a sample of random data runs at ~50 MB/s. Integer arithmetic only, so the
+//! decision, and the digest, is the same on every run and machine.
 //!
 //! `Codec::None` writes the input as it is (the blob is the tar; digest = diff_id).
 //!
@@ -40,11 +42,16 @@ use std::sync::{Arc, Mutex};
 /// enough that starting each block without a dictionary costs well under 1 % of the output.
 pub const BLOCK: usize = 256 * 1024;
 
-/// Bytes at the start of a block deflated to decide whether the block is worth compressing.
-pub const SAMPLE: usize = 16 * 1024;
+/// A block is stored when each of `PROBES` samples of `PROBE` bytes, evenly spaced across it,
+/// looks random (see [`looks_random`]). Several small probes rather than one at the start: a
+/// block that only begins in a compressed file still gets deflated (measured on a tar of
+/// /usr/lib: 8 × 4 KiB probes lose 0.2 % against one gzip stream, one 16 KiB probe 1.4 %).
+pub const PROBES: usize = 8;
+pub const PROBE: usize = 4096;
 
-/// A sample that saves less than this (percent of its size) makes its block stored.
-pub const MIN_SAVING_PCT: usize = 3;
+/// `looks_random` threshold: collision entropy of at least log2(223) ≈ 7.8 bits per byte.
+/// A 4 KiB probe of random bytes clears it with a margin of 2.6 standard deviations.
+const RANDOM_RATIO: u64 = 223;
 
 /// At most this many compressing threads, whatever the machine has (memory grows with them).
 pub const MAX_THREADS: usize = 4;
@@ -354,14 +361,13 @@ fn write_in_order<W: Write>(
 
 /// Per-thread deflate state, reset for every block.
 struct Deflater {
-    level: u32,
     compress: Option<Compress>,
 }
 
 impl Deflater {
     fn new(level: u32) -> Deflater {
         let compress = (level > 0).then(|| Compress::new(Compression::new(level), false));
-        Deflater { level, compress }
+        Deflater { compress }
     }
 
     /// Sets `job.crc`, and `job.deflated` or `job.stored`.
@@ -374,34 +380,60 @@ impl Deflater {
         if job.input.is_empty() {
             return Ok(()); // nothing to emit: no block at all
         }
-        debug_assert!(self.level > 0);
-        c.reset();
-        let sample = job.input.len().min(SAMPLE);
-        deflate(c, &job.input[..sample], &mut job.deflated)?;
-        // A sample that does not shrink by MIN_SAVING_PCT: store the whole block.
-        if job.deflated.len() * 100 > sample * (100 - MIN_SAVING_PCT) {
-            job.deflated.clear();
+        if probes_look_random(&job.input) {
             return Ok(());
         }
-        deflate(c, &job.input[sample..], &mut job.deflated)?;
-        job.stored = false;
+        c.reset();
+        job.stored = !deflate(c, &job.input, &mut job.deflated)?;
         Ok(())
     }
 }
 
-/// Deflates all of `input` into `out` and sync-flushes (the output ends byte-aligned, on an
-/// empty stored block, not final).
-fn deflate(c: &mut Compress, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-    loop {
-        out.reserve(input.len() / 2 + 1024);
-        let before = c.total_in();
-        c.compress_vec(input, out, FlushCompress::Sync).map_err(|e| Error::Deflate(e.to_string().to_lowercase()))?;
-        input = &input[(c.total_in() - before) as usize..];
-        // The flush is complete when the engine stopped with output space to spare.
-        if input.is_empty() && out.len() < out.capacity() {
-            return Ok(());
-        }
+/// Whether every probe (PROBE bytes at PROBES evenly spaced offsets) looks random.
+fn probes_look_random(block: &[u8]) -> bool {
+    if block.len() < PROBES * PROBE {
+        return false;
     }
+    let step = block.len() / PROBES;
+    (0..PROBES).all(|i| looks_random(&block[i * step..i * step + PROBE]))
+}
+
+/// Whether bytes look like random (already compressed) data: their collision entropy
+/// (`-log2 Σ p²`, computed exactly in integers) is at least ~7.8 bits per byte, where deflate
+/// has nothing to gain. Cheap (one pass over the sample), and the same answer everywhere.
+fn looks_random(sample: &[u8]) -> bool {
+    if sample.len() < 1024 {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for &b in sample {
+        counts[b as usize] += 1;
+    }
+    let sum_sq: u64 = counts.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
+    let n = sample.len() as u64;
+    // Σ p² ≤ 1/223  ⟺  Σ c² · 223 ≤ n².
+    sum_sq * RANDOM_RATIO <= n * n
+}
+
+/// Deflates all of `input` into `out` in one call and sync-flushes (the output ends
+/// byte-aligned, on an empty stored block, not final). Returns false, with `out` empty, if the
+/// output did not fit its bound (never seen: deflate falls back to stored blocks itself).
+///
+/// One call into a buffer whose size depends only on the input's length: a flush split
+/// across calls (when the buffer fills) can emit an extra empty block, so the bytes would
+/// depend on the buffer's history (recycled jobs differ between thread counts).
+fn deflate(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<bool, Error> {
+    let bound = input.len() + input.len() / 8 + 1024;
+    out.clear();
+    out.resize(bound, 0);
+    let status = c.compress(input, out, FlushCompress::Sync).map_err(|e| Error::Deflate(e.to_string().to_lowercase()))?;
+    let (consumed, written) = (c.total_in() as usize, c.total_out() as usize);
+    if status != flate2::Status::Ok || consumed != input.len() || written >= bound {
+        out.clear();
+        return Ok(false);
+    }
+    out.truncate(written);
+    Ok(true)
 }
 
 /// The buffered, hashed output.
