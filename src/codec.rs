@@ -165,9 +165,9 @@ impl Encoder {
             Codec::None => "none".to_string(),
             Codec::Gzip { level } => {
                 let b = self.block;
-                let size = if b % (1024 * 1024) == 0 {
+                let size = if b.is_multiple_of(1024 * 1024) {
                     format!("{}m", b / (1024 * 1024))
-                } else if b % 1024 == 0 {
+                } else if b.is_multiple_of(1024) {
                     format!("{}k", b / 1024)
                 } else {
                     b.to_string()

@@ -43,7 +43,7 @@ fn mixed(n: usize) -> Vec<u8> {
         match i % 3 {
             0 => v.extend(text(len, i + 1)),
             1 => v.extend(random(len, i + 1)),
-            _ => v.extend(std::iter::repeat(0u8).take(len)),
+            _ => v.extend(std::iter::repeat_n(0u8, len)),
         }
         i += 1;
     }
