@@ -325,13 +325,20 @@ fi
 # ---------------------------------------------------------------------------------------------
 # The report
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2); else print ""}'; }
-med() { echo "${T[$1]:-}" | median; }
+# median: of the numbers on stdin (spaces or newlines); empty if there are none.
+median() { tr ' ' '\n' | awk 'NF {print $1}' | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
+# med CASE/TOOL: the median time; the new-tag and second-repository cases share the first push's floor.
+med() {
+  local k=$1
+  case $k in tag/floor | repo/floor) k=first/floor ;; esac
+  echo "${T[$k]:-}" | median
+}
 medm() { echo "${M[$1]:-}" | median; }
 # ratio A B: A/B with two decimals, or "–" if either is missing.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f", a / b}'; }
 # check VALUE LIMIT: ✓ if VALUE <= LIMIT, ✗ if not, – if VALUE is missing.
 check() { awk -v v="$1" -v l="$2" 'BEGIN {if (v == "" || v == "–") print "–"; else print (v + 0 <= l + 0 ? "✓" : "✗")}'; }
+median_min() { awk 'NF && (m == "" || $1 < m) {m = $1} END {print m}'; }
 mib() { awk -v k="$1" 'BEGIN {if (k == "") print "–"; else printf "%.1f", k / 1024}'; }
 secs() { [ -n "$1" ] && printf '%s' "$1" || printf '–'; }
 
@@ -372,7 +379,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "| image | layers | size (daemon) |"
   echo "|---|---:|---:|"
   for i in base inc big small; do
-    echo "| \`${IMG[$i]}\` | $(docker image inspect -f '{{len .RootFS.Layers}}' "${IMG[$i]}") | $(awk -v b="${IMG_SIZE[$i]}" 'BEGIN {printf "%.1f MB", b / 1e6}') |"
+    echo "| \`${IMG[$i]}\` | $(docker image inspect -f '{{len .RootFS.Layers}}' "${IMG[$i]}") | $(awk -v b="${IMG_SIZE[$i]}" 'BEGIN {if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.0f kB", b / 1e3}') |"
   done
   echo
   echo "## Results (seconds, medians)"
@@ -405,13 +412,13 @@ mkdir -p "$(dirname "$OUT")"
     echo "| first push, \`--compression none\` ≤ 1.15 × floor | not measured: \`idpush push --help\` has no \`--compression\` | – |"
   fi
   target "1 GiB random layer ≤ 1.25 × its floor" "$(ratio "$(med big/idpush)" "$(med big/floor)")" 1.25
-  peer=$(printf '%s\n%s\n' "$(med latency/docker)" "$(med latency/skopeo)" | grep -v '^$' | sort -g | head -n1)
+  peer=$(printf '%s\n%s\n' "$(med latency/docker)" "$(med latency/skopeo)" | median_min)
   target "$SMALL_LAYERS small layers, +${DELAY_MS} ms ≤ 0.5 × the faster peer" "$(ratio "$(med latency/idpush)" "$peer")" 0.5
   target "incremental ≤ 1.1 × floor" "$(ratio "$(med inc/idpush)" "$(med inc/floor)")" 1.1
   target "unchanged image, new tag ≤ 0.1 × floor" "$(ratio "$(med tag/idpush)" "$(med tag/floor)")" 0.1
   target "second repository ≤ 0.1 × floor" "$(ratio "$(med repo/idpush)" "$(med repo/floor)")" 0.1
-  maxrss=$(for c in first inc tag repo big latency; do medm "$c/idpush"; done; [ "$HAVE_NONE" = 1 ] && medm first/idpush-none)
-  maxrss=$(echo "$maxrss" | grep -v '^$' | sort -g | tail -n1)
+  maxrss=$(for c in first inc tag repo big latency; do medm "$c/idpush"; done; medm first/idpush-none)
+  maxrss=$(echo "$maxrss" | awk 'NF && (m == "" || $1 > m) {m = $1} END {print m}')
   target "peak RSS ≤ 10 MiB (the largest over all cases)" "$(mib "$maxrss")" 10
   target "\`idpush --version\` < 5 ms (median of $VERSION_RUNS, fork+exec from bash included)" "$(echo "$VERSION_SAMPLES" | median)" 4.999
   if [ -n "$STATIC_SIZE" ]; then
