@@ -1,118 +1,447 @@
 #!/usr/bin/env bash
-# Benchmark: idpush push vs docker push vs skopeo copy, side by side in one run, on the same
-# image from the same daemon to a loopback registry, reported as ratios.
+# Benchmark: idpush push against `docker push`, `skopeo copy docker-daemon:…` and the floor (the
+# daemon's own export, GET /images/get read to /dev/null), in one run on one machine, as medians
+# and ratios, with peak RSS; writes the report (bench/RESULTS.md by default).
 #
-#   scripts/bench.sh [--mb N] [--rounds R]
+#   scripts/bench.sh [--quick] [--runs N] [--out FILE] [--idpush PATH] [--rebuild-images]
 #
-# Each push goes to a fresh registry (own storage, own port), so no tool profits from blobs or
-# mount metadata left by an earlier round. Wall time is measured for all three; peak RSS for
-# idpush and skopeo (docker push does its work inside dockerd, whose RSS is not the push's).
-# The daemon comes from DOCKER_HOST, else the private test environment is started.
+#   --quick            small images (a few MB), one run, the debug build: checks that the
+#                      script works (CI), not the targets; exits 0 whatever the ratios
+#   --runs N           runs per tool and case (default 3; 1 with --quick)
+#   --out FILE         the report (default bench/RESULTS.md; .tmp/bench/RESULTS-quick.md with --quick)
+#   --idpush PATH      the binary to measure (default: cargo build --release, or the debug
+#                      build with --quick), e.g. target/x86_64-unknown-linux-musl/release/idpush
+#   --rebuild-images   make the images again even if the daemon has them
+#
+# Images (bench/mkimages.py, deterministic, loaded once into the daemon as idpush-bench/*:KEY):
+# base (4 layers of real files, ~300 MB), inc (base + one new 1 MiB layer), big (one 1 GiB
+# random layer), small (40 small layers). Cases, each tool alternating with the others run by
+# run (the order rotates), every run into a fresh docker-registry on its own port:
+#   first      base into the empty registry (also idpush --compression none, if it has the flag)
+#   inc        inc, right after base, into the same repository
+#   tag        base again under a new tag
+#   repo       base into a second repository of the same registry
+#   big        big into an empty registry
+#   latency    small into an empty registry through bench/latency_proxy.py (+50 ms per request)
+# idpush gets a fresh cache directory (IDPUSH_CACHE_DIR) per run, kept through one registry's
+# cases, so "first" is really first and the later cases see what the first push left.
+# The daemon is DOCKER_HOST's; without DOCKER_HOST the private test environment is started
+# (scripts/test-env.sh), and afterwards exactly the components this script started are stopped.
+# The images stay in the daemon for the next run; remove them with
+#   docker rmi $(docker images -q 'idpush-bench/*')
 set -euo pipefail
+export LC_ALL=C
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-MB=200
-ROUNDS=3
+ENV_SCRIPT=$REPO/scripts/test-env.sh
+QUICK=0 RUNS="" OUT="" IDPUSH="" REBUILD=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --mb) MB=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    *) echo "bench: unknown argument $1" >&2; exit 1 ;;
+    --quick) QUICK=1; shift ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --idpush) IDPUSH=$2; shift 2 ;;
+    --rebuild-images) REBUILD=1; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
+if [ "$QUICK" = 1 ]; then
+  MODE=quick LAYER_BYTES=$((1 << 20)) INC_BYTES=$((256 << 10)) BIG_BYTES=$((8 << 20))
+  SMALL_LAYERS=8 SMALL_BYTES=$((4 << 10)) RUNS=${RUNS:-1} VERSION_RUNS=10
+  OUT=${OUT:-$REPO/.tmp/bench/RESULTS-quick.md}
+else
+  MODE=full LAYER_BYTES=$((75 << 20)) INC_BYTES=$((1 << 20)) BIG_BYTES=$((1 << 30))
+  SMALL_LAYERS=40 SMALL_BYTES=$((16 << 10)) RUNS=${RUNS:-3} VERSION_RUNS=100
+  OUT=${OUT:-$REPO/bench/RESULTS.md}
+fi
+DELAY_MS=50
+case "$RUNS" in '' | *[!0-9]* | 0) echo "bench: --runs needs a positive number" >&2; exit 2 ;; esac
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+for c in docker docker-registry skopeo curl python3 openssl /usr/bin/time; do
+  command -v "$c" >/dev/null || die "$c is not installed (scripts/test-env.sh install installs the packages)"
+done
+
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/idpush-bench.XXXXXX")
-REGPIDS=()
-STARTED_ENV=0
+PIDS=() TAGS=() ENV_STARTED=()
 cleanup() {
-  local p
-  for p in "${REGPIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ "$STARTED_ENV" = 1 ] && "$REPO/scripts/test-env.sh" stop >/dev/null 2>&1 || true
+  local rc=$? p c
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for p in "${TAGS[@]}"; do docker rmi "$p" >/dev/null 2>&1; done
+  for c in "${ENV_STARTED[@]}"; do "$ENV_SCRIPT" stop "$c" >&2; done
   rm -rf "$WORK"
+  exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+START_TIME=$(date -u +%s)
+
+# ---------------------------------------------------------------------------------------------
+# The daemon, idpush, the images
 
 if [ -z "${DOCKER_HOST:-}" ]; then
-  "$REPO/scripts/test-env.sh" status >/dev/null 2>&1 || STARTED_ENV=1
-  "$REPO/scripts/test-env.sh" start >&2
-  # shellcheck disable=SC1091
-  . "$REPO/.tmp/test-env/env"
+  export IDPUSH_TEST_ENV_DIR=${IDPUSH_TEST_ENV_DIR:-$REPO/.tmp/test-env}
+  mapfile -t ENV_STARTED < <("$ENV_SCRIPT" missing)
+  "$ENV_SCRIPT" start >/dev/null
+  DOCKER_HOST=$(sed -n 's/^DOCKER_HOST=//p' "$IDPUSH_TEST_ENV_DIR/env")
   export DOCKER_HOST
 fi
-command -v docker-registry >/dev/null || { echo "bench: docker-registry is not installed (run scripts/test-env.sh install)" >&2; exit 1; }
+case "$DOCKER_HOST" in
+  unix://*) CURL_DAEMON=(--unix-socket "${DOCKER_HOST#unix://}") DAEMON_URL=http://localhost ;;
+  tcp://*) CURL_DAEMON=() DAEMON_URL=http://${DOCKER_HOST#tcp://} ;;
+  *) die "DOCKER_HOST=$DOCKER_HOST: only unix:// and tcp:// are supported" ;;
+esac
+docker version >/dev/null 2>&1 || die "the Docker daemon at $DOCKER_HOST does not answer"
 
-echo "bench: building idpush (release)" >&2
-cargo build --release --quiet --manifest-path "$REPO/Cargo.toml"
-IDPUSH=$REPO/target/release/idpush
-
-# The image: half random bytes (incompressible), half text (compressible), in two layers.
-IMG=idpush-bench:${MB}mb
-if ! docker image inspect "$IMG" >/dev/null 2>&1; then
-  echo "bench: making a ${MB} MB image $IMG" >&2
-  mkdir -p "$WORK/root/data" "$WORK/ctx"
-  head -c $((MB * 1024 * 1024 / 2)) /dev/urandom >"$WORK/root/data/random.bin"
-  echo '{"bench": true}' >"$WORK/root/data/meta.json"
-  tar -C "$WORK/root" -cf - . | docker import - idpush-bench-base:latest >/dev/null
-  # (process substitution: seq's SIGPIPE when head has enough must not fail the script)
-  head -c $((MB * 1024 * 1024 / 2)) < <(seq 1 $((MB * 1024 * 1024))) >"$WORK/ctx/text.txt"
-  printf 'FROM idpush-bench-base:latest\nCOPY text.txt /data/text.txt\n' >"$WORK/ctx/Dockerfile"
-  docker build -q -t "$IMG" "$WORK/ctx" >/dev/null
-  rm -rf "$WORK/root" "$WORK/ctx"
+if [ -z "$IDPUSH" ]; then
+  if [ "$QUICK" = 1 ]; then
+    log "building idpush (debug)"
+    cargo build --quiet --manifest-path "$REPO/Cargo.toml"
+    IDPUSH=$REPO/target/debug/idpush
+  else
+    log "building idpush (release)"
+    cargo build --release --quiet --manifest-path "$REPO/Cargo.toml"
+    IDPUSH=$REPO/target/release/idpush
+  fi
 fi
+[ -x "$IDPUSH" ] || die "no idpush binary at $IDPUSH"
+HAVE_NONE=0
+"$IDPUSH" push --help 2>/dev/null | grep -q -- '--compression ' && HAVE_NONE=1
 
-# A fresh registry on a free port; prints the port.
-fresh_registry() {
-  local port=$1 dir=$WORK/reg-$1
-  mkdir -p "$dir"
-  cat >"$dir/config.yml" <<EOF
+# Image names carry a key of the generator and its sizes: a changed script or size makes new images.
+KEY=$(printf '%s %s %s %s %s %s\n' "$LAYER_BYTES" "$INC_BYTES" "$BIG_BYTES" "$SMALL_LAYERS" \
+  "$SMALL_BYTES" "$(sha256sum <"$REPO/bench/mkimages.py")" | sha256sum | cut -c1-12)
+declare -A IMG
+for i in base inc big small; do IMG[$i]=idpush-bench/$i:$MODE-$KEY; done
+have_images() {
+  local i
+  for i in base inc big small; do docker image inspect "${IMG[$i]}" >/dev/null 2>&1 || return 1; done
+}
+if [ "$REBUILD" = 1 ] || ! have_images; then
+  log "making the images (${MODE}: ${LAYER_BYTES} B x 4 real-file layers, ${BIG_BYTES} B random, $SMALL_LAYERS small layers)"
+  python3 "$REPO/bench/mkimages.py" "$WORK/images" \
+    --layer-bytes "$LAYER_BYTES" --inc-bytes "$INC_BYTES" --big-bytes "$BIG_BYTES" \
+    --small-layers "$SMALL_LAYERS" --small-bytes "$SMALL_BYTES" \
+    --base "${IMG[base]}" --inc "${IMG[inc]}" --big "${IMG[big]}" --small "${IMG[small]}"
+  tar -C "$WORK/images" -cf - . | docker load -q >/dev/null
+  rm -rf "$WORK/images"
+fi
+declare -A IMG_ID IMG_SIZE
+for i in base inc big small; do
+  IMG_ID[$i]=$(docker image inspect -f '{{.Id}}' "${IMG[$i]}")
+  IMG_SIZE[$i]=$(docker image inspect -f '{{.Size}}' "${IMG[$i]}")
+done
+
+# ---------------------------------------------------------------------------------------------
+# Registries, the proxy, measuring
+
+NEXT_PORT=5600
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_registry: a fresh docker-registry (own storage) on a free port: sets REG_PORT, REG_PID.
+start_registry() {
+  local dir
+  while :; do
+    NEXT_PORT=$((NEXT_PORT + 1))
+    [ "$NEXT_PORT" -lt 6600 ] || die "no free port for a registry in 5601-6599"
+    port_free "$NEXT_PORT" || continue
+    dir=$WORK/reg-$NEXT_PORT
+    mkdir -p "$dir"
+    cat >"$dir/config.yml" <<EOF
 version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port}
+log: {level: warn, accesslog: {disabled: true}}
+storage:
+  filesystem: {rootdirectory: $dir/data}
+  delete: {enabled: true}
+  cache: {blobdescriptor: inmemory}
+http: {addr: 127.0.0.1:$NEXT_PORT}
 EOF
-  docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  REGPIDS+=($!)
-  for _ in $(seq 1 50); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && return 0
-    sleep 0.1
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    REG_PID=$! REG_PORT=$NEXT_PORT
+    PIDS+=("$REG_PID")
+    for _ in $(seq 1 100); do
+      curl -fsS -o /dev/null "http://127.0.0.1:$REG_PORT/v2/" 2>/dev/null && return 0
+      kill -0 "$REG_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+    log "registry on port $REG_PORT did not start: $(tail -n 3 "$dir/log")"
   done
-  echo "bench: registry on port $port did not start" >&2
-  exit 1
 }
 
-# Runs a command under /usr/bin/time; prints "seconds maxrss_kb".
-timed() {
-  /usr/bin/time -f '%e %M' -o "$WORK/time" "$@" >/dev/null 2>"$WORK/err" || {
-    echo "bench: failed: $*" >&2; cat "$WORK/err" >&2; exit 1; }
-  cat "$WORK/time"
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop_registry() { stop_pid "$REG_PID"; rm -rf "$WORK/reg-$REG_PORT"; }
+
+# start_proxy UPSTREAM_PORT: the latency proxy in front of it: sets PROXY_PORT, PROXY_PID, PROXY_LOG.
+start_proxy() {
+  local pf=$WORK/proxy-$1.port
+  PROXY_LOG=$WORK/proxy-$1.log
+  python3 "$REPO/bench/latency_proxy.py" --upstream "127.0.0.1:$1" --delay-ms "$DELAY_MS" \
+    --port-file "$pf" --log "$PROXY_LOG" &
+  PROXY_PID=$!
+  PIDS+=("$PROXY_PID")
+  for _ in $(seq 1 100); do [ -s "$pf" ] && break; sleep 0.05; done
+  [ -s "$pf" ] || die "the latency proxy did not start"
+  PROXY_PORT=$(cat "$pf")
 }
 
-port=5600
-declare -A T M
-for tool in idpush docker skopeo; do T[$tool]=""; M[$tool]=""; done
-for r in $(seq 1 "$ROUNDS"); do
-  for tool in idpush docker skopeo; do
-    port=$((port + 1))
-    fresh_registry "$port"
-    dest=127.0.0.1:$port/bench/$tool:r$r
+# Samples: T[case/tool] wall seconds, M[case/tool] peak RSS KiB, N[case/tool] requests, space-separated.
+declare -A T M N
+
+# measure KEY CMD...: runs CMD once under /usr/bin/time; appends its wall time and peak RSS.
+measure() {
+  local key=$1 t0 t1
+  shift
+  t0=$EPOCHREALTIME
+  if ! /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >"$WORK/out" 2>"$WORK/err"; then
+    log "failed ($key): $*"
+    tail -n 20 "$WORK/err" >&2
+    exit 1
+  fi
+  t1=$EPOCHREALTIME
+  T[$key]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}') "
+  M[$key]+="$(tail -n 1 "$WORK/rss") "
+}
+
+# floor KEY IMAGE: the daemon's export of IMAGE (by ID, as idpush asks for it) read to /dev/null.
+floor() {
+  measure "$1" curl -fsS "${CURL_DAEMON[@]}" -o /dev/null "$DAEMON_URL/images/get?names=${IMG_ID[$2]}"
+}
+
+# push KEY TOOL IMAGE HOST:PORT REPO:TAG [REGISTRY_PORT]: one timed push, then a check that
+# the registry (REGISTRY_PORT, default the one in the destination) serves the manifest.
+push() {
+  local key=$1 tool=$2 image=${IMG[$3]} host=$4 dest=$4/$5 port=${6:-${4#*:}}
+  case $tool in
+    idpush | idpush-none)
+      local extra=()
+      [ "$tool" = idpush-none ] && extra=(--compression none)
+      measure "$key" env IDPUSH_CACHE_DIR="$CACHE" XDG_CACHE_HOME="$CACHE/xdg" \
+        "$IDPUSH" push -q "${extra[@]}" "$image" "$dest" ;;
+    docker)
+      docker tag "$image" "$dest"
+      TAGS+=("$dest")
+      measure "$key" docker push -q "$dest"
+      docker rmi "$dest" >/dev/null ;;
+    skopeo)
+      measure "$key" skopeo copy -q --src-daemon-host "$DOCKER_HOST" --dest-tls-verify=false \
+        "docker-daemon:$image" "docker://$dest" ;;
+  esac
+  curl -fsS -o /dev/null -I \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+    "http://127.0.0.1:$port/v2/${5%:*}/manifests/${5##*:}" ||
+    die "$tool: the registry has no manifest for $dest after the push"
+  log "  $key $tool: $(echo "${T[$key]}" | awk '{print $NF}') s, peak RSS $(echo "${M[$key]}" | awk '{print $NF}') KiB"
+}
+
+# order RUN ITEMS...: the items rotated by RUN, so no tool always goes first.
+order() {
+  local r=$1
+  shift
+  local items=("$@") n=$# i
+  for ((i = 0; i < n; i++)); do echo "${items[$(((i + r) % n))]}"; done
+}
+
+TOOLS=(idpush docker skopeo)
+SEQ=(floor "${TOOLS[@]}")
+[ "$HAVE_NONE" = 1 ] && SEQ+=(idpush-none)
+
+# ---------------------------------------------------------------------------------------------
+# The cases
+
+for r in $(seq 1 "$RUNS"); do
+  log "run $r/$RUNS: first push, incremental, new tag, second repository (${IMG[base]})"
+  for tool in $(order "$r" "${SEQ[@]}"); do
+    CACHE=$WORK/cache-$r-$tool
     case $tool in
-      idpush) out=$(timed "$IDPUSH" push -q "$IMG" "$dest") ;;
-      docker) docker tag "$IMG" "$dest"; out=$(timed docker push -q "$dest"); docker rmi "$dest" >/dev/null ;;
-      skopeo) out=$(timed skopeo copy -q --src-daemon-host "$DOCKER_HOST" --dest-tls-verify=false "docker-daemon:$IMG" "docker://$dest") ;;
+      floor) floor first/floor base; floor inc/floor inc ;;
+      idpush-none)
+        start_registry
+        push first/idpush-none idpush-none base "127.0.0.1:$REG_PORT" bench/base:v1
+        stop_registry ;;
+      *)
+        start_registry
+        push first/$tool "$tool" base "127.0.0.1:$REG_PORT" bench/base:v1
+        push inc/$tool "$tool" inc "127.0.0.1:$REG_PORT" bench/base:inc
+        push tag/$tool "$tool" base "127.0.0.1:$REG_PORT" bench/base:v2
+        push repo/$tool "$tool" base "127.0.0.1:$REG_PORT" bench/other:v1
+        stop_registry ;;
     esac
-    T[$tool]+="${out% *} "
-    M[$tool]+="${out#* } "
-    echo "bench: round $r $tool: ${out% *} s, peak RSS ${out#* } KiB" >&2
+    rm -rf "$CACHE"
+  done
+
+  log "run $r/$RUNS: random layer (${IMG[big]})"
+  for tool in $(order "$r" floor "${TOOLS[@]}"); do
+    CACHE=$WORK/cache-$r-$tool
+    if [ "$tool" = floor ]; then floor big/floor big; continue; fi
+    start_registry
+    push big/$tool "$tool" big "127.0.0.1:$REG_PORT" bench/big:v1
+    stop_registry
+    rm -rf "$CACHE"
+  done
+
+  log "run $r/$RUNS: $SMALL_LAYERS small layers through +${DELAY_MS} ms per request (${IMG[small]})"
+  for tool in $(order "$r" floor "${TOOLS[@]}"); do
+    CACHE=$WORK/cache-$r-$tool
+    if [ "$tool" = floor ]; then floor latency/floor small; continue; fi
+    start_registry
+    start_proxy "$REG_PORT"
+    push latency/$tool "$tool" small "127.0.0.1:$PROXY_PORT" bench/small:v1 "$REG_PORT"
+    N[latency/$tool]+="$(wc -l <"$PROXY_LOG") "
+    stop_pid "$PROXY_PID"
+    stop_registry
+    rm -rf "$CACHE"
   done
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ti=$(echo "${T[idpush]}" | median); td=$(echo "${T[docker]}" | median); ts=$(echo "${T[skopeo]}" | median)
-mi=$(echo "${M[idpush]}" | median); ms=$(echo "${M[skopeo]}" | median)
-echo
-echo "image: $IMG (${MB} MB, 2 layers), $ROUNDS rounds, medians"
-printf '%-8s %8s s  %s\n' idpush "$ti" "$mi KiB peak RSS" docker "$td" "(peak RSS n/a: the work is in dockerd)" skopeo "$ts" "$ms KiB peak RSS"
-awk -v i="$ti" -v d="$td" -v s="$ts" -v mi="$mi" -v ms="$ms" 'BEGIN {
-  printf "time   idpush/docker push: %.2f   idpush/skopeo copy: %.2f   (below 1 = idpush faster)\n", i/d, i/s
-  printf "memory idpush/skopeo copy: %.2f\n", mi/ms }'
+log "idpush --version, $VERSION_RUNS runs"
+version_ms() {
+  local bin=$1 i t0 t1 s=""
+  for ((i = 0; i < VERSION_RUNS; i++)); do
+    t0=$EPOCHREALTIME
+    "$bin" --version >/dev/null
+    t1=$EPOCHREALTIME
+    s+="$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", (b - a) * 1000}') "
+  done
+  echo "$s"
+}
+VERSION_SAMPLES=$(version_ms "$IDPUSH")
+STATIC=$REPO/target/x86_64-unknown-linux-musl/release/idpush
+STATIC_SIZE="" STATIC_VERSION_SAMPLES=""
+if [ -x "$STATIC" ]; then
+  STATIC_SIZE=$(stat -c %s "$STATIC")
+  STATIC_VERSION_SAMPLES=$(version_ms "$STATIC")
+fi
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+# median: of the numbers on stdin (spaces or newlines); empty if there are none.
+median() { tr ' ' '\n' | awk 'NF {print $1}' | sort -g | awk '{a[NR] = $1} END {if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
+# med CASE/TOOL: the median time; the new-tag and second-repository cases share the first push's floor.
+med() {
+  local k=$1
+  case $k in tag/floor | repo/floor) k=first/floor ;; esac
+  echo "${T[$k]:-}" | median
+}
+medm() { echo "${M[$1]:-}" | median; }
+# ratio A B: A/B with two decimals, or "–" if either is missing.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f", a / b}'; }
+# check VALUE LIMIT: ✓ if VALUE <= LIMIT, ✗ if not, – if VALUE is missing.
+check() { awk -v v="$1" -v l="$2" 'BEGIN {if (v == "" || v == "–") print "–"; else print (v + 0 <= l + 0 ? "✓" : "✗")}'; }
+median_min() { awk 'NF && (m == "" || $1 < m) {m = $1} END {print m}'; }
+mib() { awk -v k="$1" 'BEGIN {if (k == "") print "–"; else printf "%.1f", k / 1024}'; }
+secs() { [ -n "$1" ] && printf '%s' "$1" || printf '–'; }
+
+case_name() {
+  case $1 in
+    first) echo "first push, empty registry (base)" ;;
+    inc) echo "incremental (inc right after base)" ;;
+    tag) echo "unchanged, new tag (base)" ;;
+    repo) echo "second repository (base)" ;;
+    big) echo "$(awk -v b="$BIG_BYTES" 'BEGIN {printf "%g MiB", b / 1048576}') random layer, empty registry (big)" ;;
+    latency) echo "$SMALL_LAYERS small layers, +${DELAY_MS} ms/request" ;;
+  esac
+}
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$(($(date -u +%s) - START_TIME))
+NPROC=$(nproc)
+mkdir -p "$(dirname "$OUT")"
+{
+  echo "# idpush benchmark ($MODE)"
+  echo
+  echo "Written by \`scripts/bench.sh$([ "$QUICK" = 1 ] && echo ' --quick')\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $RUNS run(s) per tool and case, medians; took ${ELAPSED} s."
+  [ "$QUICK" = 1 ] && echo "Quick mode: small images and one run — this checks the script, not the targets."
+  echo
+  echo "## Machine"
+  echo
+  echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), nproc $NPROC; memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "- kernel: $(uname -sr); $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+  echo "- load average (1/5/15 min): $LOAD_START at the start, $LOAD_END at the end"
+  if awk -v l="${LOAD_START%% *}" -v n="$NPROC" 'BEGIN {exit !(l > n / 2)}'; then
+    echo "- **warning: the machine was busy when the run started (load ${LOAD_START%% *} on $NPROC cores); the times are not reliable**"
+  fi
+  echo "- idpush: \`$("$IDPUSH" --version)\` ($IDPUSH), commit $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' + local changes')"
+  echo "- docker: $(docker version -f 'client {{.Client.Version}}, daemon {{.Server.Version}} (API {{.Server.APIVersion}})'), storage driver $(docker info -f '{{.Driver}}')"
+  echo "- $(skopeo --version); $(docker-registry --version 2>&1 | head -n1); $(curl --version | head -n1 | cut -d' ' -f1-2); $(python3 --version)"
+  echo
+  echo "## Images"
+  echo
+  echo "| image | layers | size (daemon) |"
+  echo "|---|---:|---:|"
+  for i in base inc big small; do
+    echo "| \`${IMG[$i]}\` | $(docker image inspect -f '{{len .RootFS.Layers}}' "${IMG[$i]}") | $(awk -v b="${IMG_SIZE[$i]}" 'BEGIN {if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.0f kB", b / 1e3}') |"
+  done
+  echo
+  echo "## Results (seconds, medians)"
+  echo
+  echo "Floor: the daemon's export (\`GET /images/get\` by image ID, read to /dev/null by curl), which no first push avoids."
+  echo "Peak RSS: /usr/bin/time's maximum resident set size (docker push works inside dockerd, so none)."
+  echo
+  echo "| case | floor | idpush | docker push | skopeo copy | idpush/floor | idpush/skopeo | idpush/docker | idpush RSS MiB | skopeo RSS MiB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for c in first inc tag repo big latency; do
+    f=$(med "$c/floor") i=$(med "$c/idpush") d=$(med "$c/docker") s=$(med "$c/skopeo")
+    echo "| $(case_name "$c") | $(secs "$f") | $(secs "$i") | $(secs "$d") | $(secs "$s") | $(ratio "$i" "$f") | $(ratio "$i" "$s") | $(ratio "$i" "$d") | $(mib "$(medm "$c/idpush")") | $(mib "$(medm "$c/skopeo")") |"
+  done
+  if [ "$HAVE_NONE" = 1 ]; then
+    f=$(med first/floor) i=$(med first/idpush-none)
+    echo "| first push, \`--compression none\` | $(secs "$f") | $(secs "$i") | | | $(ratio "$i" "$f") | $(ratio "$i" "$(med first/skopeo)") | $(ratio "$i" "$(med first/docker)") | $(mib "$(medm first/idpush-none)") | |"
+  fi
+  echo
+  echo "Requests through the latency proxy (median): idpush $(echo "${N[latency/idpush]:-}" | median), docker $(echo "${N[latency/docker]:-}" | median), skopeo $(echo "${N[latency/skopeo]:-}" | median)."
+  echo
+  echo "## Targets"
+  echo
+  echo "| target | measured | |"
+  echo "|---|---:|:-:|"
+  target() { echo "| $1 | $2 | $(check "$2" "$3") |"; }
+  target "first push ≤ 1.5 × floor" "$(ratio "$(med first/idpush)" "$(med first/floor)")" 1.5
+  if [ "$HAVE_NONE" = 1 ]; then
+    target "first push, \`--compression none\` ≤ 1.15 × floor" "$(ratio "$(med first/idpush-none)" "$(med first/floor)")" 1.15
+  else
+    echo "| first push, \`--compression none\` ≤ 1.15 × floor | not measured: \`idpush push --help\` has no \`--compression\` | – |"
+  fi
+  target "1 GiB random layer ≤ 1.25 × its floor" "$(ratio "$(med big/idpush)" "$(med big/floor)")" 1.25
+  peer=$(printf '%s\n%s\n' "$(med latency/docker)" "$(med latency/skopeo)" | median_min)
+  target "$SMALL_LAYERS small layers, +${DELAY_MS} ms ≤ 0.5 × the faster peer" "$(ratio "$(med latency/idpush)" "$peer")" 0.5
+  target "incremental ≤ 1.1 × floor" "$(ratio "$(med inc/idpush)" "$(med inc/floor)")" 1.1
+  target "unchanged image, new tag ≤ 0.1 × floor" "$(ratio "$(med tag/idpush)" "$(med tag/floor)")" 0.1
+  target "second repository ≤ 0.1 × floor" "$(ratio "$(med repo/idpush)" "$(med repo/floor)")" 0.1
+  maxrss=$(for c in first inc tag repo big latency; do medm "$c/idpush"; done; medm first/idpush-none)
+  maxrss=$(echo "$maxrss" | awk 'NF && (m == "" || $1 > m) {m = $1} END {print m}')
+  target "peak RSS ≤ 10 MiB (the largest over all cases)" "$(mib "$maxrss")" 10
+  target "\`idpush --version\` < 5 ms (median of $VERSION_RUNS, fork+exec from bash included)" "$(echo "$VERSION_SAMPLES" | median)" 4.999
+  if [ -n "$STATIC_SIZE" ]; then
+    target "static binary ≤ 3 MB (3,000,000 bytes; MB)" "$(awk -v b="$STATIC_SIZE" 'BEGIN {printf "%.2f", b / 1e6}')" 3
+    echo "| static binary \`--version\` (ms, median) | $(echo "$STATIC_VERSION_SAMPLES" | median) | $(check "$(echo "$STATIC_VERSION_SAMPLES" | median)" 4.999) |"
+  else
+    echo "| static binary ≤ 3 MB | not measured: no target/x86_64-unknown-linux-musl/release/idpush (scripts/build-static.sh) | – |"
+  fi
+  echo
+  echo "## All samples"
+  echo
+  echo "Seconds per run, in run order; peak RSS in KiB."
+  echo
+  echo '```'
+  for k in $(printf '%s\n' "${!T[@]}" | sort); do
+    printf '%-20s %s' "$k" "${T[$k]}"
+    case $k in */floor) ;; *) printf '  rss %s' "${M[$k]}" ;; esac
+    [ -n "${N[$k]:-}" ] && printf '  requests %s' "${N[$k]}"
+    echo
+  done
+  echo "idpush --version ms  $VERSION_SAMPLES"
+  echo '```'
+} >"$WORK/report.md"
+mv "$WORK/report.md" "$OUT"
+cat "$OUT"
+log "report: $OUT (${ELAPSED} s)"
