@@ -1,12 +1,17 @@
 //! Talking to an OCI registry (distribution spec v2): ping, blob existence, blob upload and
 //! manifest push, with Basic or Docker-token authentication and retries.
 //!
-//! Blocking I/O over one `ureq` agent. Files:
+//! Blocking I/O over one `ureq` agent, whose pool keeps the connection alive between requests
+//! (every response body is read to its end, so the connection goes back to the pool; ureq
+//! drops one idle for 15 s or closed by the server). Files:
 //! - `client.rs`: HTTP exchange, base URL and `Location` handling, response deadlines, the
 //!   TLS probe that settles https or http for a loopback registry named without a scheme;
 //! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
 //! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume), `put_manifest`; only
 //!   answers that confirm the blob or manifest count as success;
+//! - `single.rs`: the single-request upload (`POST …/blobs/uploads/?digest=` with the body),
+//!   and what this registry was found to do with it;
+//! - `mount.rs`: `mount_or_upload`, the cross-repository mount with its fallbacks;
 //! - `classify.rs`: statuses and transport errors → classified errors;
 //! - `retry.rs`: backoff for transient failures.
 //!

@@ -10,6 +10,7 @@
 //! - `201`: later blobs up to the chunk size go up this way;
 //! - `202`: the upload goes on in the session it opened, from the bytes its `Range` says it
 //!   holds (never assumed), and later blobs use POST + PUT directly;
+//! - `413` (a proxy's body limit): this blob goes the usual way, nothing is learnt;
 //! - anything else (a 400/404/405 from a registry that rejects the form, a transport failure
 //!   while probing): POST + PUT from now on; a failure of the plain path is then reported.
 //!
@@ -94,6 +95,12 @@ impl Registry {
                     return Ok(Single::NotTried);
                 }
                 Ok(Single::Session { url: session, offset })
+            }
+            413 => {
+                // A body limit on the way, not a refusal of the form: this blob goes the usual
+                // way (which splits it into chunks if needed); smaller ones may still go so.
+                log::debug!("registry refused blob {digest} ({size} bytes) in one request (413): using POST + PUT");
+                Ok(Single::NotTried)
             }
             status => {
                 let err = self.unexpected("POST", &url, Some(repo), &reply);

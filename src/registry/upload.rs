@@ -1,7 +1,8 @@
 //! Pushing content: checking for a blob, uploading a blob, and putting a manifest. Each
 //! operation is retried as a whole on transient failure.
 //!
-//! A blob up to the chunk size goes up as POST then one monolithic PUT streamed from the file.
+//! A blob up to the chunk size goes up in one request where the registry takes that (see
+//! `single.rs`), else as POST then one monolithic PUT streamed from the file.
 //! A larger one, or one whose monolithic PUT got 413 (a proxy's body limit, e.g. idpbuilder's
 //! ingress at 1 GiB), goes up as PATCHes of `Content-Range: start-end` (inclusive, no `bytes `
 //! prefix, start = bytes the registry has, as Gitea requires), each to the previous response's

@@ -170,3 +170,31 @@ fn a_registry_that_rejects_the_form_gets_post_and_put() {
         ]
     );
 }
+
+#[test]
+fn a_413_to_a_single_request_is_no_verdict_on_the_form() {
+    let small = Blob::new(b"tiny");
+    let big = Blob::new(&vec![3u8; 1000]);
+    // Gitea-like, behind something that refuses POST bodies over 100 bytes.
+    let (mut reg, log, _) = fake(|req| match req.method.as_str() {
+        "POST" if req.body.len() > 100 => response("413 Payload Too Large", &[], ""),
+        "POST" if req.target.contains("digest=") => response("201 Created", &[], ""),
+        "POST" => response("202 Accepted", &["Location: /v2/team/app/blobs/uploads/u5"], ""),
+        "PUT" => response("201 Created", &[], ""),
+        _ => response("500 Internal Server Error", &[], ""),
+    });
+    reg.upload_blob("team/app", &small.1, small.2, &small.0).unwrap();
+    reg.upload_blob("team/app", &big.1, big.2, &big.0).unwrap();
+    reg.upload_blob("team/app", &small.1, small.2, &small.0).unwrap();
+    assert_eq!(
+        methods(&log),
+        [
+            "POST /v2/team/app/blobs/uploads/ 4",
+            "POST /v2/team/app/blobs/uploads/ 1000",
+            "POST /v2/team/app/blobs/uploads/ 0",
+            "PUT /v2/team/app/blobs/uploads/u5 1000",
+            // Still one request for a small blob.
+            "POST /v2/team/app/blobs/uploads/ 4",
+        ]
+    );
+}
