@@ -83,6 +83,35 @@ impl Registry {
         }
     }
 
+    /// Mounts blob `digest` into `repo` from `from`, without a copy of the blob to fall back
+    /// on (a push that skips the export): `Ok(true)` only on a confirmed `201`; `Ok(false)`
+    /// when the registry would not (a `202` session, which is cancelled with
+    /// `DELETE <location>`, or a refusal); the caller then needs the blob's bytes. A source
+    /// equal to `repo` is no mount (`Ok(false)`, nothing sent).
+    pub fn mount_blob(&mut self, repo: &str, digest: &Digest, from: &str) -> anyhow::Result<bool> {
+        check_repository(repo)?;
+        check_repository(from)?;
+        if from == repo {
+            return Ok(false);
+        }
+        let policy = self.policy.clone();
+        let mount = with_retry(&format!("mounting blob {digest} into {repo} from {from}"), &policy, || {
+            self.mount_once(repo, digest, from)
+        })?;
+        Ok(match mount {
+            Mount::Mounted => {
+                log::debug!("mounted blob {digest} into {repo} from {from}");
+                true
+            }
+            Mount::Session(url, _) => {
+                log::debug!("registry did not mount blob {digest} from {from} (202): cancelling the session it opened");
+                self.cancel_upload(repo, &url);
+                false
+            }
+            Mount::Refused => false,
+        })
+    }
+
     /// One `POST …/blobs/uploads/?mount=<digest>&from=<source>`.
     fn mount_once(&mut self, repo: &str, digest: &Digest, source: &str) -> anyhow::Result<Mount> {
         // As docker sends it: the digest and the source as they are (both are URL-safe but

@@ -213,3 +213,26 @@ fn no_candidate_is_a_plain_upload() {
     assert_eq!(reg.mount_or_upload("team/b", &digest, 5, &file.0, &from).unwrap(), BlobOutcome::Uploaded);
     assert!(calls(&log).iter().all(|(_, t)| !t.contains("mount=")));
 }
+
+#[test]
+fn mount_blob_without_a_copy_says_whether_it_mounted_and_cancels_a_202_session() {
+    let digest = Digest::of(b"no copy here");
+    let (base, log) = fake(|req| match req.method.as_str() {
+        "POST" if req.target.contains("from=team/a") => response("201 Created", &[], ""),
+        "POST" if req.target.contains("from=team/c") => {
+            response("202 Accepted", &["Location: /v2/team/b/blobs/uploads/s9?_state=z", "Range: 0-0"], "")
+        }
+        "POST" => response("403 Forbidden", &[], ""),
+        "DELETE" => response("204 No Content", &[], ""),
+        _ => response("500 Internal Server Error", &[], ""),
+    });
+    let mut reg = registry(&base, Credentials::Anonymous);
+    assert!(reg.mount_blob("team/b", &digest, "team/a").unwrap());
+    assert!(!reg.mount_blob("team/b", &digest, "team/c").unwrap());
+    assert!(!reg.mount_blob("team/b", &digest, "team/d").unwrap());
+    assert!(!reg.mount_blob("team/b", &digest, "team/b").unwrap());
+    let seen = calls(&log);
+    let methods: Vec<&str> = seen.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods, ["POST", "POST", "DELETE", "POST"], "{seen:?}");
+    assert_eq!(seen[2].1, "/v2/team/b/blobs/uploads/s9?_state=z");
+}
