@@ -271,6 +271,11 @@ pub(super) fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
+/// The token scope for reading from `repo` (the source of a mount).
+pub(super) fn pull_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull")
+}
+
 impl Auth {
     pub fn new(credentials: Credentials) -> Auth {
         Auth { credentials, scheme: None, tokens: HashMap::new() }
@@ -279,6 +284,18 @@ impl Auth {
     /// The `Authorization` value for a request to the registry about `repo` (`None`: the
     /// registry root), fetching or refreshing a token if the challenge asks for one.
     pub fn header(&mut self, client: &Client, repo: Option<&str>) -> anyhow::Result<Option<Secret>> {
+        self.header_with_source(client, repo, None)
+    }
+
+    /// Like [`Auth::header`], for a request that also reads from repository `from` (a
+    /// cross-repository mount): a token's scopes are then `repository:<repo>:pull,push` and
+    /// `repository:<from>:pull`, sent as two `scope` parameters, as docker does.
+    pub fn header_with_source(
+        &mut self,
+        client: &Client,
+        repo: Option<&str>,
+        from: Option<&str>,
+    ) -> anyhow::Result<Option<Secret>> {
         if let Credentials::Token(token) = &self.credentials {
             return Ok(Some(Secret::new(format!("Bearer {}", token.expose()))));
         }
@@ -286,17 +303,20 @@ impl Auth {
             None => Ok(None),
             Some(Scheme::Basic) => Ok(self.basic()),
             Some(Scheme::Bearer { realm, service, scope }) => {
-                let scope = match repo {
-                    Some(repo) => Some(push_scope(repo)),
-                    None => scope,
+                let mut scopes: Vec<String> = match repo {
+                    Some(repo) => vec![push_scope(repo)],
+                    None => scope.into_iter().collect(),
                 };
-                let key = scope.clone().unwrap_or_default();
+                if let Some(from) = from.filter(|f| Some(*f) != repo) {
+                    scopes.push(pull_scope(from));
+                }
+                let key = scopes.join(" ");
                 if let Some(cached) = self.tokens.get(&key) {
                     if Instant::now() < cached.refresh_at {
                         return Ok(Some(cached.header.clone()));
                     }
                 }
-                let token = self.fetch_token(client, &realm, service.as_deref(), scope.as_deref(), repo)?;
+                let token = self.fetch_token(client, &realm, service.as_deref(), &scopes, repo)?;
                 let header = token.header.clone();
                 self.tokens.insert(key, token);
                 Ok(Some(header))
@@ -346,20 +366,20 @@ impl Auth {
         }
     }
 
-    /// `GET <realm>?service=…&scope=…`, with Basic credentials if we have them.
+    /// `GET <realm>?service=…&scope=…[&scope=…]`, with Basic credentials if we have them.
     fn fetch_token(
         &self,
         client: &Client,
         realm: &str,
         service: Option<&str>,
-        scope: Option<&str>,
+        scopes: &[String],
         repo: Option<&str>,
     ) -> anyhow::Result<CachedToken> {
         let mut url = realm.to_string();
         if let Some(service) = service {
             url = with_query(&url, "service", service);
         }
-        if let Some(scope) = scope {
+        for scope in scopes {
             url = with_query(&url, "scope", scope);
         }
         let basic = self.basic();
@@ -402,7 +422,7 @@ impl Auth {
             if let Some(service) = service {
                 form.push_str(&format!("&service={}", super::client::percent_encode(service)));
             }
-            if let Some(scope) = scope {
+            for scope in scopes {
                 form.push_str(&format!("&scope={}", super::client::percent_encode(scope)));
             }
             let headers = [("accept", "application/json"), ("content-type", "application/x-www-form-urlencoded")];
@@ -459,7 +479,7 @@ impl Auth {
             .or(parsed.access_token.filter(|t| !t.is_empty()))
             .ok_or_else(|| fail(Class::Permanent, format!("the token endpoint {} sent no token", display_url(realm))))?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60)).max(MIN_TOKEN_LIFETIME);
-        log::debug!("got a registry token for scope {:?}, valid {}s", scope.unwrap_or(""), lifetime.as_secs());
+        log::debug!("got a registry token for scope {:?}, valid {}s", scopes.join(" "), lifetime.as_secs());
         Ok(CachedToken {
             header: Secret::new(format!("Bearer {token}")),
             refresh_at: Instant::now() + lifetime - EXPIRY_MARGIN,

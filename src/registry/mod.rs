@@ -1,12 +1,17 @@
 //! Talking to an OCI registry (distribution spec v2): ping, blob existence, blob upload and
 //! manifest push, with Basic or Docker-token authentication and retries.
 //!
-//! Blocking I/O over one `ureq` agent. Files:
+//! Blocking I/O over one `ureq` agent, whose pool keeps the connection alive between requests
+//! (every response body is read to its end, so the connection goes back to the pool; ureq
+//! drops one idle for 15 s or closed by the server). Files:
 //! - `client.rs`: HTTP exchange, base URL and `Location` handling, response deadlines, the
 //!   TLS probe that settles https or http for a loopback registry named without a scheme;
 //! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
 //! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume), `put_manifest`; only
 //!   answers that confirm the blob or manifest count as success;
+//! - `single.rs`: the single-request upload (`POST …/blobs/uploads/?digest=` with the body),
+//!   and what this registry was found to do with it;
+//! - `mount.rs`: `mount_or_upload`, the cross-repository mount with its fallbacks;
 //! - `classify.rs`: statuses and transport errors → classified errors;
 //! - `retry.rs`: backoff for transient failures.
 //!
@@ -19,10 +24,14 @@ mod client;
 mod retry;
 #[cfg(test)]
 mod test_http;
+mod mount;
+mod single;
 mod tls;
 mod trace;
 mod upload;
 
+#[allow(unused_imports)] // until push uses mount_or_upload
+pub use mount::BlobOutcome;
 pub use retry::{with_retry, RetryPolicy};
 pub use upload::{parse_size, DEFAULT_CHUNK_SIZE};
 
@@ -116,6 +125,10 @@ pub struct Registry {
     chunk_size: u64,
     /// Whether the first ping may still switch an https base to http (`Options::http_fallback`).
     http_fallback: bool,
+    /// What the registry did with a single-request upload (`POST …/blobs/uploads/?digest=`
+    /// with the body), learnt in this run: `None` not tried yet, `Some(true)` it stored the
+    /// blob (201), `Some(false)` it did not (see `single.rs`).
+    single_post: Option<bool>,
 }
 
 impl Registry {
@@ -137,6 +150,7 @@ impl Registry {
             )?,
             chunk_size: opts.chunk_size.max(upload::MIN_CHUNK_SIZE),
             http_fallback,
+            single_post: None,
             auth: auth::Auth::new(opts.credentials),
             policy: RetryPolicy::from_env(opts.retries, opts.retry_max_delay),
         })
@@ -205,12 +219,26 @@ impl Registry {
         url: &str,
         repo: Option<&str>,
         headers: &[(&str, &str)],
+        payload: impl FnMut() -> anyhow::Result<Payload<'a>>,
+    ) -> anyhow::Result<Reply> {
+        self.exchange_from(method, url, repo, None, headers, payload)
+    }
+
+    /// [`Registry::exchange`] for a request that also reads from repository `from` (a mount):
+    /// a token then also carries `repository:<from>:pull`.
+    fn exchange_from<'a>(
+        &mut self,
+        method: &Method,
+        url: &str,
+        repo: Option<&str>,
+        from: Option<&str>,
+        headers: &[(&str, &str)],
         mut payload: impl FnMut() -> anyhow::Result<Payload<'a>>,
     ) -> anyhow::Result<Reply> {
         let ours = self.client.base.same_origin(url);
         let mut reauthenticated = false;
         loop {
-            let authorization = if ours { self.auth.header(&self.client, repo)? } else { None };
+            let authorization = if ours { self.auth.header_with_source(&self.client, repo, from)? } else { None };
             let reply = self.client.send(method, url, authorization.as_ref(), headers, payload()?)?;
             if let Some(err) = self.redirect_refused(method.as_str(), url, &reply) {
                 return Err(err);

@@ -74,3 +74,46 @@ pub fn response(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
     out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()));
     out.into_bytes()
 }
+
+/// Like [`serve`], but each connection stays open for further requests (HTTP/1.1 keep-alive)
+/// until the client closes it; answers should come from [`keep_alive_response`]. Returns the
+/// base URL and the count of connections accepted.
+pub fn serve_keep_alive(
+    respond: impl Fn(&Request) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let respond = std::sync::Arc::new(respond);
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let respond = respond.clone();
+            std::thread::spawn(move || loop {
+                let req = read_request(&stream);
+                if req.method.is_empty() {
+                    return; // the client closed the connection
+                }
+                if stream.write_all(&respond(&req)).is_err() {
+                    return;
+                }
+            });
+        }
+    });
+    (base, connections)
+}
+
+/// `HTTP/1.1 <status>`, the header lines given, Content-Length; the connection stays open.
+pub fn keep_alive_response(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\n");
+    for h in headers {
+        out.push_str(h);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    out.into_bytes()
+}

@@ -1,7 +1,8 @@
 //! Pushing content: checking for a blob, uploading a blob, and putting a manifest. Each
 //! operation is retried as a whole on transient failure.
 //!
-//! A blob up to the chunk size goes up as POST then one monolithic PUT streamed from the file.
+//! A blob up to the chunk size goes up in one request where the registry takes that (see
+//! `single.rs`), else as POST then one monolithic PUT streamed from the file.
 //! A larger one, or one whose monolithic PUT got 413 (a proxy's body limit, e.g. idpbuilder's
 //! ingress at 1 GiB), goes up as PATCHes of `Content-Range: start-end` (inclusive, no `bytes `
 //! prefix, start = bytes the registry has, as Gitea requires), each to the previous response's
@@ -113,13 +114,29 @@ impl Registry {
     /// registry says its session is (`GET <location>` → `Range`), so a failed chunk or final
     /// PUT costs one chunk, not the whole blob. A chunked session given up on is cancelled
     /// (`DELETE <location>`, best effort).
+    ///
+    /// A blob up to the chunk size may go up in one request instead (see `single.rs`).
     pub fn upload_blob(&mut self, repo: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
         check_repository(repo)?;
+        self.upload_blob_in(repo, digest, size, path, None)
+    }
+
+    /// [`Registry::upload_blob`] into `started`, a session the registry already opened (the
+    /// `202` answer to a mount or a single-request upload: its URL and the bytes the registry
+    /// says it holds), if given; a retry after a failure starts afresh.
+    pub(super) fn upload_blob_in(
+        &mut self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        mut started: Option<(String, u64)>,
+    ) -> anyhow::Result<()> {
         let policy = self.policy.clone();
         // The chunked session an attempt left unfinished: the next attempt resumes it.
         let mut session: Option<String> = None;
         let result = with_retry(&format!("uploading blob {digest} to {repo}"), &policy, || {
-            self.upload_blob_once(repo, digest, size, path, &mut session)
+            self.upload_blob_once(repo, digest, size, path, &mut session, started.take())
         });
         if result.is_err() {
             if let Some(url) = session.take() {
@@ -131,7 +148,7 @@ impl Registry {
 
     /// DELETE <location>: cancels an upload session we give up on. Best effort: a failure is
     /// logged at debug, never returned.
-    fn cancel_upload(&mut self, repo: &str, url: &str) {
+    pub(super) fn cancel_upload(&mut self, repo: &str, url: &str) {
         match self.exchange(&Method::DELETE, url, Some(repo), &[], || Ok(Payload::None)) {
             Ok(reply) => log::debug!("cancelled upload session {}: {}", display_url(url), reply.status),
             Err(e) => log::debug!("could not cancel upload session {}: {e:#}", display_url(url)),
@@ -166,6 +183,7 @@ impl Registry {
         size: u64,
         path: &Path,
         session: &mut Option<String>,
+        started: Option<(String, u64)>,
     ) -> anyhow::Result<()> {
         let open = || -> anyhow::Result<File> {
             let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -194,10 +212,22 @@ impl Registry {
                 }
             }
         }
-        let upload_url = self.start_upload(repo)?;
-        if size > self.chunk_size {
+        let (upload_url, offset) = match started {
+            Some(started) => started,
+            None => match self.single_request_upload(repo, digest, size, &mut || match first.take() {
+                Some(f) => Ok(f),
+                None => open(),
+            })? {
+                super::single::Single::Stored => return Ok(()),
+                super::single::Single::Session { url, offset } => (url, offset),
+                super::single::Single::NotTried => (self.start_upload(repo)?, 0),
+            },
+        };
+        // A session that holds some bytes already (a registry that kept part of a body) goes
+        // on from there; one that holds them all only needs the closing PUT.
+        if size > self.chunk_size || offset > 0 {
             *session = Some(upload_url.clone());
-            return self.upload_chunks(repo, digest, size, path, upload_url, 0, session);
+            return self.upload_chunks(repo, digest, size, path, upload_url, offset, session);
         }
         let put_url = with_query(&upload_url, "digest", &digest.to_string());
 
@@ -228,7 +258,7 @@ impl Registry {
     /// Checks the answer to the PUT that completes an upload: `201 Created`, or another 2xx
     /// that names our digest in `Docker-Content-Digest` (distribution and Gitea answer 201;
     /// an answer that does not confirm the blob is an error, never a success).
-    fn finished_upload(&self, put_url: &str, repo: &str, digest: &Digest, reply: &Reply) -> anyhow::Result<()> {
+    pub(super) fn finished_upload(&self, put_url: &str, repo: &str, digest: &Digest, reply: &Reply) -> anyhow::Result<()> {
         if !reply.is_success() {
             return Err(self.unexpected("PUT", put_url, Some(repo), reply));
         }
@@ -245,7 +275,7 @@ impl Registry {
     }
 
     /// POST /v2/<repo>/blobs/uploads/ → the session's upload URL.
-    fn start_upload(&mut self, repo: &str) -> anyhow::Result<String> {
+    pub(super) fn start_upload(&mut self, repo: &str) -> anyhow::Result<String> {
         let start_url = self.client.base.url(&format!("/v2/{repo}/blobs/uploads/"));
         let reply = self.exchange(&Method::POST, &start_url, Some(repo), &[], || Ok(Payload::Bytes(&[])))?;
         if !reply.is_success() {
@@ -411,7 +441,7 @@ impl Registry {
 }
 
 /// The last byte of a `Range: 0-<end>` header (with or without a `bytes=` prefix).
-fn range_end(v: &str) -> Option<u64> {
+pub(super) fn range_end(v: &str) -> Option<u64> {
     let v = v.trim();
     let v = v.strip_prefix("bytes=").unwrap_or(v);
     v.split_once('-')?.1.trim().parse().ok()
@@ -434,12 +464,12 @@ fn confirm_blob(reply: &Reply, digest: &Digest, size: u64) -> Result<(), String>
 }
 
 /// Whether the response's `Docker-Content-Digest` is `digest`.
-fn names_digest(reply: &Reply, digest: &Digest) -> bool {
+pub(super) fn names_digest(reply: &Reply, digest: &Digest) -> bool {
     reply.header("docker-content-digest").is_some_and(|v| v.trim().parse::<Digest>().is_ok_and(|d| d == *digest))
 }
 
 /// Fails if the response names a different sha256 digest than `want`.
-fn check_digest_header(reply: &Reply, want: &Digest, what: &str) -> anyhow::Result<()> {
+pub(super) fn check_digest_header(reply: &Reply, want: &Digest, what: &str) -> anyhow::Result<()> {
     let Some(value) = reply.header("docker-content-digest").map(str::trim) else {
         return Ok(());
     };

@@ -77,7 +77,9 @@ fn a_trickled_token_body_times_out() {
             if target.starts_with("/token") {
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 80\r\n\r\n".into()
             } else {
-                format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{base}/token\",service=\"s\"\r\nContent-Length: 0\r\n\r\n")
+                // Connection: close, as the server drops the connection after one answer:
+                // without it the client may reuse the connection before it sees the close.
+                format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{base}/token\",service=\"s\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             }
         },
         |target| if target.starts_with("/token") { format!("{{\"token\":\"{}\"}}", "t".repeat(68)) } else { String::new() },
