@@ -1,15 +1,51 @@
 #!/usr/bin/env bash
-# Builds the static musl binary: target/x86_64-unknown-linux-musl/release/idpush.
-# Installs what it needs when missing (the rustup musl target, Debian's musl-tools for ring's C).
+# Builds the static musl binary target/x86_64-unknown-linux-musl/release/idpush and checks it:
+# statically linked (`file`: "static-pie linked" or "statically linked"; `ldd`: no libraries),
+# stripped, and no larger than IDPUSH_STATIC_MAX_BYTES (default 3000000, the issue 8 budget).
+# Prints the binary's path on stdout as the last line; the size and build time go to stderr.
+#
+#   scripts/build-static.sh
+#
+# Installs what it needs when missing, idempotently: the rustup musl target, and as root
+# Debian's musl-tools (musl-gcc, for ring's C and assembly) and file.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=x86_64-unknown-linux-musl
+MAX_BYTES=${IDPUSH_STATIC_MAX_BYTES:-3000000}
+
+die() { echo "build-static: $*" >&2; exit 1; }
+
 rustup target list --installed | grep -qx "$TARGET" || rustup target add "$TARGET"
-if ! command -v musl-gcc >/dev/null; then
-  [ "$(id -u)" = 0 ] || { echo "build-static: install musl-tools first" >&2; exit 1; }
-  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q musl-tools
+missing=()
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+command -v file >/dev/null || missing+=(file)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "install ${missing[*]} first (apt-get install -y ${missing[*]}), or run as root"
+  apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
 fi
-cargo build --release --target "$TARGET" --manifest-path "$REPO/Cargo.toml"
+
+start=$(date +%s)
+cargo build --release --target "$TARGET" --manifest-path "$REPO/Cargo.toml" >&2
+took=$(($(date +%s) - start))
 BIN=$REPO/target/$TARGET/release/idpush
-file "$BIN" 2>/dev/null || ls -l "$BIN"
+
+kind=$(file -b "$BIN")
+case "$kind" in
+  *"static-pie linked"* | *"statically linked"*) ;;
+  *) die "$BIN is not statically linked (file says: $kind); check the musl target and linker" ;;
+esac
+case "$kind" in
+  *", stripped"*) ;;
+  *) die "$BIN is not stripped (file says: $kind); check strip = true in [profile.release]" ;;
+esac
+# ldd: "statically linked" for a static PIE, "not a dynamic executable" (status 1) otherwise.
+libs=$(ldd "$BIN" 2>&1 || true)
+case "$libs" in
+  *"statically linked"* | *"not a dynamic executable"*) ;;
+  *) die "$BIN loads shared libraries (ldd says: $(tr '\n' ' ' <<<"$libs"))" ;;
+esac
+size=$(stat -c %s "$BIN")
+echo "build-static: $BIN: $size bytes, static, stripped; built in ${took}s" >&2
+[ "$size" -le "$MAX_BYTES" ] ||
+  die "$BIN is $size bytes, over the $MAX_BYTES-byte budget; size-optimize what is not hot ([profile.release] in Cargo.toml)"
 echo "$BIN"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # THE test command: set up the environment (install packages if missing, start a private dockerd
-# and a registry), build, run every test, then stop what this run started.
+# and a registry), build, run every test, build the static musl binary and run the end-to-end
+# push tests with it, then stop what this run started.
 #
 #   scripts/test.sh [extra cargo test args…]      e.g. scripts/test.sh -- --test-threads=1
 #
@@ -35,3 +36,10 @@ echo "== cargo build" >&2
 cargo build --all-targets
 echo "== cargo test" >&2
 cargo test "$@"
+
+# The static musl release binary (what users download): built and checked (static, stripped, size
+# budget), then the end-to-end push and TLS tests run once more against it.
+echo "== static binary" >&2
+STATIC_BIN=$(scripts/build-static.sh | tail -n 1)
+echo "== e2e push:: tls:: with $STATIC_BIN" >&2
+IDPUSH_TEST_BIN=$STATIC_BIN cargo test --test e2e -- push:: tls::
