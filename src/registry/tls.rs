@@ -9,7 +9,7 @@
 //!   that list; it exists for tests and unusual setups);
 //! - `--ca-cert FILE` (a PEM bundle).
 
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use std::path::{Path, PathBuf};
 use ureq::tls::{Certificate, PemItem, RootCerts};
 
@@ -48,7 +48,7 @@ pub(super) fn root_certs(host: &str, opts: &TlsOptions, env: &dyn Fn(&str) -> Op
         files.sort();
         for f in files {
             let found = pem_file(&f).map_err(|e| {
-                fail(Class::Permanent, format!("cannot use CA file {} for {host}: {e}", f.display()))
+                fail(Cause::BadInput, format!("cannot use CA file {} for {host}: {e}", f.display()))
             })?;
             log::debug!("tls: {} certificates for {host} from {}", found.len(), f.display());
             certs.extend(found);
@@ -56,7 +56,7 @@ pub(super) fn root_certs(host: &str, opts: &TlsOptions, env: &dyn Fn(&str) -> Op
     }
     if let Some(f) = &opts.ca_cert {
         let found = pem_file(f)
-            .map_err(|e| fail(Class::Permanent, format!("cannot use --ca-cert {}: {e}", f.display())))?;
+            .map_err(|e| fail(Cause::BadInput, format!("cannot use --ca-cert {}: {e}", f.display())))?;
         log::debug!("tls: {} certificates from --ca-cert {}", found.len(), f.display());
         certs.extend(found);
     }
@@ -179,7 +179,7 @@ pub(super) fn certificate_error(host: &str, err: &ureq::Error, env: &dyn Fn(&str
         .map(|d| d.join("ca.crt").display().to_string())
         .unwrap_or_else(|| format!("~/.docker/certs.d/{host}/ca.crt"));
     fail(
-        Class::Permanent,
+        Cause::Unreachable,
         format!(
             "tls certificate of {host} is not trusted ({detail}): give its CA with --ca-cert FILE, \
              or put it in {certs_d}, or use --insecure to skip verification"

@@ -2,7 +2,7 @@
 //! error messages, and whole calls against a fake daemon on a temporary unix socket or TCP port.
 
 use super::*;
-use crate::error::class_of;
+use crate::error::{class_of, Class};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
