@@ -209,8 +209,8 @@ mod tests {
 
     #[test]
     fn bad_ca_cert_files_are_errors() {
-        let dir = std::env::temp_dir().join(format!("idpush-tls-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let guard = crate::test_support::TempDir::new("tls-unit");
+        let dir = guard.path().to_path_buf();
         let f = dir.join("empty.pem");
         std::fs::write(&f, "not a certificate\n").unwrap();
         let opts = TlsOptions { insecure: false, ca_cert: Some(f.clone()) };
@@ -218,7 +218,6 @@ mod tests {
         assert!(e.contains("--ca-cert") && e.contains("no PEM certificate"), "{e}");
         let opts = TlsOptions { insecure: false, ca_cert: Some(dir.join("missing.pem")) };
         assert!(root_certs("h", &opts, &|_| None).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
         // Without extras: system + bundled roots.
         let RootCerts::Specific(c) = root_certs("h", &TlsOptions::default(), &|_| None).unwrap() else { panic!() };
         assert!(c.len() >= webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());

@@ -108,7 +108,8 @@ fn a_server_that_says_200_to_everything_confirms_nothing() {
     let mut opts = Options::new(&base);
     opts.retries = 0;
     let mut reg = Registry::new(opts).unwrap();
-    let path = std::env::temp_dir().join(format!("idpush-unconfirmed-{}", std::process::id()));
+    let dir = crate::test_support::TempDir::new("unconfirmed");
+    let path = dir.join("layer");
     std::fs::write(&path, b"layer").unwrap();
     let result = reg.upload_blob("team/app", &d, 5, &path);
     let _ = std::fs::remove_file(&path);
