@@ -26,7 +26,6 @@ use std::io::{Seek, SeekFrom};
 use super::Registry;
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
-use anyhow::Context;
 use std::fs::File;
 use std::path::Path;
 use ureq::http::Method;
@@ -168,8 +167,8 @@ impl Registry {
         session: &mut Option<String>,
     ) -> anyhow::Result<()> {
         let open = || -> anyhow::Result<File> {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let len = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+            let file = File::open(path).map_err(|e| local_io("cannot open", path, e))?;
+            let len = file.metadata().map_err(|e| local_io("cannot read", path, e))?.len();
             if len != size {
                 return Err(fail(
                     Cause::LocalIo,
@@ -281,8 +280,8 @@ impl Registry {
             log::debug!("blob {digest}: chunk {range} of {size} bytes");
             let headers = [("content-type", "application/octet-stream"), ("content-range", range.as_str())];
             let reply = self.upload_request(&Method::PATCH, &url, repo, &headers, &mut || {
-                let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-                file.seek(SeekFrom::Start(offset)).with_context(|| format!("cannot read {}", path.display()))?;
+                let mut file = File::open(path).map_err(|e| local_io("cannot open", path, e))?;
+                file.seek(SeekFrom::Start(offset)).map_err(|e| local_io("cannot read", path, e))?;
                 Ok(Payload::Section { file, len })
             })?;
             if reply.is_success() {
@@ -511,3 +510,9 @@ mod tests;
 
 #[cfg(test)]
 mod chunk_tests;
+
+/// A failure on a blob file of ours (the spool dir): local, never retried, whatever its kind
+/// (a spool file that went missing is not "not found").
+fn local_io(what: &str, path: &std::path::Path, e: std::io::Error) -> anyhow::Error {
+    fail(Cause::LocalIo, format!("{what} {}: {}", path.display(), e.to_string().to_lowercase()))
+}
