@@ -273,7 +273,8 @@ mod tests {
 
     #[test]
     fn reads_auths_entries_in_order() {
-        let dir = std::env::temp_dir().join(format!("idpush-cred-test-{}", std::process::id()));
+        let guard = crate::test_support::TempDir::new("cred");
+        let dir = guard.path().to_path_buf();
         std::fs::create_dir_all(dir.join("docker")).unwrap();
         std::fs::create_dir_all(dir.join("run/containers")).unwrap();
         // user:pa:ss (split at the first ':')
@@ -316,7 +317,6 @@ mod tests {
         assert!(e.contains("config.json") && !e.contains('\n'), "{e}");
         let env3 = env_of(&[("DOCKER_AUTH_CONFIG", "nope")]);
         assert!(format!("{:#}", lookup("x", &env3).unwrap_err()).contains("DOCKER_AUTH_CONFIG"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Defect 3 (issue 7): a malformed `auths` entry printed serde's message, which quotes the

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 pub const ERROR: u8 = 1;
 pub const NOT_FOUND: u8 = 2;
+/// SIGINT (Ctrl-C): 128 + 2.
 pub const INTERRUPTED: u8 = 130;
+/// SIGHUP: 128 + 1.
+pub const HUNG_UP: u8 = 129;
 /// SIGTERM: 128 + 15.
 pub const TERMINATED: u8 = 143;
 
@@ -23,12 +26,12 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     if class == Class::Interrupted {
         // The watcher thread may not have run yet: remove the temp dirs here too.
         crate::store::remove_all();
-        let what = if crate::interrupt::exit_code() == TERMINATED { "SIGTERM" } else { "Ctrl-C" };
-        eprintln!("idpush: interrupted ({what}); temporary files removed");
+        // A closed or full stderr must not panic (exit 101): eprint_line ignores write errors.
+        crate::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", crate::interrupt::name()));
         return ExitCode::from(crate::interrupt::exit_code());
     }
     let line = one_line(&format!("{err:#}"));
-    eprintln!("idpush: error: {line}");
+    crate::progress::eprint_line(&format!("idpush: error: {line}"));
     ExitCode::from(code_for(class))
 }
 
@@ -44,20 +47,20 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::fail;
+    use crate::error::{fail, Cause};
 
     #[test]
     fn classes_map_to_documented_codes() {
         let cases = [
-            (Class::Auth, 1),
-            (Class::Transient, 1),
-            (Class::Permanent, 1),
-            (Class::NotFound, 2),
-            (Class::Interrupted, 130),
+            (Class::Auth, Cause::Refused, 1),
+            (Class::Transient, Cause::Network, 1),
+            (Class::Permanent, Cause::LocalIo, 1),
+            (Class::NotFound, Cause::ImageNotFound, 2),
+            (Class::Interrupted, Cause::Interrupted, 130),
         ];
-        for (class, code) in cases {
+        for (class, cause, code) in cases {
             assert_eq!(code_for(class), code, "{class:?}");
-            assert_eq!(code_for(class_of(&fail(class, "x"))), code);
+            assert_eq!(code_for(class_of(&fail(cause, "x"))), code);
         }
     }
 

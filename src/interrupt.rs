@@ -10,7 +10,7 @@
 //! kernel to the foreground job, the shell to each of its jobs), and the cleanup takes well
 //! under a second. Loops also call [`check`] to stop between steps.
 
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -64,7 +64,7 @@ pub fn check() -> anyhow::Result<()> {
             SIGHUP => "hung up (SIGHUP)",
             _ => "interrupted (Ctrl-C)",
         };
-        return Err(fail(Class::Interrupted, what));
+        return Err(fail(Cause::Interrupted, what));
     }
     Ok(())
 }
@@ -89,8 +89,8 @@ pub fn name() -> &'static str {
 /// 129 for SIGHUP), 130 if no signal was seen.
 pub fn exit_code() -> u8 {
     match SIGNAL.load(Ordering::SeqCst) {
-        SIGTERM => 128 + SIGTERM as u8,
-        SIGHUP => 128 + SIGHUP as u8,
-        _ => 128 + SIGINT as u8,
+        SIGTERM => crate::exit::TERMINATED,
+        SIGHUP => crate::exit::HUNG_UP,
+        _ => crate::exit::INTERRUPTED,
     }
 }

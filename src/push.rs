@@ -7,7 +7,7 @@
 //! never leaves a tag pointing at missing blobs.
 
 use crate::digest::Digest;
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::image::Image;
 use crate::interrupt;
 use crate::progress::{human, Progress};
@@ -77,7 +77,7 @@ impl<'a> Uploader<'a> {
         if let Some(want) = &dest.digest {
             if want != &image.manifest_digest {
                 return Err(fail(
-                    Class::Permanent,
+                    Cause::BadInput,
                     format!("the manifest digest would be {}, not the {want} that {dest} asks for", image.manifest_digest),
                 ));
             }

@@ -10,7 +10,7 @@
 mod owner;
 
 use crate::digest::{Digest, HashingReader, HashingWriter};
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use anyhow::Context;
 use flate2::{read::GzDecoder, write::GzEncoder, Compression};
 use std::fs::{self, File};
@@ -87,7 +87,7 @@ impl Store {
             let made = {
                 let mut live = stores.live.lock().unwrap_or_else(|e| e.into_inner());
                 if stores.closing.load(Ordering::SeqCst) {
-                    return Err(fail(Class::Interrupted, format!("interrupted: not creating a temp dir in {}", parent.display())));
+                    return Err(fail(Cause::Interrupted, format!("interrupted: not creating a temp dir in {}", parent.display())));
                 }
                 let made = fs::DirBuilder::new().mode(0o700).create(&root);
                 if made.is_ok() {
@@ -107,9 +107,14 @@ impl Store {
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
-                    return Err(anyhow::Error::new(e)).with_context(|| {
-                        format!("cannot create a temp dir in {} (set TMPDIR or --tmpdir to a writable dir)", parent.display())
-                    })
+                    return Err(fail(
+                        Cause::LocalIo,
+                        format!(
+                            "cannot create a temp dir in {}: {} (set TMPDIR or --tmpdir to a writable dir)",
+                            parent.display(),
+                            e.to_string().to_lowercase()
+                        ),
+                    ))
                 }
             }
         }
@@ -139,7 +144,7 @@ impl Store {
         let mut input = BufReader::with_capacity(256 * 1024, input);
         let head = input.fill_buf().context("reading a layer")?;
         if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(fail(Class::Permanent, "zstd-compressed layers are not supported yet"));
+            return Err(fail(Cause::BadImage, "zstd-compressed layers are not supported yet"));
         }
         if head.starts_with(&[0x1f, 0x8b]) {
             self.spool_compressed(input)
@@ -202,7 +207,7 @@ impl Store {
     /// after that a create in it fails.)
     fn check_open(&self) -> anyhow::Result<()> {
         if self.stores.closing.load(Ordering::SeqCst) {
-            return Err(fail(Class::Interrupted, format!("interrupted: the temp dir {} is being removed", self.root.display())));
+            return Err(fail(Cause::Interrupted, format!("interrupted: the temp dir {} is being removed", self.root.display())));
         }
         Ok(())
     }
@@ -275,8 +280,7 @@ fn disk_hint(root: &Path) -> String {
 /// A failed write to the temp dir, as a classified error: its own message (the dir, the OS
 /// error, the hint), not an `io::Error` that a caller could take for a read error.
 fn disk_error(root: &Path, e: io::Error) -> anyhow::Error {
-    let class = if e.kind() == io::ErrorKind::NotFound { crate::error::Class::NotFound } else { crate::error::Class::Permanent };
-    crate::error::fail(class, format!("{}: {}", disk_hint(root), e.to_string().to_lowercase()))
+    crate::error::fail(Cause::LocalIo, format!("{}: {}", disk_hint(root), e.to_string().to_lowercase()))
 }
 
 #[cfg(test)]

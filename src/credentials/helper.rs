@@ -11,7 +11,7 @@
 //! What the helper prints is never put into a message: its stdout holds the secret, and its
 //! stderr is discarded.
 
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::registry::Credentials;
 use crate::secret::Secret;
 use anyhow::{anyhow, Context};
@@ -58,7 +58,7 @@ pub fn get(name: &str, host: &str, timeout: Duration) -> anyhow::Result<Answer> 
         Ok(Some(out)) => out,
         Ok(None) => {
             return Err(fail(
-                Class::Auth,
+                Cause::CredentialSource,
                 format!(
                     "{program} get did not answer within {}; killed it (is it waiting for a passphrase, \
                      a pinentry or a locked keychain? unlock it, or give -u/-p)",

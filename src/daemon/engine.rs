@@ -1,7 +1,7 @@
 //! The Docker Engine API calls idpush makes: finding the daemon (`DOCKER_HOST`), connecting
 //! and negotiating the API version (`/_ping`), inspecting an image and streaming its
 //! `docker save` export. Every call opens its own connection through [`super::http`]; connection
-//! failures become one-line `Class::NotFound` errors that say how to fix them.
+//! failures become one-line `Cause::DaemonUnreachable` errors (exit 2) that say how to fix them.
 
 use std::fmt;
 use std::io::{self, BufReader, Read};
@@ -14,7 +14,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::http::{self, Response, Stream};
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 
 /// The newest API version we speak; we use `min(this, the daemon's)`.
 const MAX_API: (u32, u32) = (1, 47);
@@ -61,7 +61,7 @@ impl DockerHost {
         let host = DockerHost::parse(host)?;
         if tls && matches!(host, DockerHost::Tcp(_)) {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadInput,
                 format!("cannot use TLS to reach the docker daemon at {host} (idpush speaks plain tcp:// and unix:// only; unset DOCKER_TLS_VERIFY or use the daemon's unix socket)"),
             ));
         }
@@ -71,7 +71,7 @@ impl DockerHost {
     /// Parses `unix:///path` or `tcp://host[:port]` (default port 2375).
     pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
         // The value may carry a user and password (tcp://user:pw@host): quoted redacted.
-        let bad = |why: &str| fail(Class::Permanent, format!("invalid DOCKER_HOST {}: {why}", crate::redact::quote(s)));
+        let bad = |why: &str| fail(Cause::BadInput, format!("invalid DOCKER_HOST {}: {why}", crate::redact::quote(s)));
         let (scheme, rest) = s
             .split_once("://")
             .ok_or_else(|| bad("expected unix:///path/to/docker.sock or tcp://host:port"))?;
@@ -183,7 +183,7 @@ impl Engine {
         }
         if !(200..300).contains(&resp.status) {
             let msg = daemon_message(&mut resp);
-            let class = if resp.status >= 500 { Class::Transient } else { Class::Permanent };
+            let class = if resp.status >= 500 { Cause::DaemonFailed } else { Cause::DaemonRefused };
             return Err(fail(
                 class,
                 format!("the docker daemon at {} failed /_ping: {msg}", engine.host),
@@ -191,7 +191,7 @@ impl Engine {
         }
         engine.version = negotiate(resp.headers.get("api-version")).map_err(|v| {
             fail(
-                Class::Permanent,
+                Cause::DaemonRefused,
                 format!("the docker daemon at {} sent an invalid Api-Version {v:?}", engine.host),
             )
         })?;
@@ -222,7 +222,7 @@ impl Engine {
             .with_context(|| format!("reading the inspect answer for {name} from {}", self.host))?;
         parse_inspect(&body).map_err(|e| {
             fail(
-                Class::Permanent,
+                Cause::DaemonRefused,
                 format!(
                     "the docker daemon at {} sent invalid inspect json for {name}: {e}",
                     self.host
@@ -240,7 +240,7 @@ impl Engine {
         if resp.status != 200 {
             return Err(self.status_error(&mut resp, name, "exporting"));
         }
-        Ok(Box::new(resp.body))
+        Ok(Box::new(ExportStream { inner: resp.body, host: self.host.to_string(), name: name.to_string() }))
     }
 
     /// Opens a connection, sends one request and reads the response head.
@@ -268,18 +268,22 @@ impl Engine {
         let host = &self.host;
         match e.kind() {
             io::ErrorKind::TimedOut => fail(
-                Class::Transient,
+                Cause::DaemonFailed,
                 format!("the docker daemon at {host} did not answer {method} {target} within {}s (is it hung? try `docker info`)", timeout.as_secs()),
             ),
             io::ErrorKind::UnexpectedEof => fail(
-                Class::Transient,
+                Cause::DaemonFailed,
                 format!("the docker daemon at {host} closed the connection during {method} {target}: {e}"),
             ),
             io::ErrorKind::InvalidData => fail(
-                Class::Permanent,
+                Cause::DaemonRefused,
                 format!("the docker daemon at {host} sent an invalid answer to {method} {target}: {e} (does DOCKER_HOST point at a docker daemon?)"),
             ),
-            _ => anyhow::Error::new(e).context(format!("{method} {target} on the docker daemon at {host}")),
+            // A reset or broken socket, mid-request: the daemon's trouble, and it may pass.
+            _ => fail(
+                Cause::DaemonFailed,
+                format!("{method} {target} on the docker daemon at {host}: {}", e.to_string().to_lowercase()),
+            ),
         }
     }
 
@@ -293,32 +297,59 @@ impl Engine {
         let msg = daemon_message(resp);
         match resp.status {
             404 => fail(
-                Class::NotFound,
+                Cause::ImageNotFound,
                 format!("image not found: {name} (the daemon at {} has no such image; check `docker images`)", self.host),
             ),
             s => fail(
-                if s >= 500 { Class::Transient } else { Class::Permanent },
+                if s >= 500 { Cause::DaemonFailed } else { Cause::DaemonRefused },
                 format!("the docker daemon at {} failed {doing} {name}: {msg}", self.host),
             ),
         }
     }
 }
 
+/// The export body: a failed read is the daemon's failure (a reset or timed-out socket may pass,
+/// a garbled stream will not), classified here, where it is known to be the daemon's socket.
+struct ExportStream<R> {
+    inner: R,
+    host: String,
+    name: String,
+}
+
+impl<R: Read> Read for ExportStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let cause = match e.kind() {
+                io::ErrorKind::Interrupted => return e,
+                io::ErrorKind::InvalidData => Cause::DaemonRefused,
+                _ => Cause::DaemonFailed,
+            };
+            let message = format!(
+                "the docker daemon at {} failed while exporting {}: {}",
+                self.host,
+                self.name,
+                e.to_string().to_lowercase()
+            );
+            crate::error::io_failure(e.kind(), cause, message)
+        })
+    }
+}
+
 /// Rejects names that cannot be an image reference or ID.
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(fail(Class::Permanent, format!("invalid image name {name:?}")));
+        return Err(fail(Cause::BadInput, format!("invalid image name {name:?}")));
     }
     Ok(())
 }
 
-/// Connects to the daemon; failures are `Class::NotFound` with a hint.
+/// Connects to the daemon; failures are `Cause::DaemonUnreachable` with a hint.
 fn dial(host: &DockerHost) -> anyhow::Result<Stream> {
     let result = match host {
         DockerHost::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
         DockerHost::Tcp(addr) => dial_tcp(addr).map(Stream::Tcp),
     };
-    result.map_err(|e| fail(Class::NotFound, dial_error(host, &e)))
+    result.map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))
 }
 
 /// Resolves `addr` and connects to the first address that answers, each within a timeout.

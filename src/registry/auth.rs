@@ -9,7 +9,7 @@
 
 use super::client::{display_url, origin, with_query, Client, Payload, Reply};
 use super::Credentials;
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::secret::Secret;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -77,7 +77,7 @@ fn is_token68_char(c: char) -> bool {
 pub(super) fn parse_challenges(header: &str) -> anyhow::Result<Vec<Challenge>> {
     let malformed = |why: &str| {
         let shown: String = header.chars().take(200).map(|c| if c.is_control() { ' ' } else { c }).collect();
-        fail(Class::Permanent, format!("malformed WWW-Authenticate header ({why}): {shown:?}"))
+        fail(Cause::BadAnswer, format!("malformed WWW-Authenticate header ({why}): {shown:?}"))
     };
     let chars: Vec<char> = header.chars().collect();
     let mut i = 0;
@@ -224,17 +224,17 @@ pub(super) enum Scheme {
 pub(super) fn choose_scheme(reply: &Reply) -> anyhow::Result<Scheme> {
     let values: Vec<&str> = reply.headers.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
     if values.is_empty() {
-        return Err(fail(Class::Auth, "the registry answered 401 without a WWW-Authenticate challenge"));
+        return Err(fail(Cause::Refused, "the registry answered 401 without a WWW-Authenticate challenge"));
     }
     let challenges = parse_challenges(&values.join(", "))?;
     if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
         let realm = bearer
             .param("realm")
             .filter(|r| !r.is_empty())
-            .ok_or_else(|| fail(Class::Permanent, "the registry's Bearer challenge has no realm"))?;
+            .ok_or_else(|| fail(Cause::BadAnswer, "the registry's Bearer challenge has no realm"))?;
         if origin(realm).is_none() {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadAnswer,
                 format!("the registry's token realm {:?} is not an http(s) url", display_url(realm)),
             ));
         }
@@ -248,7 +248,7 @@ pub(super) fn choose_scheme(reply: &Reply) -> anyhow::Result<Scheme> {
         return Ok(Scheme::Basic);
     }
     let schemes: Vec<&str> = challenges.iter().map(|c| c.scheme.as_str()).collect();
-    Err(fail(Class::Permanent, format!("the registry asks for unsupported authentication: {}", schemes.join(", "))))
+    Err(fail(Cause::Unreachable, format!("the registry asks for unsupported authentication: {}", schemes.join(", "))))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,7 +388,7 @@ impl Auth {
         let what = if identity { "the identity token" } else { "the password" };
         if secret_sent && client.base.scheme == "https" && origin(realm).is_some_and(|(s, _, _)| s != "https") {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadInput,
                 format!(
                     "the registry's token realm {} is plain http: refusing to send {what} there",
                     display_url(realm)
@@ -399,7 +399,7 @@ impl Auth {
             if let Some((scheme, host, _)) = origin(realm) {
                 if scheme == "http" && !crate::plan::is_loopback(&host) {
                     return Err(fail(
-                        Class::Permanent,
+                        Cause::BadInput,
                         format!(
                             "refusing to send {what} to the plain-http token realm {}: the registry should use an https realm (or give --insecure to allow it)",
                             display_url(realm)
@@ -453,7 +453,7 @@ impl Auth {
         }
         if reply.truncated {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadAnswer,
                 format!(
                     "the token endpoint {} sent a response too large for a token (over {} KiB) to {method}",
                     display_url(realm),
@@ -471,13 +471,13 @@ impl Auth {
             expires_in: Option<u64>,
         }
         let parsed: TokenReply = serde_json::from_slice(&reply.body).map_err(|e| {
-            fail(Class::Permanent, format!("the token endpoint {} sent invalid json to {method}: {e}", display_url(realm)))
+            fail(Cause::BadAnswer, format!("the token endpoint {} sent invalid json to {method}: {e}", display_url(realm)))
         })?;
         let token = parsed
             .token
             .filter(|t| !t.is_empty())
             .or(parsed.access_token.filter(|t| !t.is_empty()))
-            .ok_or_else(|| fail(Class::Permanent, format!("the token endpoint {} sent no token", display_url(realm))))?;
+            .ok_or_else(|| fail(Cause::BadAnswer, format!("the token endpoint {} sent no token", display_url(realm))))?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60)).max(MIN_TOKEN_LIFETIME);
         log::debug!("got a registry token for scope {:?}, valid {}s", scopes.join(" "), lifetime.as_secs());
         Ok(CachedToken {
@@ -510,7 +510,7 @@ impl Auth {
                 "registry {host} refused anonymous access {target} ({status}): give a username and password/token"
             ),
         };
-        fail(Class::Auth, message)
+        fail(Cause::Refused, message)
     }
 
     /// `text` with every secret we hold replaced by `<redacted>` (for server-provided text that

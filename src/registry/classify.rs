@@ -1,26 +1,22 @@
 //! Turning failures into classified errors: an unexpected HTTP response ([`response_error`])
 //! or a transport error from ureq ([`transport_error`]).
 //!
-//! Status classes:
-//! - 408, 429, 500, 502, 503, 504 → Transient (a `Retry-After: <seconds>` is kept for the retry
-//!   loop, see [`super::retry::RetryAfter`]).
-//! - 401, 403, or a registry error code DENIED / UNAUTHORIZED → Auth. (The registry client
-//!   rewrites these into a message naming the user and the repository.)
-//! - 404 with code NAME_UNKNOWN → NotFound (the repository does not exist and the registry does
-//!   not create it on push).
-//! - 404 with code BLOB_UPLOAD_UNKNOWN → Transient: the upload session was lost (registry
-//!   restart, another replica); the retry starts a fresh session.
-//! - any other 404 → Permanent: for a push, a missing endpoint or blob is not something a
-//!   retry or the user's input can change. (`blob_exists` handles its own 404 before this.)
-//! - code TOOMANYREQUESTS → Transient whatever the status.
-//! - everything else (other 4xx, 501, 505+, unexpected 1xx-3xx) → Permanent.
+//! The class of an answer is not decided here: [`response_error`] builds a
+//! [`Cause::Status`] (the status and the body's error codes) and `error.rs` holds the table
+//! (408/429/5xx and TOOMANYREQUESTS transient, 401/403/DENIED auth, 404 NAME_UNKNOWN not
+//! found, 404 BLOB_UPLOAD_UNKNOWN transient, the rest permanent). A transient answer with a
+//! `Retry-After` keeps the wait for the retry loop ([`super::retry::RetryAfter`]).
+//! [`transport_error`] names the cause of a request that got no answer: [`Cause::Network`]
+//! when it may pass (refused, reset, timed out, a temporary DNS failure),
+//! [`Cause::Unreachable`] when it will not (unknown host, untrusted certificate, wrong
+//! protocol), [`Cause::LocalIo`] when the file being sent failed.
 //!
 //! Messages are lowercase, name the method and the URL (without userinfo or query), and quote
 //! the registry's error codes and messages, or a short sanitized excerpt of a non-JSON body.
 
 use super::client::display_url;
 use super::retry::RetryAfter;
-use crate::error::{fail, io_class, Class};
+use crate::error::{fail, Cause, Class};
 use std::time::Duration;
 use ureq::http::HeaderMap;
 
@@ -91,23 +87,11 @@ pub(super) fn describe_body(body: &[u8]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// The error for a response the caller did not expect.
+/// The error for a response the caller did not expect, classed by [`Cause::Status`] (the
+/// status and the body's error codes; see `error.rs` for the table).
 pub(super) fn response_error(method: &str, url: &str, status: u16, headers: &HeaderMap, body: &[u8]) -> anyhow::Error {
     let codes: Vec<String> = api_errors(body).into_iter().map(|e| e.code.to_ascii_uppercase()).collect();
-    let has = |code: &str| codes.iter().any(|c| c == code);
-    let class = if has("DENIED") || has("UNAUTHORIZED") {
-        Class::Auth
-    } else if has("TOOMANYREQUESTS") {
-        Class::Transient
-    } else {
-        match status {
-            408 | 429 | 500 | 502 | 503 | 504 => Class::Transient,
-            401 | 403 => Class::Auth,
-            404 if has("NAME_UNKNOWN") => Class::NotFound,
-            404 if has("BLOB_UPLOAD_UNKNOWN") => Class::Transient,
-            _ => Class::Permanent,
-        }
-    };
+    let cause = Cause::Status { status, codes };
     let reason = ureq::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
@@ -118,12 +102,12 @@ pub(super) fn response_error(method: &str, url: &str, status: u16, headers: &Hea
         message.push_str(": ");
         message.push_str(&detail);
     }
-    if class == Class::Transient {
+    if cause.class() == Class::Transient {
         if let Some(after) = retry_after(headers) {
-            return RetryAfter::error(message, after);
+            return RetryAfter::error(cause, message, after);
         }
     }
-    fail(class, message)
+    fail(cause, message)
 }
 
 /// A `Retry-After` in seconds or as an HTTP date (IMF-fixdate, `Wed, 21 Oct 2015 07:28:00 GMT`;
@@ -182,22 +166,22 @@ pub(super) fn transport_error(method: &str, url: &str, err: ureq::Error) -> anyh
             if let Some(why) = text.strip_prefix("failed to lookup address information: ") {
                 let transient = why.to_ascii_lowercase().contains("temporary failure");
                 return fail(
-                    if transient { Class::Transient } else { Class::Permanent },
+                    if transient { Cause::Network } else { Cause::Unreachable },
                     format!("cannot resolve host {host} for {target}: {}", why.to_lowercase()),
                 );
             }
-            let class = match io_class(&io) {
-                // A file being sent went missing or became unreadable: not the network.
-                Class::NotFound => Class::NotFound,
-                _ if io.kind() == std::io::ErrorKind::PermissionDenied => Class::Permanent,
-                _ => Class::Transient,
+            let cause = match io.kind() {
+                // A file being sent (a spool file of ours) went missing or became unreadable:
+                // not the network, and not something a retry mends.
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Cause::LocalIo,
+                _ => Cause::Network,
             };
             let what = match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => "connection refused (is the registry running?)".to_string(),
                 std::io::ErrorKind::UnexpectedEof => "connection closed early".to_string(),
                 _ => io.to_string().to_lowercase(),
             };
-            fail(class, format!("network error for {target}: {what}"))
+            fail(cause, format!("network error for {target}: {what}"))
         }
         ureq::Error::Rustls(tls) => tls_error(&host, &target, &tls),
         ureq::Error::Timeout(t) => {
@@ -209,37 +193,37 @@ pub(super) fn transport_error(method: &str, url: &str, err: ureq::Error) -> anyh
                 ureq::Timeout::Connect | ureq::Timeout::Resolve => "no connection within --connect-timeout".to_string(),
                 other => format!("{other}"),
             };
-            fail(Class::Transient, format!("timed out for {target}: {what}"))
+            fail(Cause::Network, format!("timed out for {target}: {what}"))
         }
-        ureq::Error::ConnectionFailed => fail(Class::Transient, format!("could not connect to {host} for {target}")),
+        ureq::Error::ConnectionFailed => fail(Cause::Network, format!("could not connect to {host} for {target}")),
         ureq::Error::HostNotFound => fail(
-            Class::Permanent,
+            Cause::Unreachable,
             format!("cannot resolve host {host} for {target}: check the registry address"),
         ),
         ureq::Error::Protocol(e) => fail(
-            Class::Permanent,
+            Cause::Unreachable,
             format!("bad http from {host} for {target}: {e} (does the registry speak {}?)", other_scheme(url)),
         ),
         ureq::Error::RedirectFailed | ureq::Error::TooManyRedirects => {
-            fail(Class::Permanent, format!("registry redirected {target} in a way that cannot be followed"))
+            fail(Cause::BadAnswer, format!("registry redirected {target} in a way that cannot be followed"))
         }
-        ureq::Error::BadUri(u) => fail(Class::Permanent, format!("invalid url {}", display_url(&u))),
-        ureq::Error::Tls(what) => fail(Class::Permanent, format!("tls error with {host} for {target}: {what}")),
-        other => fail(Class::Permanent, format!("request failed for {target}: {}", other.to_string().to_lowercase())),
+        ureq::Error::BadUri(u) => fail(Cause::BadInput, format!("invalid url {}", display_url(&u))),
+        ureq::Error::Tls(what) => fail(Cause::Unreachable, format!("tls error with {host} for {target}: {what}")),
+        other => fail(Cause::Unreachable, format!("request failed for {target}: {}", other.to_string().to_lowercase())),
     }
 }
 
 fn tls_error(host: &str, target: &str, err: &rustls::Error) -> anyhow::Error {
     match err {
         rustls::Error::InvalidCertificate(_) => fail(
-            Class::Permanent,
+            Cause::Unreachable,
             format!("tls certificate of {host} not trusted for {target}: {err} (use --insecure or a CA file)"),
         ),
         rustls::Error::InvalidMessage(_) => fail(
-            Class::Permanent,
+            Cause::Unreachable,
             format!("tls handshake with {host} failed for {target}: {err} (does the registry speak http?)"),
         ),
-        _ => fail(Class::Permanent, format!("tls error with {host} for {target}: {err}")),
+        _ => fail(Cause::Unreachable, format!("tls error with {host} for {target}: {err}")),
     }
 }
 
@@ -385,7 +369,9 @@ mod tests {
             assert_eq!(class_of(&io(kind)), Class::Transient, "{kind:?}");
         }
         assert!(format!("{}", io(ErrorKind::ConnectionRefused)).starts_with("network error for GET https://r.example/v2/: connection refused"));
-        assert_eq!(class_of(&io(ErrorKind::NotFound)), Class::NotFound);
+        // a spool file being sent went missing: ours, not the network (was NotFound, exit 2)
+        assert_eq!(class_of(&io(ErrorKind::NotFound)), Class::Permanent);
+        assert_eq!(class_of(&io(ErrorKind::PermissionDenied)), Class::Permanent);
         let t = transport_error("GET", url, ureq::Error::Timeout(ureq::Timeout::Connect));
         assert_eq!(class_of(&t), Class::Transient);
         let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);

@@ -7,7 +7,7 @@
 use super::classify;
 use super::tls::TlsOptions;
 use super::trace;
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::secret::Secret;
 use std::io::Read;
 use std::time::Duration;
@@ -31,25 +31,25 @@ impl Endpoint {
         let shown = display_url(url);
         let Some((scheme, rest)) = split_scheme(url) else {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadInput,
                 format!("registry url {shown:?} must start with http:// or https://"),
             ));
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#']) {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadInput,
                 format!("registry url {shown:?} must be scheme://host[:port] without a path"),
             ));
         }
         if rest.contains('@') {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadInput,
                 format!("registry url {shown:?} must not carry credentials: use the credential options"),
             ));
         }
         if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(fail(Class::Permanent, format!("registry url {shown:?} has no valid host")));
+            return Err(fail(Cause::BadInput, format!("registry url {shown:?} has no valid host")));
         }
         Ok(Endpoint { scheme, authority: rest.to_ascii_lowercase() })
     }
@@ -133,11 +133,11 @@ pub(super) fn resolve_location(base: &Endpoint, request_url: &str, location: &st
     let location = location.trim();
     let location = location.split_once('#').map_or(location, |(l, _)| l);
     if location.is_empty() {
-        return Err(fail(Class::Permanent, "registry sent an empty Location header"));
+        return Err(fail(Cause::BadAnswer, "registry sent an empty Location header"));
     }
     if location.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(fail(
-            Class::Permanent,
+            Cause::BadAnswer,
             format!("registry sent an invalid Location header {:?}", display_url(location)),
         ));
     }
@@ -147,7 +147,7 @@ pub(super) fn resolve_location(base: &Endpoint, request_url: &str, location: &st
         }
         if !scheme.contains(['/', '?']) {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadAnswer,
                 format!("registry sent a Location with unsupported scheme {scheme:?}"),
             ));
         }
@@ -303,7 +303,7 @@ impl Client {
         let make = |url: &Option<String>| -> anyhow::Result<Option<ureq::Agent>> {
             let Some(url) = url else { return Ok(None) };
             let proxy = ureq::Proxy::new(url).map_err(|_| {
-                fail(Class::Permanent, format!("the proxy setting {:?} is not a valid proxy URL", trace::url(url)))
+                fail(Cause::BadInput, format!("the proxy setting {:?} is not a valid proxy URL", trace::url(url)))
             })?;
             log::debug!("proxy {} (NO_PROXY: {:?})", trace::url(url), proxies.no_proxy);
             Ok(Some(agent(Some(proxy))))
@@ -358,7 +358,7 @@ impl Client {
         if let Some((scheme, host, _)) = origin(url).filter(|_| authorization.is_some()) {
             if scheme == "http" && !self.insecure && !crate::plan::is_loopback(&host) {
                 return Err(fail(
-                    Class::Permanent,
+                    Cause::BadInput,
                     format!(
                         "refusing to send credentials over plain http to {}: use an https:// registry URL, or --insecure to allow it",
                         authority_of(url)
@@ -372,7 +372,7 @@ impl Client {
         }
         if let Some(auth) = authorization {
             let mut value = ureq::http::HeaderValue::from_str(auth.expose()).map_err(|_| {
-                fail(Class::Permanent, "the credentials contain characters not allowed in an http header")
+                fail(Cause::BadInput, "the credentials contain characters not allowed in an http header")
             })?;
             value.set_sensitive(true);
             builder = builder.header("authorization", value);

@@ -263,7 +263,7 @@ impl Registry {
         }
         let target = client::authority_of(&reply.final_url);
         Some(crate::error::fail(
-            crate::error::Class::Permanent,
+            crate::error::Cause::BadAnswer,
             format!(
                 "registry {} redirected {method} {} to {target}, which refused it without credentials ({}): \
                  idpush sends no credentials to another host, so the redirect must carry its own authorization (a signed url)",
@@ -307,7 +307,7 @@ impl Registry {
         if let Some(detail) = self.scrubbed_detail(reply) {
             message.push_str(&format!(" (it sent: {detail})"));
         }
-        crate::error::fail(crate::error::Class::Permanent, message)
+        crate::error::fail(crate::error::Cause::BadAnswer, message)
     }
 
     fn scrubbed_detail(&self, reply: &Reply) -> Option<String> {

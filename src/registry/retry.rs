@@ -7,7 +7,7 @@
 //! fault-injection tests run in seconds. Sleeps are taken in short slices that check for
 //! Ctrl-C, so an interrupted backoff ends at once.
 
-use crate::error::{class_of, fail, Class, Failure};
+use crate::error::{class_of, fail, Cause, Class, Failure};
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -126,9 +126,10 @@ pub struct RetryAfter {
 }
 
 impl RetryAfter {
-    /// A transient error with `message` that should not be retried before `after`.
-    pub fn error(message: impl Into<String>, after: Duration) -> anyhow::Error {
-        let cause = fail(Class::Transient, format!("the registry asked to retry after {}s", after.as_secs()))
+    /// An error with `message`, classed by `cause` (the registry's 429 or 503), that should not
+    /// be retried before `after`.
+    pub fn error(cause: Cause, message: impl Into<String>, after: Duration) -> anyhow::Error {
+        let cause = fail(cause, format!("the registry asked to retry after {}s", after.as_secs()))
             .downcast::<Failure>()
             .expect("fail() builds a Failure");
         anyhow::Error::new(RetryAfter { message: message.into(), after, cause })
@@ -198,7 +199,7 @@ mod tests {
         let mut calls = 0;
         let r: anyhow::Result<()> = with_retry("x", &p, || {
             calls += 1;
-            Err(fail(Class::Transient, "flaky"))
+            Err(fail(Cause::Network, "flaky"))
         });
         assert!(r.is_err());
         assert_eq!(calls, 4);
@@ -206,7 +207,7 @@ mod tests {
         calls = 0;
         let r: anyhow::Result<()> = with_retry("x", &p, || {
             calls += 1;
-            Err(fail(Class::Auth, "no"))
+            Err(fail(Cause::Refused, "no"))
         });
         assert_eq!(class_of(&r.unwrap_err()), Class::Auth);
         assert_eq!(calls, 1);
@@ -215,7 +216,7 @@ mod tests {
         let r = with_retry("x", &p, || {
             calls += 1;
             if calls < 3 {
-                Err(fail(Class::Transient, "flaky"))
+                Err(fail(Cause::Network, "flaky"))
             } else {
                 Ok(calls)
             }
@@ -225,7 +226,7 @@ mod tests {
 
     #[test]
     fn retry_after_error_is_transient_and_reads_well() {
-        let e = RetryAfter::error("registry answered 429", secs(3));
+        let e = RetryAfter::error(Cause::status(429), "registry answered 429", secs(3));
         assert_eq!(class_of(&e), Class::Transient);
         assert_eq!(RetryAfter::of(&e), Some(secs(3)));
         assert_eq!(format!("{e}"), "registry answered 429");

@@ -9,7 +9,7 @@
 //!   that list; it exists for tests and unusual setups);
 //! - `--ca-cert FILE` (a PEM bundle).
 
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use std::path::{Path, PathBuf};
 use ureq::tls::{Certificate, PemItem, RootCerts};
 
@@ -48,7 +48,7 @@ pub(super) fn root_certs(host: &str, opts: &TlsOptions, env: &dyn Fn(&str) -> Op
         files.sort();
         for f in files {
             let found = pem_file(&f).map_err(|e| {
-                fail(Class::Permanent, format!("cannot use CA file {} for {host}: {e}", f.display()))
+                fail(Cause::BadInput, format!("cannot use CA file {} for {host}: {e}", f.display()))
             })?;
             log::debug!("tls: {} certificates for {host} from {}", found.len(), f.display());
             certs.extend(found);
@@ -56,7 +56,7 @@ pub(super) fn root_certs(host: &str, opts: &TlsOptions, env: &dyn Fn(&str) -> Op
     }
     if let Some(f) = &opts.ca_cert {
         let found = pem_file(f)
-            .map_err(|e| fail(Class::Permanent, format!("cannot use --ca-cert {}: {e}", f.display())))?;
+            .map_err(|e| fail(Cause::BadInput, format!("cannot use --ca-cert {}: {e}", f.display())))?;
         log::debug!("tls: {} certificates from --ca-cert {}", found.len(), f.display());
         certs.extend(found);
     }
@@ -179,7 +179,7 @@ pub(super) fn certificate_error(host: &str, err: &ureq::Error, env: &dyn Fn(&str
         .map(|d| d.join("ca.crt").display().to_string())
         .unwrap_or_else(|| format!("~/.docker/certs.d/{host}/ca.crt"));
     fail(
-        Class::Permanent,
+        Cause::Unreachable,
         format!(
             "tls certificate of {host} is not trusted ({detail}): give its CA with --ca-cert FILE, \
              or put it in {certs_d}, or use --insecure to skip verification"
@@ -209,8 +209,8 @@ mod tests {
 
     #[test]
     fn bad_ca_cert_files_are_errors() {
-        let dir = std::env::temp_dir().join(format!("idpush-tls-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let guard = crate::test_support::TempDir::new("tls-unit");
+        let dir = guard.path().to_path_buf();
         let f = dir.join("empty.pem");
         std::fs::write(&f, "not a certificate\n").unwrap();
         let opts = TlsOptions { insecure: false, ca_cert: Some(f.clone()) };
@@ -218,7 +218,6 @@ mod tests {
         assert!(e.contains("--ca-cert") && e.contains("no PEM certificate"), "{e}");
         let opts = TlsOptions { insecure: false, ca_cert: Some(dir.join("missing.pem")) };
         assert!(root_certs("h", &opts, &|_| None).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
         // Without extras: system + bundled roots.
         let RootCerts::Specific(c) = root_certs("h", &TlsOptions::default(), &|_| None).unwrap() else { panic!() };
         assert!(c.len() >= webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());

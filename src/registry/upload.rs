@@ -26,8 +26,7 @@ use super::retry::with_retry;
 use std::io::{Seek, SeekFrom};
 use super::Registry;
 use crate::digest::Digest;
-use crate::error::{fail, Class};
-use anyhow::Context;
+use crate::error::{fail, Cause};
 use std::fs::File;
 use std::path::Path;
 use ureq::http::Method;
@@ -162,7 +161,7 @@ impl Registry {
         let reply = self.exchange(&Method::GET, url, Some(repo), &[], || Ok(Payload::None))?;
         if !reply.is_success() {
             let err = self.unexpected("GET", url, Some(repo), &reply);
-            if crate::error::class_of(&err) == Class::Transient && reply.status != 404 {
+            if crate::error::class_of(&err) == crate::error::Class::Transient && reply.status != 404 {
                 return Err(err);
             }
             log::debug!("upload status {} answered {}: starting a new session", display_url(url), reply.status);
@@ -186,11 +185,11 @@ impl Registry {
         started: Option<(String, u64)>,
     ) -> anyhow::Result<()> {
         let open = || -> anyhow::Result<File> {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let len = file.metadata().with_context(|| format!("cannot read {}", path.display()))?.len();
+            let file = File::open(path).map_err(|e| local_io("cannot open", path, e))?;
+            let len = file.metadata().map_err(|e| local_io("cannot read", path, e))?.len();
             if len != size {
                 return Err(fail(
-                    Class::Permanent,
+                    Cause::LocalIo,
                     format!("{} is {len} bytes but blob {digest} should be {size} bytes", path.display()),
                 ));
             }
@@ -283,7 +282,7 @@ impl Registry {
         }
         let location = reply.header("location").ok_or_else(|| {
             fail(
-                Class::Permanent,
+                Cause::BadAnswer,
                 format!("registry answered {} to POST {} without a Location header", reply.status, display_url(&start_url)),
             )
         })?;
@@ -311,8 +310,8 @@ impl Registry {
             log::debug!("blob {digest}: chunk {range} of {size} bytes");
             let headers = [("content-type", "application/octet-stream"), ("content-range", range.as_str())];
             let reply = self.upload_request(&Method::PATCH, &url, repo, &headers, &mut || {
-                let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-                file.seek(SeekFrom::Start(offset)).with_context(|| format!("cannot read {}", path.display()))?;
+                let mut file = File::open(path).map_err(|e| local_io("cannot open", path, e))?;
+                file.seek(SeekFrom::Start(offset)).map_err(|e| local_io("cannot read", path, e))?;
                 Ok(Payload::Section { file, len })
             })?;
             if reply.is_success() {
@@ -340,7 +339,7 @@ impl Registry {
             if !resync || resumes > MAX_RESUMES {
                 if reply.status == 413 {
                     return Err(fail(
-                        Class::Permanent,
+                        Cause::status(413),
                         format!(
                             "registry refused even a {len}-byte chunk of blob {digest} as too large (413): check the body size limit of the proxy in front of it"
                         ),
@@ -399,7 +398,7 @@ impl Registry {
             log::debug!("{method} {} redirected to {}", display_url(&url), display_url(&next));
             url = next;
         }
-        Err(fail(Class::Permanent, format!("too many redirects for {method} {}", display_url(&url))))
+        Err(fail(Cause::BadAnswer, format!("too many redirects for {method} {}", display_url(&url))))
     }
 
     /// PUT /v2/<repo>/manifests/<reference> with Content-Type = media_type exactly and the exact
@@ -411,7 +410,7 @@ impl Registry {
         let digest = Digest::of(bytes);
         check_reference(reference, &digest)?;
         if media_type.is_empty() || !media_type.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            return Err(fail(Class::Permanent, format!("invalid manifest media type {media_type:?}")));
+            return Err(fail(Cause::BadImage, format!("invalid manifest media type {media_type:?}")));
         }
         let policy = self.policy.clone();
         with_retry(&format!("pushing manifest {repo}:{reference}"), &policy, || {
@@ -479,8 +478,8 @@ pub(super) fn check_digest_header(reply: &Reply, want: &Digest, what: &str) -> a
     }
     match value.parse::<Digest>() {
         Ok(got) if got == *want => Ok(()),
-        Ok(got) => Err(fail(Class::Permanent, format!("registry stored {what} as {got}, expected {want}"))),
-        Err(_) => Err(fail(Class::Permanent, format!("registry reported {what} with an invalid digest {value:?}"))),
+        Ok(got) => Err(fail(Cause::BadAnswer, format!("registry stored {what} as {got}, expected {want}"))),
+        Err(_) => Err(fail(Cause::BadAnswer, format!("registry reported {what} with an invalid digest {value:?}"))),
     }
 }
 
@@ -503,7 +502,7 @@ pub(super) fn check_repository(repo: &str) -> anyhow::Result<()> {
     };
     if repo.is_empty() || repo.len() > 255 || !repo.split('/').all(component_ok) {
         return Err(fail(
-            Class::Permanent,
+            Cause::BadInput,
             format!("invalid repository name {repo:?}: use lowercase letters, digits and . _ - separated by /"),
         ));
     }
@@ -516,7 +515,7 @@ pub(super) fn check_reference(reference: &str, digest: &Digest) -> anyhow::Resul
         let named: Digest = reference.parse()?;
         if named != *digest {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadInput,
                 format!("manifest reference {named} does not match the manifest's digest {digest}"),
             ));
         }
@@ -529,7 +528,7 @@ pub(super) fn check_reference(reference: &str, digest: &Digest) -> anyhow::Resul
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !ok {
         return Err(fail(
-            Class::Permanent,
+            Cause::BadInput,
             format!("invalid tag {reference:?}: use up to 128 letters, digits, _ . - (not starting with . or -)"),
         ));
     }
@@ -541,3 +540,9 @@ mod tests;
 
 #[cfg(test)]
 mod chunk_tests;
+
+/// A failure on a blob file of ours (the spool dir): local, never retried, whatever its kind
+/// (a spool file that went missing is not "not found").
+fn local_io(what: &str, path: &std::path::Path, e: std::io::Error) -> anyhow::Error {
+    fail(Cause::LocalIo, format!("{what} {}: {}", path.display(), e.to_string().to_lowercase()))
+}

@@ -13,7 +13,7 @@
 //! `rootfs.diff_ids`, and the config against what the caller expected (the daemon's inspect).
 
 use crate::digest::Digest;
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::image::Image;
 use crate::oci::{Config, Index, Manifest, SaveEntry};
 use crate::store::{Layer, Store};
@@ -147,7 +147,7 @@ fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLayer) -> any
 /// Reads a whole entry of `size` bytes into memory, refusing one over `max` (and reading at
 /// most `max + 1` bytes, whatever the size claims).
 fn read_capped(entry: impl Read, size: u64, max: u64, path: &str) -> anyhow::Result<Vec<u8>> {
-    let too_large = |n: u64| fail(Class::Permanent, format!("{path} is {n} bytes, too large for a JSON file (at most {max})"));
+    let too_large = |n: u64| fail(Cause::BadImage, format!("{path} is {n} bytes, too large for a JSON file (at most {max})"));
     if size > max {
         return Err(too_large(size));
     }
@@ -189,8 +189,11 @@ fn check_trailer(mut rest: impl Read) -> anyhow::Result<()> {
 }
 
 fn cut_short(e: std::io::Error) -> anyhow::Error {
-    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-        fail(Class::Permanent, format!("the archive ends early, in the middle of an entry ({e})"))
+    if e.get_ref().is_some_and(|inner| inner.is::<crate::error::Failure>()) {
+        // The source already classified it (the daemon's export stream failed).
+        anyhow::Error::new(e).context("reading the archive")
+    } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        fail(Cause::BadImage, format!("the archive ends early, in the middle of an entry ({e})"))
     } else {
         anyhow::Error::new(e).context("the archive is not a valid tar (cut short or corrupt)")
     }
@@ -274,7 +277,7 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Ex
         plan_from_oci_index(entries)?
     } else {
         return Err(fail(
-            Class::Permanent,
+            Cause::BadImage,
             "not a docker save or OCI archive: it has neither manifest.json nor index.json",
         ));
     };
@@ -286,7 +289,7 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Ex
         .with_context(|| format!("{} is not an image config", plan.config))?;
     if let Some(want) = expected.filter(|w| w.layers != config.rootfs.diff_ids) {
         return Err(fail(
-            Class::Permanent,
+            Cause::BadImage,
             format!(
                 "the config {} lists the layers {:?}, not the {:?} that the daemon reported for it",
                 plan.config, config.rootfs.diff_ids, want.layers
@@ -306,7 +309,7 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Ex
         let l = layer(entries, path)?;
         if &l.diff_id != want {
             return Err(fail(
-                Class::Permanent,
+                Cause::BadImage,
                 format!("layer {path} has content {} but the config expects diff_id {want}", l.diff_id),
             ));
         }
@@ -355,7 +358,7 @@ fn blob_path(d: &Digest) -> String {
 fn check_named_digest(path: &str, l: &Layer) -> anyhow::Result<()> {
     if let Some(hex) = path.strip_prefix("blobs/sha256/") {
         if hex != l.diff_id.hex() && hex != l.blob.digest.hex() {
-            return Err(fail(Class::Permanent, format!("{path} does not match its digest (its content is {})", l.diff_id)));
+            return Err(fail(Cause::BadImage, format!("{path} does not match its digest (its content is {})", l.diff_id)));
         }
     }
     Ok(())
@@ -367,7 +370,7 @@ fn check_expected_config(path: &str, bytes: &[u8], want: &Expected) -> anyhow::R
     let got = Digest::of(bytes);
     if got != want.id {
         return Err(fail(
-            Class::Permanent,
+            Cause::BadImage,
             format!(
                 "the exported config {path} is image {got}, not the image {} that the daemon's inspect named (was the image re-tagged or removed meanwhile? try again)",
                 want.id
@@ -383,7 +386,7 @@ fn check_named_config(path: &str, digest: &Digest) -> anyhow::Result<()> {
     let hex = name.strip_suffix(".json").unwrap_or(name);
     let named = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
     if named && hex != digest.hex() {
-        return Err(fail(Class::Permanent, format!("config {path} does not match its digest (its content is {digest})")));
+        return Err(fail(Cause::BadImage, format!("config {path} does not match its digest (its content is {digest})")));
     }
     Ok(())
 }

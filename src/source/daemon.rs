@@ -12,7 +12,7 @@
 
 use crate::daemon::{Engine, ImageInfo};
 use crate::digest::Digest;
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::image::Image;
 use crate::progress::{human, Progress};
 use crate::source::archive::{self, Expected};
@@ -57,7 +57,7 @@ pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Resul
 /// The image ID and `RootFS.Layers` of an inspect answer, as digests.
 fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expected> {
     let bad = |what: &str, e: anyhow::Error| {
-        fail(Class::Permanent, format!("the docker daemon at {from} sent an invalid {what} for {name}: {e:#}"))
+        fail(Cause::DaemonRefused, format!("the docker daemon at {from} sent an invalid {what} for {name}: {e:#}"))
     };
     let id: Digest = info.id.parse().map_err(|e| bad("image ID", e))?;
     let layers = info

@@ -14,7 +14,7 @@
 //! uploaded); should the manifest list it, the end-of-stream check refuses the image.
 
 use crate::digest::Digest;
-use crate::error::{fail, Class};
+use crate::error::{fail, Cause};
 use crate::store::Layer;
 
 /// What a spooled layer may do now.
@@ -52,7 +52,7 @@ impl Gate {
             }
         }
         Err(fail(
-            Class::Permanent,
+            Cause::BadImage,
             format!(
                 "layer {path} has content {}, which is none of the {} layers the daemon reported for image {} (RootFS.Layers); nothing of it was uploaded",
                 layer.diff_id,

@@ -155,3 +155,61 @@ fn rejected_before_any_work(name: &str, bad: &str, args: impl FnOnce(&str) -> Ve
     assert_eq!(daemon.connections(), 0, "the daemon was contacted: {:?}", daemon.requests());
     assert_eq!(registry.connections(), 0, "the registry was contacted");
 }
+
+// Regression (issue 7, defect 10): a temp dir that does not exist was an I/O NotFound, which
+// the old classification took for "image not found" (exit 2). It is a local failure: exit 1,
+// one line naming the dir and how to fix it, nothing pushed.
+#[test]
+fn a_missing_temp_dir_exits_1_naming_it() {
+    let dir = TestDir::new("no-tmpdir");
+    let env = env();
+    let image = format!("{}:v1", unique("e2e-no-tmpdir"));
+    let mut images = ImageGuard::new();
+    import_image(&dir.path, &image, 4096);
+    images.add(&image);
+    let repo = format!("e2e/{}", unique("no-tmpdir"));
+    let missing = dir.path.join("no-such-dir");
+    let out = Idpush::new(&dir.path, &env.docker_host)
+        .env("TMPDIR", missing.to_str().unwrap())
+        .args(["push", "-q", &image, &format!("{}/{repo}:v1", env.registry)])
+        .run();
+    assert_eq!(out.code, Some(1), "a missing temp dir is a local failure, not 'not found':\n{}", out.describe());
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&format!("cannot create a temp dir in {}", missing.display())) && line.contains("TMPDIR"),
+        "the error should name the dir and the fix: {line:?}"
+    );
+    assert!(!missing.exists(), "the missing dir must not be created");
+    let (status, _) = registry_manifest_digest(&env.registry, &repo, "v1");
+    assert_eq!(status, 404, "nothing may be pushed without a temp dir");
+}
+
+// Regression (issue 7, life report): the error line was printed with eprintln!, which panics
+// (exit 101) on a full stderr; the exit code must stay that of the failure.
+#[test]
+fn an_error_on_a_full_stderr_keeps_its_exit_code() {
+    let dir = TestDir::new("devfull-error");
+    let env = env();
+    let image = format!("{}:latest", unique("e2e-missing-devfull"));
+    let repo = format!("e2e/{}", unique("missing-devfull"));
+    let mut cmd = Idpush::new(&dir.path, &env.docker_host)
+        .args(["push", &image, &format!("{}/{repo}:latest", env.registry)])
+        .into_command();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(full);
+    let mut child = cmd.spawn().expect("run idpush");
+    let deadline = std::time::Instant::now() + IDPUSH_TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("idpush did not finish within {IDPUSH_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(2), "a missing image exits 2 even when stderr is full (101 is a panic)");
+    let left = dir_entries(&dir.path.join("tmp"));
+    assert!(left.is_empty(), "left {left:?} in TMPDIR");
+}

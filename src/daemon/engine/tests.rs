@@ -2,7 +2,7 @@
 //! error messages, and whole calls against a fake daemon on a temporary unix socket or TCP port.
 
 use super::*;
-use crate::error::class_of;
+use crate::error::{class_of, Class};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -280,6 +280,10 @@ fn exports_stream_and_report_truncation() {
     let mut got = Vec::new();
     let err = engine.export("a/b:t").unwrap().read_to_end(&mut got).unwrap_err();
     assert_eq!((err.kind(), got.as_slice()), (io::ErrorKind::UnexpectedEof, &b"abc"[..]));
+    // An export cut short is the daemon's failure, classified where the socket is known to be
+    // the daemon's (it was an unclassified I/O error, its class guessed from its kind).
+    assert!(err.to_string().starts_with("the docker daemon at ") && err.to_string().contains("failed while exporting a/b:t"), "{err}");
+    assert_eq!(class_of(&anyhow::Error::new(err).context("reading the archive")), Class::Transient);
     assert_eq!(engine.export("x").err().map(|e| class_of(&e)), Some(Class::NotFound));
     let seen = server.join().unwrap();
     assert_eq!(first_line(&seen[1]), format!("GET /v1.47/images/get?names={id} HTTP/1.1"));

@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::Class;
 
 #[test]
 fn encodes_base64() {

@@ -89,7 +89,8 @@ fn push(limit: usize, chunk: u64, size: usize) -> Arc<Mutex<State>> {
     opts.retry_max_delay = Duration::ZERO;
     let mut reg = Registry::new(opts).unwrap();
     let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
-    let path = std::env::temp_dir().join(format!("idpush-chunk-{}-{limit}-{chunk}-{size}", std::process::id()));
+    let dir = crate::test_support::TempDir::new("chunk");
+    let path = dir.join("blob");
     std::fs::write(&path, &data).unwrap();
     let digest = Digest::of(&data);
     let result = reg.upload_blob("team/app", &digest, size as u64, &path);
@@ -153,7 +154,8 @@ fn an_upload_redirected_with_307_is_sent_again_to_the_new_location() {
     opts.retry_max_delay = Duration::ZERO;
     let mut reg = Registry::new(opts).unwrap();
     let data = b"redirected blob".to_vec();
-    let path = std::env::temp_dir().join(format!("idpush-redirect-{}", std::process::id()));
+    let dir = crate::test_support::TempDir::new("redirect");
+    let path = dir.join("blob");
     std::fs::write(&path, &data).unwrap();
     let result = reg.upload_blob("team/app", &Digest::of(&data), data.len() as u64, &path);
     let _ = std::fs::remove_file(&path);
@@ -186,7 +188,8 @@ fn transient_failures_of_a_chunk_and_of_the_final_put_resume_the_session() {
     opts.retry_max_delay = Duration::ZERO;
     let mut reg = Registry::new(opts).unwrap();
     let data: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
-    let path = std::env::temp_dir().join(format!("idpush-chunk-resume-{}", std::process::id()));
+    let dir = crate::test_support::TempDir::new("chunk-resume");
+    let path = dir.join("blob");
     std::fs::write(&path, &data).unwrap();
     let result = reg.upload_blob("team/app", &Digest::of(&data), size as u64, &path);
     let _ = std::fs::remove_file(&path);
@@ -210,7 +213,8 @@ fn a_session_given_up_on_is_cancelled() {
     opts.retry_max_delay = Duration::ZERO;
     let mut reg = Registry::new(opts).unwrap();
     let data = vec![7u8; 3 * MIB];
-    let path = std::env::temp_dir().join(format!("idpush-chunk-cancel-{}", std::process::id()));
+    let dir = crate::test_support::TempDir::new("chunk-cancel");
+    let path = dir.join("blob");
     std::fs::write(&path, &data).unwrap();
     let result = reg.upload_blob("team/app", &Digest::of(&data), data.len() as u64, &path);
     let _ = std::fs::remove_file(&path);

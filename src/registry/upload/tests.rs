@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::Class;
 
 #[test]
 fn parses_sizes() {
@@ -107,10 +108,33 @@ fn a_server_that_says_200_to_everything_confirms_nothing() {
     let mut opts = Options::new(&base);
     opts.retries = 0;
     let mut reg = Registry::new(opts).unwrap();
-    let path = std::env::temp_dir().join(format!("idpush-unconfirmed-{}", std::process::id()));
+    let dir = crate::test_support::TempDir::new("unconfirmed");
+    let path = dir.join("layer");
     std::fs::write(&path, b"layer").unwrap();
     let result = reg.upload_blob("team/app", &d, 5, &path);
     let _ = std::fs::remove_file(&path);
     let msg = format!("{:#}", result.unwrap_err());
     assert!(msg.contains("registry answered 200 ok to PUT") && msg.contains("201 Created"), "{msg}");
+}
+
+// Regression (issue 7, defect 10): a spool file that went missing was an I/O NotFound, which
+// exited 2 ("image not found"); it is a local failure of ours: permanent, exit 1, the path named.
+#[test]
+fn a_missing_blob_file_is_a_local_failure() {
+    use super::super::test_http::{response, serve};
+    use super::super::Options;
+    let base = serve(|req| match req.method.as_str() {
+        "POST" => response("202 Accepted", &["Location: /up/1"], ""),
+        _ => response("500 Internal Server Error", &[], ""),
+    });
+    let mut opts = Options::new(&base);
+    opts.retries = 0;
+    let mut reg = Registry::new(opts).unwrap();
+    let dir = crate::test_support::TempDir::new("missing-blob");
+    let path = dir.join("gone");
+    let err = reg.upload_blob("team/app", &Digest::of(b"layer"), 5, &path).unwrap_err();
+    let msg = format!("{err:#}");
+    assert_eq!(crate::error::class_of(&err), Class::Permanent, "{msg}");
+    assert_eq!(crate::exit::code_for(crate::error::class_of(&err)), 1);
+    assert!(msg.contains(&format!("cannot open {}", path.display())), "{msg}");
 }

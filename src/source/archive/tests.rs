@@ -69,10 +69,10 @@ fn classic() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     (tar, config, l1)
 }
 
+/// Where test stores go: the system temp dir, as for a real run (each store removes its own dir
+/// on drop, so no test dir is left behind).
 fn scratch() -> PathBuf {
-    let p = std::env::temp_dir().join(format!("idpush-archive-test-{}", std::process::id()));
-    std::fs::create_dir_all(&p).unwrap();
-    p
+    std::env::temp_dir()
 }
 
 fn read_bytes(bytes: &[u8]) -> anyhow::Result<Image> {
@@ -205,11 +205,11 @@ fn non_tar_input_is_an_error_not_a_panic() {
 
 #[test]
 fn failed_read_leaves_no_temp_dir() {
-    let parent = scratch().join("leak-check");
-    std::fs::create_dir_all(&parent).unwrap();
+    let parent = crate::test_support::TempDir::new("archive-leak-check");
+    let parent = parent.path();
     let (tar, _, _) = classic();
-    assert!(read(&tar[..1500], Store::create(&parent).unwrap(), "x").is_err());
-    assert_eq!(std::fs::read_dir(&parent).unwrap().count(), 0);
+    assert!(read(&tar[..1500], Store::create(parent).unwrap(), "x").is_err());
+    assert_eq!(std::fs::read_dir(parent).unwrap().count(), 0);
 }
 
 mod prop {
@@ -219,8 +219,8 @@ mod prop {
     use proptest::prelude::*;
 
     fn check(bytes: &[u8], name: &str) {
-        let parent = scratch().join(name);
-        std::fs::create_dir_all(&parent).unwrap();
+        let guard = crate::test_support::TempDir::new(&format!("archive-{name}"));
+        let parent = guard.path().to_path_buf();
         let result = read(bytes, Store::create(&parent).unwrap(), "the test archive");
         match result {
             Ok(image) => drop(image),
