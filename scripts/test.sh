@@ -43,3 +43,8 @@ echo "== static binary" >&2
 STATIC_BIN=$(scripts/build-static.sh | tail -n 1)
 echo "== e2e push:: tls:: with $STATIC_BIN" >&2
 IDPUSH_TEST_BIN=$STATIC_BIN cargo test --test e2e -- push:: tls::
+
+# The benchmark's quick mode (small images, one run): checks that scripts/bench.sh works; the
+# targets are judged by a full run (bench/RESULTS.md), not here.
+echo "== bench --quick" >&2
+DOCKER_HOST=$(sed -n 's/^DOCKER_HOST=//p' "$IDPUSH_TEST_ENV_FILE") scripts/bench.sh --quick
