@@ -5,6 +5,7 @@
 
 mod cache;
 mod cli;
+mod codec;
 mod credentials;
 mod daemon;
 mod digest;
