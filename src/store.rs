@@ -157,6 +157,42 @@ impl Store {
         Some(self.hash_known(input, diff_id, blob))
     }
 
+    /// Spools a layer whose name does not say its diff_id (classic `docker save`:
+    /// `<v1 id>/layer.tar`) while some layers are known ([`Store::with_known`]): the tar is
+    /// written as it is to a temp file while it is hashed; if its diff_id is a known one, that
+    /// file goes and the known blob is the layer (`true`: reused), else the file is encoded
+    /// as [`Store::spool_layer`] would (a local copy more, no deflate for a known layer).
+    /// Without known layers, or for a compressed stream, it is [`Store::spool_layer`].
+    pub fn spool_maybe_known(&self, input: impl Read) -> anyhow::Result<(Layer, bool)> {
+        if self.known.is_empty() {
+            return Ok((self.spool_layer(input)?, false));
+        }
+        let mut input = BufReader::with_capacity(256 * 1024, input);
+        let head = input.fill_buf().context("reading a layer")?;
+        if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            return Ok((self.spool_layer(input)?, false));
+        }
+        let (raw, file) = self.temp_file()?;
+        let spilled = (|| {
+            let mut tar = HashingReader::new(input);
+            let mut out = BufWriter::with_capacity(256 * 1024, file);
+            copy(&mut tar, &mut out, &self.root)?;
+            out.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
+            let (diff_id, _) = tar.finish();
+            if let Some(blob) = self.known.get(&diff_id) {
+                return Ok((Layer { blob: blob.clone(), diff_id }, true));
+            }
+            let file = File::open(&raw).map_err(|e| disk_error(&self.root, e))?;
+            let layer = self.spool_uncompressed(file)?;
+            if layer.diff_id != diff_id {
+                return Err(fail(Class::Permanent, format!("the layer read back from {} changed on disk", raw.display())));
+            }
+            Ok((layer, false))
+        })();
+        let _ = fs::remove_file(&raw);
+        spilled
+    }
+
     fn hash_known(&self, mut input: impl Read, diff_id: &Digest, blob: Blob) -> anyhow::Result<Layer> {
         self.check_open()?;
         let mut hasher = Hasher::new();
