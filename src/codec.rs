@@ -165,9 +165,9 @@ impl Encoder {
             Codec::None => "none".to_string(),
             Codec::Gzip { level } => {
                 let b = self.block;
-                let size = if b % (1024 * 1024) == 0 {
+                let size = if b.is_multiple_of(1024 * 1024) {
                     format!("{}m", b / (1024 * 1024))
-                } else if b % 1024 == 0 {
+                } else if b.is_multiple_of(1024) {
                     format!("{}k", b / 1024)
                 } else {
                     b.to_string()
@@ -254,7 +254,7 @@ impl Encoder {
 struct Job {
     index: u64,
     input: Vec<u8>,
-    /// The deflate bytes for `input`, or empty when the block is stored.
+    /// The deflate bytes for `input` (stale when `stored`: the writer then uses `input`).
     deflated: Vec<u8>,
     stored: bool,
     crc: Crc,
@@ -374,7 +374,6 @@ impl Deflater {
     fn run(&mut self, job: &mut Job) -> Result<(), Error> {
         job.crc.reset();
         job.crc.update(&job.input);
-        job.deflated.clear();
         job.stored = true;
         let Some(c) = self.compress.as_mut() else { return Ok(()) };
         if job.input.is_empty() {
@@ -424,7 +423,7 @@ fn looks_random(sample: &[u8]) -> bool {
 /// depend on the buffer's history (recycled jobs differ between thread counts).
 fn deflate(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<bool, Error> {
     let bound = input.len() + input.len() / 8 + 1024;
-    out.clear();
+    // Only the part past what a previous block left is zeroed; every byte kept is written below.
     out.resize(bound, 0);
     let status = c.compress(input, out, FlushCompress::Sync).map_err(|e| Error::Deflate(e.to_string().to_lowercase()))?;
     let (consumed, written) = (c.total_in() as usize, c.total_out() as usize);

@@ -43,7 +43,7 @@ fn mixed(n: usize) -> Vec<u8> {
         match i % 3 {
             0 => v.extend(text(len, i + 1)),
             1 => v.extend(random(len, i + 1)),
-            _ => v.extend(std::iter::repeat(0u8).take(len)),
+            _ => v.extend(std::iter::repeat_n(0u8, len)),
         }
         i += 1;
     }
@@ -298,4 +298,61 @@ fn random_detection_needs_every_probe_to_look_random() {
     assert!(!probes_look_random(&block));
     let (out, _) = encode(&Encoder::new(Codec::DEFAULT).threads(1), &block);
     assert!(out.len() < BLOCK - BLOCK / 16, "{} bytes for {}", out.len(), BLOCK);
+}
+
+/// Counts bytes read, so the writer below can see how far ahead the reader is.
+struct CountingReader {
+    data: Vec<u8>,
+    pos: usize,
+    read: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Read for CountingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.data.len() - self.pos).min(50_000);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        self.read.fetch_add(n, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+/// A slow disk that records the largest lead the reader ever had over it.
+struct LeadCheckingWriter {
+    read: Arc<std::sync::atomic::AtomicUsize>,
+    written: usize,
+    max_lead: usize,
+    report: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Write for LeadCheckingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        self.written += buf.len();
+        self.max_lead = self.max_lead.max(self.read.load(Ordering::SeqCst).saturating_sub(self.written));
+        self.report.store(self.max_lead, Ordering::SeqCst);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn at_most_threads_plus_two_blocks_are_in_flight() {
+    // Random data is stored, so output bytes track input bytes one for one: how far reading
+    // runs ahead of a slow disk is the memory held in blocks.
+    let block = 16 * 1024;
+    let threads = 2;
+    let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let report = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reader = CountingReader { data: random(200 * block, 31), pos: 0, read: Arc::clone(&read) };
+    let writer = LeadCheckingWriter { read, written: 0, max_lead: 0, report: Arc::clone(&report) };
+    let enc = Encoder::new(Codec::Gzip { level: 0 }).block_size(block).threads(threads);
+    enc.encode(reader, writer).unwrap();
+    // (threads + 2) blocks, plus the writer's 128 KiB buffer still unwritten.
+    let bound = (threads + 2) * block + 128 * 1024 + block;
+    let lead = report.load(Ordering::SeqCst);
+    assert!(lead <= bound, "reader ran {lead} bytes ahead of the disk (bound {bound})");
+    assert!(lead > 0);
 }
