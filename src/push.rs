@@ -5,6 +5,9 @@
 //! ([`Uploader::blob`]), so uploading overlaps reading and compressing. The manifest is put only
 //! in [`Uploader::finish`], after every blob is confirmed present, so a push that fails half way
 //! never leaves a tag pointing at missing blobs.
+//!
+//! What the layer cache claims is confirmed here before anything is skipped
+//! ([`Uploader::confirm`], `cached.rs`).
 
 mod cached;
 
