@@ -95,7 +95,7 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
 
     let (pushed, image) = if let Some(config) = confirmed.everything() {
-        log::debug!("every layer of {image_id} is in {} already and its config is cached: no export", plan.dest.repository);
+        progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
         let image = confirmed.image(store, config, &diff_ids)?;
         let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
         (pushed, image)
