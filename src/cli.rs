@@ -52,6 +52,9 @@ IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT 
 flags of the same name; a flag always wins (IDPBUILDER_REGISTRY_INSECURE takes 1/0, true/false, yes/no or on/off). \
 A docker-credential-* helper gets 30 seconds to answer. DOCKER_HOST names the daemon (default unix:///var/run/docker.sock). \
 TMPDIR is where layers are spooled. \
+IDPUSH_CACHE_DIR names the layer cache dir (what earlier pushes learned, so an unchanged image is \
+pushed without exporting it; every claim is checked with the registry), IDPUSH_NO_CACHE=1 stands in for --no-cache, \
+IDPUSH_COMPRESSION for --compression, IDPUSH_COMPRESSION_LEVEL for --compression-level. \
 IDPBUILDER_REGISTRY_CA_CERT stands in for --ca-cert, IDPUSH_CHUNK_SIZE for --chunk-size. TLS is \
 verified against the system store (SSL_CERT_FILE, SSL_CERT_DIR), built-in roots and \
 /etc/docker/certs.d/HOST[:PORT]/*.crt, ~/.docker/certs.d/HOST[:PORT]/*.crt (IDPUSH_CERTS_D=DIR:... \
@@ -134,4 +137,19 @@ pub struct PushArgs {
     /// seconds a read or write may stall before it is retried (default 300, at most 86400)
     #[argh(option)]
     pub read_timeout: Option<u64>,
+
+    /// do not read or write the local layer cache ($IDPUSH_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/idpush or ~/.cache/idpush)
+    #[argh(switch)]
+    pub no_cache: bool,
+
+    /// layer compression: gzip (default) or none (uncompressed OCI layers: the cheapest push
+    /// to a registry on the same machine)
+    #[argh(option)]
+    pub compression: Option<String>,
+
+    /// gzip level for the layers idpush compresses: 0 (stored) to 9 (smallest); default 1,
+    /// the fastest
+    #[argh(option)]
+    pub compression_level: Option<u32>,
 }

@@ -18,6 +18,41 @@ pub struct Image {
 }
 
 impl Image {
+    /// The image of a config blob and layers, in order, in the format the store's codec asks
+    /// for: an OCI image when layers are pushed uncompressed (`--compression none`; a layer
+    /// whose blob is its diff_id is an uncompressed tar), else docker schema 2.
+    pub fn new(store: Store, config: Blob, layers: &[Layer]) -> Image {
+        if store.uncompressed() {
+            Image::oci(store, config, layers)
+        } else {
+            Image::docker(store, config, layers)
+        }
+    }
+
+    /// An OCI image from a config blob and layers (uncompressed tars or gzipped), in order.
+    pub fn oci(store: Store, config: Blob, layers: &[Layer]) -> Image {
+        let desc = |media_type: &str, b: &Blob| Descriptor {
+            media_type: media_type.to_string(),
+            size: b.size,
+            digest: b.digest.clone(),
+            annotations: None,
+        };
+        let config = desc(oci::OCI_CONFIG, &config);
+        let layers: Vec<Descriptor> = layers
+            .iter()
+            .map(|l| desc(if l.blob.digest == l.diff_id { oci::OCI_LAYER } else { oci::OCI_LAYER_GZIP }, &l.blob))
+            .collect();
+        let manifest = Manifest::oci(config.clone(), layers.clone()).to_bytes();
+        Image {
+            store,
+            manifest_digest: Digest::of(&manifest),
+            manifest,
+            manifest_media_type: oci::OCI_MANIFEST.to_string(),
+            config,
+            layers,
+        }
+    }
+
     /// A docker schema 2 image from a config blob and gzipped layers, in order.
     pub fn docker(store: Store, config: Blob, layers: &[Layer]) -> Image {
         let desc = |media_type: &str, b: &Blob| Descriptor {

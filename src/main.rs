@@ -85,21 +85,37 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     progress.line(context());
     let mut uploader = push::Uploader::new(&mut registry, &plan.dest, &progress).with_context(context)?;
     uploader.authenticate(found.id()).with_context(context)?;
-    let store = store::Store::create(&plan.tmpdir)?;
-    let export = source::daemon::open(&engine, found)?;
 
-    // The export is read (and layers compressed) on a thread; each layer of the image uploads
-    // as soon as it is on disk, while the next one is read.
-    let (layers, spooled) = std::sync::mpsc::channel();
-    let reader_progress = progress.clone();
-    // Held until the uploads are done: a reader that fails must not remove files being uploaded.
-    let _keep = store.clone();
-    let reader = std::thread::spawn(move || {
-        source::daemon::read(export, store, &reader_progress, &mut |layer, path| {
-            let _ = layers.send((layer.blob.clone(), path));
-        })
-    });
-    let pushed = upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?;
+    // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
+    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&env) };
+    let codec = codec::Encoder::new(plan.compression).name();
+    let host = plan.dest.registry.clone().unwrap_or_default();
+    let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
+    let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
+    let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
+
+    let (pushed, image) = if let Some(config) = confirmed.everything() {
+        progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
+        let image = confirmed.image(store, config, &diff_ids)?;
+        let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
+        (pushed, image)
+    } else {
+        let export = source::daemon::open(&engine, found)?;
+        // The export is read (and layers compressed) on a thread; each layer of the image
+        // uploads as soon as it is on disk, while the next one is read.
+        let (layers, spooled) = std::sync::mpsc::channel();
+        let reader_progress = progress.clone();
+        // Held until the uploads are done: a reader that fails must not remove files being uploaded.
+        let _keep = store.clone();
+        let reader = std::thread::spawn(move || {
+            source::daemon::read(export, store, &reader_progress, &mut |layer, path| {
+                let _ = layers.send((layer.blob.clone(), path));
+            })
+        });
+        upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?
+    };
+    push::remember(&cache, &codec, &host, &plan.dest.repository, &image_id, &diff_ids, &image);
+    drop(image);
 
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
@@ -109,17 +125,17 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Uploads layers as the reader hands them over, then whatever else the image needs and the
-/// manifest.
+/// manifest; returns the image too (its store still holds the config).
 fn upload(
     mut uploader: push::Uploader<'_>,
     spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
-) -> anyhow::Result<push::Pushed> {
+) -> anyhow::Result<(push::Pushed, image::Image)> {
     for (blob, path) in spooled {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }
     let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;
-    uploader.finish(&image)
+    Ok((uploader.finish(&image)?, image))
 }
 
 /// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or

@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// A content descriptor: what a manifest says about one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +69,11 @@ impl Manifest {
     /// A docker schema 2 manifest for a config and its compressed layers.
     pub fn docker(config: Descriptor, layers: Vec<Descriptor>) -> Manifest {
         Manifest { schema_version: 2, media_type: Some(DOCKER_MANIFEST.to_string()), config, layers }
+    }
+
+    /// An OCI image manifest for a config and its layers.
+    pub fn oci(config: Descriptor, layers: Vec<Descriptor>) -> Manifest {
+        Manifest { schema_version: 2, media_type: Some(OCI_MANIFEST.to_string()), config, layers }
     }
 
     /// The exact bytes to push; the manifest digest is computed over these.

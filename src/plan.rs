@@ -49,6 +49,10 @@ pub struct Plan {
     pub retry_max_delay: std::time::Duration,
     pub connect_timeout: std::time::Duration,
     pub read_timeout: std::time::Duration,
+    /// `--no-cache` / IDPUSH_NO_CACHE: the layer cache is neither read nor written.
+    pub no_cache: bool,
+    /// `--compression` and `--compression-level` (or IDPUSH_COMPRESSION[_LEVEL]).
+    pub compression: crate::codec::Codec,
 }
 
 /// A registry URL as the user gave it: scheme (if any) and `host[:port]`.
@@ -180,6 +184,14 @@ pub fn plan_with(
         Some(s) => crate::registry::parse_size(&s).with_context(|| format!("--chunk-size {}", quote(&s)))?,
         None => crate::registry::DEFAULT_CHUNK_SIZE,
     };
+    let compression = compression(args.compression.as_deref(), args.compression_level, &var)?;
+    let no_cache = args.no_cache
+        || match var("IDPUSH_NO_CACHE") {
+            Some(v) => parse_bool(&v).ok_or_else(|| {
+                anyhow!("IDPUSH_NO_CACHE={} is not a yes or no: use 1/0, true/false, yes/no or on/off", quote(&v))
+            })?,
+            None => false,
+        };
     let tmpdir = args
         .tmpdir
         .or_else(|| var("TMPDIR"))
@@ -204,7 +216,46 @@ pub fn plan_with(
         retry_max_delay,
         connect_timeout,
         read_timeout,
+        no_cache,
+        compression,
     })
+}
+
+/// The layer codec from `--compression` / IDPUSH_COMPRESSION and `--compression-level` /
+/// IDPUSH_COMPRESSION_LEVEL (a flag wins over its variable).
+fn compression(
+    flag: Option<&str>,
+    level_flag: Option<u32>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<crate::codec::Codec> {
+    use crate::codec::Codec;
+    let (name, given) = match flag {
+        Some(f) => (f.to_string(), format!("--compression {}", quote(f))),
+        None => match var("IDPUSH_COMPRESSION") {
+            Some(v) => (v.clone(), format!("IDPUSH_COMPRESSION={} (it stands in for --compression)", quote(&v))),
+            None => ("gzip".to_string(), String::new()),
+        },
+    };
+    let level = match level_flag {
+        Some(n) => Some((n.to_string(), format!("--compression-level {n}"))),
+        None => var("IDPUSH_COMPRESSION_LEVEL")
+            .map(|v| (v.clone(), format!("IDPUSH_COMPRESSION_LEVEL={} (it stands in for --compression-level)", quote(&v)))),
+    };
+    let level = match level {
+        None => None,
+        Some((v, given)) => match v.trim().parse::<u32>() {
+            Ok(n) if n <= 9 => Some((n, given)),
+            _ => bail!("{given} is not a gzip level: give a whole number from 0 (stored) to 9 (smallest)"),
+        },
+    };
+    match name.trim().to_ascii_lowercase().as_str() {
+        "gzip" => Ok(Codec::Gzip { level: level.map(|(n, _)| n).unwrap_or(1) }),
+        "none" => match level {
+            Some((_, lg)) => bail!("{lg} has no meaning with --compression none: drop one of them"),
+            None => Ok(Codec::None),
+        },
+        _ => bail!("{given} is not a compression: use gzip or none"),
+    }
 }
 
 /// The full destination reference: DEST as given (with the registry's host when it names
@@ -356,6 +407,44 @@ mod tests {
             retry_max_delay: None,
             connect_timeout: None,
             read_timeout: None,
+            no_cache: false,
+            compression: None,
+            compression_level: None,
+        }
+    }
+
+    #[test]
+    fn compression_flags_and_environment() {
+        use crate::codec::Codec;
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let plan_of = |a: PushArgs, e: &dyn Fn(&str) -> Option<String>| plan(a, e);
+        let p = plan_of(args("a:1", Some("127.0.0.1:5000/a:1")), &no_env).unwrap();
+        assert_eq!((p.compression, p.no_cache), (Codec::Gzip { level: 1 }, false));
+        let mut a = args("a:1", Some("127.0.0.1:5000/a:1"));
+        a.compression = Some("none".into());
+        a.no_cache = true;
+        let p = plan_of(a, &no_env).unwrap();
+        assert_eq!((p.compression, p.no_cache), (Codec::None, true));
+        let p = plan_of(args("a:1", Some("127.0.0.1:5000/a:1")), &env(&[("IDPUSH_COMPRESSION_LEVEL", "6"), ("IDPUSH_NO_CACHE", "1")])).unwrap();
+        assert_eq!((p.compression, p.no_cache), (Codec::Gzip { level: 6 }, true));
+        let mut a = args("a:1", Some("127.0.0.1:5000/a:1"));
+        a.compression_level = Some(0);
+        let p = plan_of(a, &env(&[("IDPUSH_COMPRESSION", "gzip"), ("IDPUSH_COMPRESSION_LEVEL", "9")])).unwrap();
+        assert_eq!(p.compression, Codec::Gzip { level: 0 }, "a flag wins over its variable");
+        for (flag, level, e, want) in [
+            (Some("zstd"), None, &[][..], "--compression \"zstd\" is not a compression: use gzip or none"),
+            (None, Some(10), &[][..], "--compression-level 10 is not a gzip level"),
+            (None, None, &[("IDPUSH_COMPRESSION_LEVEL", "fast")][..], "IDPUSH_COMPRESSION_LEVEL=\"fast\""),
+            (Some("none"), Some(3), &[][..], "--compression-level 3 has no meaning with --compression none"),
+        ] {
+            let mut a = args("a:1", Some("127.0.0.1:5000/a:1"));
+            a.compression = flag.map(Into::into);
+            a.compression_level = level;
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(e.to_vec().into_boxed_slice());
+            let err = format!("{:#}", plan_of(a, &env(pairs)).unwrap_err());
+            assert!(err.contains(want), "{err}");
         }
     }
 

@@ -5,6 +5,13 @@
 //! ([`Uploader::blob`]), so uploading overlaps reading and compressing. The manifest is put only
 //! in [`Uploader::finish`], after every blob is confirmed present, so a push that fails half way
 //! never leaves a tag pointing at missing blobs.
+//!
+//! What the layer cache claims is confirmed here before anything is skipped
+//! ([`Uploader::confirm`], `cached.rs`).
+
+mod cached;
+
+pub use cached::{confirm_cached, remember};
 
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
@@ -21,6 +28,17 @@ use std::path::Path;
 pub struct Pushed {
     /// `host/repo:tag@sha256:…`
     pub reference: String,
+}
+
+/// What the registry said of a blob a cache claims is in the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// 200 with the claimed size.
+    Confirmed,
+    /// 404: not in this repository.
+    Absent,
+    /// Anything else (another size, a refusal, a failure): the claim is not believed.
+    Wrong,
 }
 
 /// Uploads blobs to one repository, each digest once.
@@ -49,6 +67,39 @@ impl<'a> Uploader<'a> {
         self.registry.check_access(&self.dest.repository, config)?;
         log::debug!("authenticated for {}", self.dest.repository);
         Ok(())
+    }
+
+    /// The repository pushed to.
+    pub fn repository(&self) -> &str {
+        &self.dest.repository
+    }
+
+    /// HEAD /v2/<name>/blobs/<digest>: whether a blob a cache claims is there is, with that
+    /// size. Only a 200 with `Content-Length` equal to `size` confirms it (it then counts as
+    /// present, and is not checked again); a 404, another size or any failure is "no" (a debug
+    /// line says why), and the blob is handled as unknown: the push does the work.
+    pub fn confirm(&mut self, kind: &str, digest: &Digest, size: u64) -> anyhow::Result<Claim> {
+        if self.present.contains(digest) {
+            return Ok(Claim::Confirmed);
+        }
+        interrupt::check()?;
+        match self.registry.blob_exists(&self.dest.repository, digest, size) {
+            Ok(true) => {
+                self.progress.blob(kind, digest, size, "skipped (exists)");
+                self.skipped += 1;
+                self.present.insert(digest.clone());
+                Ok(Claim::Confirmed)
+            }
+            Ok(false) => {
+                log::debug!("the cache's {digest} is not in {}: it is pushed again", self.dest.repository);
+                Ok(Claim::Absent)
+            }
+            Err(e) => {
+                interrupt::check()?;
+                log::debug!("the cache's claim of {digest} ({size} bytes) is not confirmed: {e:#}");
+                Ok(Claim::Wrong)
+            }
+        }
     }
 
     /// Makes sure one blob is in the repository: skipped when it is there, uploaded otherwise.

@@ -1,18 +1,23 @@
 //! The image on disk: a private temp dir (mode 0700) holding blobs by digest.
 //!
-//! Layers are spooled in one pass: the uncompressed bytes are hashed (the diff_id), gzipped,
-//! and the compressed bytes hashed and written to a temp file, which is then renamed to
-//! `blobs/sha256/<hex>`. A layer is never held in memory. The dir is removed on drop, and also
+//! Layers are spooled in one pass: the uncompressed bytes are hashed (the diff_id), encoded by
+//! the store's [`codec`](crate::codec) (parallel gzip by default, or kept as they are), and the
+//! blob hashed and written to a temp file, which is then renamed to `blobs/sha256/<hex>`. A
+//! layer already gzipped is kept as it is. A layer the push already knows the blob of
+//! ([`Store::with_known`]: the layer cache, confirmed by the registry) is only hashed, to
+//! confirm its diff_id, and nothing is written. A layer is never held in memory. The dir is removed on drop, and also
 //! by [`remove_all`] when the process is interrupted; once that has begun, no thread can create
 //! a file or a dir in the store any more. Each dir names its owner process in a marker file, so
 //! a later run can remove a dir whose run was killed outright (`owner.rs`).
 
 mod owner;
 
-use crate::digest::{Digest, HashingReader, HashingWriter};
+use crate::codec::{self, Codec, Encoder};
+use crate::digest::{Digest, Hasher, HashingReader, HashingWriter};
 use crate::error::{fail, Cause};
 use anyhow::Context;
-use flate2::{read::GzDecoder, write::GzEncoder, Compression};
+use flate2::read::GzDecoder;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::DirBuilderExt;
@@ -35,9 +40,6 @@ struct Stores {
     closing: AtomicBool,
 }
 
-/// Gzip level for layers we compress: fast, since the upload waits on it.
-const GZIP_LEVEL: u32 = 1;
-
 /// A blob in the store: its digest and size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {
@@ -59,6 +61,11 @@ pub struct Store {
     root: PathBuf,
     stores: &'static Stores,
     _dir: Arc<Dir>,
+    /// How uncompressed layers become blobs.
+    codec: Codec,
+    encoder: Arc<Encoder>,
+    /// diff_id → the blob already known for it: such a layer is only hashed.
+    known: Arc<HashMap<Digest, Blob>>,
 }
 
 /// Removes the dir when dropped.
@@ -97,7 +104,14 @@ impl Store {
             };
             match made {
                 Ok(()) => {
-                    let store = Store { _dir: Arc::new(Dir { path: root.clone(), stores }), root, stores };
+                    let store = Store {
+                        _dir: Arc::new(Dir { path: root.clone(), stores }),
+                        root,
+                        stores,
+                        codec: Codec::DEFAULT,
+                        encoder: Arc::new(Encoder::new(Codec::DEFAULT)),
+                        known: Arc::new(HashMap::new()),
+                    };
                     if let Some(me) = owner::Owner::me() {
                         store.check_open()?;
                         owner::write_marker(&store.root, me).map_err(|e| disk_error(&store.root, e))?;
@@ -120,6 +134,90 @@ impl Store {
         }
     }
 
+    /// This store encoding uncompressed layers with `codec` (default: [`Codec::DEFAULT`]), on
+    /// one thread per core (see [`Encoder::new`]).
+    pub fn with_codec(mut self, codec: Codec) -> Store {
+        self.codec = codec;
+        self.encoder = Arc::new(Encoder::new(codec));
+        self
+    }
+
+    /// This store taking the layers with these diff_ids as already pushed, as these blobs:
+    /// [`Store::spool_known`] only hashes them.
+    pub fn with_known(mut self, known: HashMap<Digest, Blob>) -> Store {
+        self.known = Arc::new(known);
+        self
+    }
+
+    /// Whether uncompressed layers stay uncompressed (`--compression none`).
+    pub fn uncompressed(&self) -> bool {
+        self.codec == Codec::None
+    }
+
+    /// Reads a layer whose blob is already known (`diff_id`'s entry in [`Store::with_known`])
+    /// only to hash it: the layer is that blob if the stream's sha256 is `diff_id`. Nothing is
+    /// written. None if the diff_id is not known.
+    pub fn spool_known(&self, input: impl Read, diff_id: &Digest) -> Option<anyhow::Result<Layer>> {
+        let blob = self.known.get(diff_id)?.clone();
+        Some(self.hash_known(input, diff_id, blob))
+    }
+
+    /// Spools a layer whose name does not say its diff_id (classic `docker save`:
+    /// `<v1 id>/layer.tar`) while some layers are known ([`Store::with_known`]): the tar is
+    /// written as it is to a temp file while it is hashed; if its diff_id is a known one, that
+    /// file goes and the known blob is the layer (`true`: reused), else the file is encoded
+    /// as [`Store::spool_layer`] would (a local copy more, no deflate for a known layer).
+    /// Without known layers, or for a compressed stream, it is [`Store::spool_layer`].
+    pub fn spool_maybe_known(&self, input: impl Read) -> anyhow::Result<(Layer, bool)> {
+        if self.known.is_empty() {
+            return Ok((self.spool_layer(input)?, false));
+        }
+        let mut input = BufReader::with_capacity(256 * 1024, input);
+        let head = input.fill_buf().context("reading a layer")?;
+        if head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            return Ok((self.spool_layer(input)?, false));
+        }
+        let (raw, file) = self.temp_file()?;
+        let spilled = (|| {
+            let mut tar = HashingReader::new(input);
+            let mut out = BufWriter::with_capacity(256 * 1024, file);
+            copy(&mut tar, &mut out, &self.root)?;
+            out.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
+            let (diff_id, _) = tar.finish();
+            if let Some(blob) = self.known.get(&diff_id) {
+                return Ok((Layer { blob: blob.clone(), diff_id }, true));
+            }
+            let file = File::open(&raw).map_err(|e| disk_error(&self.root, e))?;
+            let layer = self.spool_uncompressed(file)?;
+            if layer.diff_id != diff_id {
+                return Err(fail(Cause::LocalIo, format!("the layer read back from {} changed on disk", raw.display())));
+            }
+            Ok((layer, false))
+        })();
+        let _ = fs::remove_file(&raw);
+        spilled
+    }
+
+    fn hash_known(&self, mut input: impl Read, diff_id: &Digest, blob: Blob) -> anyhow::Result<Layer> {
+        self.check_open()?;
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = match input.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(anyhow::Error::new(e).context("reading a layer")),
+            };
+            hasher.update(&buf[..n]);
+        }
+        let got = hasher.finish();
+        if &got != diff_id {
+            return Err(fail(Cause::BadImage, format!("the layer's content is {got}, not the {diff_id} its name says")));
+        }
+        Ok(Layer { blob, diff_id: got })
+    }
+
     #[cfg(test)]
     pub fn root(&self) -> &Path {
         &self.root
@@ -138,8 +236,8 @@ impl Store {
         Ok(blob)
     }
 
-    /// Spools a layer from a stream: an uncompressed tar is gzipped, a gzipped one is kept as
-    /// it is; either way both digests are computed.
+    /// Spools a layer from a stream: an uncompressed tar is encoded with the store's codec, a
+    /// gzipped one is kept as it is; either way both digests are computed.
     pub fn spool_layer(&self, input: impl Read) -> anyhow::Result<Layer> {
         let mut input = BufReader::with_capacity(256 * 1024, input);
         let head = input.fill_buf().context("reading a layer")?;
@@ -155,16 +253,13 @@ impl Store {
 
     fn spool_uncompressed(&self, input: impl Read) -> anyhow::Result<Layer> {
         let (tmp, file) = self.temp_file()?;
-        let mut tar = HashingReader::new(input);
-        let out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
-        let mut gz = GzEncoder::new(out, Compression::new(GZIP_LEVEL));
-        copy(&mut tar, &mut gz, &self.root)?;
-        let out = gz.finish().map_err(|e| disk_error(&self.root, e))?;
-        let (buf, digest, size) = out.finish();
-        buf.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
-        let (diff_id, _) = tar.finish();
-        self.commit(&tmp, &digest)?;
-        Ok(Layer { blob: Blob { digest, size }, diff_id })
+        let encoded = self.encoder.encode(input, file).map_err(|e| match e {
+            codec::Error::Read(e) => anyhow::Error::new(e).context("reading a layer"),
+            codec::Error::Write(e) => disk_error(&self.root, e),
+            codec::Error::Deflate(why) => fail(Cause::LocalIo, format!("compressing a layer: {why}")),
+        })?;
+        self.commit(&tmp, &encoded.digest)?;
+        Ok(Layer { blob: Blob { digest: encoded.digest, size: encoded.size }, diff_id: encoded.diff_id })
     }
 
     fn spool_compressed(&self, input: impl Read) -> anyhow::Result<Layer> {

@@ -159,10 +159,28 @@ fn read_capped(entry: impl Read, size: u64, max: u64, path: &str) -> anyhow::Res
     Ok(bytes)
 }
 
-/// Spools a layer entry into the store and tells `on_layer`.
-fn spool(store: &Store, body: impl Read, path: &str, on_layer: &mut OnLayer) -> anyhow::Result<Layer> {
-    let layer = store.spool_layer(body).map_err(|e| cut_short_any(e, path))?;
-    log::debug!("spooled {path}: {} ({} bytes)", layer.blob.digest, layer.blob.size);
+/// Spools a layer entry into the store and tells `on_layer`. A layer the store already knows
+/// the blob of ([`Store::with_known`]) is only hashed: at once when its path names its diff_id
+/// (`blobs/sha256/<diff_id>`, Engine 25+), else after a plain copy to disk (classic format).
+fn spool(store: &Store, mut body: impl Read, path: &str, on_layer: &mut OnLayer) -> anyhow::Result<Layer> {
+    let named = path.strip_prefix("blobs/sha256/").and_then(|hex| format!("sha256:{hex}").parse::<Digest>().ok());
+    let layer = match named.and_then(|diff_id| store.spool_known(body.by_ref(), &diff_id)) {
+        Some(known) => {
+            let layer = known.map_err(|e| cut_short_any(e, path))?;
+            log::debug!("reused {path}: {} is {} ({} bytes), hashed, not compressed", layer.diff_id, layer.blob.digest, layer.blob.size);
+            layer
+        }
+        None => match store.spool_maybe_known(body).map_err(|e| cut_short_any(e, path))? {
+            (layer, true) => {
+                log::debug!("reused {path}: {} is {} ({} bytes), hashed, not compressed", layer.diff_id, layer.blob.digest, layer.blob.size);
+                layer
+            }
+            (layer, false) => {
+                log::debug!("spooled {path}: {} as {} ({} bytes)", layer.diff_id, layer.blob.digest, layer.blob.size);
+                layer
+            }
+        },
+    };
     on_layer(path, &layer, store.blob_path(&layer.blob.digest))?;
     Ok(layer)
 }
@@ -318,7 +336,7 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Ex
     }
     let config_blob = store.write_blob(config_bytes)?;
     check_named_config(&plan.config, &config_blob.digest)?;
-    Ok(Image::docker(store, config_blob, &layers))
+    Ok(Image::new(store, config_blob, &layers))
 }
 
 fn plan_from_save_manifest(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan> {

@@ -34,6 +34,11 @@ impl Found {
     pub fn id(&self) -> &Digest {
         &self.expected.id
     }
+
+    /// `RootFS.Layers`: the image's diff_ids, in order.
+    pub fn layers(&self) -> &[Digest] {
+        &self.expected.layers
+    }
 }
 
 /// An image export the daemon has started sending.

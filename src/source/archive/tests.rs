@@ -3,6 +3,7 @@
 
 use super::*;
 use std::path::PathBuf;
+use crate::store::Blob;
 
 fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -412,4 +413,71 @@ fn on_layer_hears_each_layer_with_its_path_and_can_stop_the_read() {
     assert_eq!(heard, [("aaa/layer.tar".to_string(), Digest::of(&l1))], "the symlinked duplicate is not spooled again");
     let e = read_with(&tar[..], Store::create(&scratch()).unwrap(), "t", None, &mut |_, _, _| anyhow::bail!("stop here"));
     assert!(err_text(e).contains("stop here"));
+}
+
+/// A classic save of two different layers.
+fn classic_two(l1: &[u8], l2: &[u8]) -> Vec<u8> {
+    let config = config_for(&[l1, l2]);
+    let cfg_name = format!("{}.json", Digest::of(&config).hex());
+    let manifest = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": ["t:latest"], "Layers": ["aaa/layer.tar", "bbb/layer.tar"]}
+    ]))
+    .unwrap();
+    archive(&[
+        Item::File("aaa/layer.tar", l1.to_vec()),
+        Item::File("bbb/layer.tar", l2.to_vec()),
+        Item::File(&cfg_name, config),
+        Item::File("manifest.json", manifest),
+    ])
+}
+
+// Issue 8: a layer whose blob the registry confirmed is only hashed, in both export formats:
+// the image lists the known blob, and nothing of that layer is written to the store.
+#[test]
+fn known_layers_are_hashed_not_encoded_in_both_formats() {
+    let l1 = layer_tar(&[("etc/base", &[7u8; 300_000][..])]);
+    let l2 = layer_tar(&[("etc/new", b"new")]);
+    let known = Blob { digest: Digest::of(b"the blob the cache knows"), size: 1234 };
+    for (format, tar) in [("classic", classic_two(&l1, &l2)), ("oci", oci_export(&[&l1, &l2]).0)] {
+        let store = Store::create(&scratch()).unwrap().with_known([(Digest::of(&l1), known.clone())].into());
+        let mut heard = Vec::new();
+        let image = read_with(&tar[..], store, "t", None, &mut |_, layer, _| {
+            heard.push(layer.blob.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((&image.layers[0].digest, image.layers[0].size), (&known.digest, known.size), "{format}");
+        assert_ne!(image.layers[1].digest, Digest::of(&l2), "{format}: the new layer is compressed");
+        assert!(heard.contains(&known), "{format}: the known layer is handed over as its blob");
+        let mut files: Vec<String> = std::fs::read_dir(image.store.blob_path(&known.digest).parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let mut want = vec![image.layers[1].digest.hex().to_string(), image.config.digest.hex().to_string()];
+        want.sort();
+        assert_eq!(files, want, "{format}: only the new layer and the config are on disk");
+        assert!(
+            std::fs::read_dir(image.store.blob_path(&known.digest).parent().unwrap().parent().unwrap().parent().unwrap())
+                .unwrap()
+                .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("tmp-")),
+            "{format}: no temp file is left"
+        );
+    }
+}
+
+#[test]
+fn a_known_layer_name_with_other_content_is_refused() {
+    let l1 = layer_tar(&[("etc/base", b"base")]);
+    let l2 = layer_tar(&[("etc/new", b"new")]);
+    let (tar, _) = oci_export(&[&l1]);
+    // The entry named for l1 carries l2.
+    let mut items_tar = tar.clone();
+    let at = items_tar.windows(l1.len()).position(|w| w == &l1[..]).unwrap();
+    items_tar.splice(at..at + l1.len(), l2.iter().copied());
+    let store = Store::create(&scratch())
+        .unwrap()
+        .with_known([(Digest::of(&l1), Blob { digest: Digest::of(b"x"), size: 1 })].into());
+    let e = err_text(read_with(&items_tar[..], store, "t", None, &mut |_, _, _| Ok(())));
+    assert!(e.contains(&format!("not the {} its name says", Digest::of(&l1))), "{e}");
 }

@@ -1,0 +1,121 @@
+//! What the layer cache lets a push skip, and what a push teaches it.
+//!
+//! Before anything is exported, each layer of the image (inspect's `RootFS.Layers`) that the
+//! cache has a blob for, with the codec in use, is confirmed in the destination repository:
+//! HEAD /v2/<name>/blobs/<digest> with the cached size ([`Uploader::confirm`]). A claim the
+//! registry does not confirm is forgotten (the repository, and the layer record too when the
+//! blob is there with another size or the answer is no clean "no"), and that layer is read,
+//! encoded and pushed as if the cache had never seen it. Then:
+//! - every layer confirmed and the config cached (its sha256 is the image ID, checked by the
+//!   cache, and its `rootfs.diff_ids` are the layers inspect named): the image is built from
+//!   the cache — the same manifest bytes a full push makes — and pushed without an export;
+//! - else the export is read, and the confirmed layers are only hashed to check their diff_id
+//!   ([`Store::with_known`]), not encoded again.
+//!
+//! After a successful push, [`remember`] records the config, every layer's blob and, for every
+//! blob, that the repository holds it.
+
+use super::{Claim, Uploader};
+use crate::cache::{Cache, CachedLayer};
+use crate::digest::Digest;
+use crate::image::Image;
+use crate::oci::Config;
+use crate::store::{Blob, Layer, Store};
+use std::collections::HashMap;
+
+/// What the cache said and the registry confirmed about an image.
+pub struct Confirmed {
+    /// The config bytes, if cached.
+    config: Option<Vec<u8>>,
+    /// Every layer (diff_id) whose cached blob the registry confirmed.
+    pub layers: HashMap<Digest, Blob>,
+    /// Whether every layer of the image is among them.
+    all: bool,
+}
+
+impl Confirmed {
+    /// The config bytes when nothing needs the export: every layer confirmed, config cached.
+    pub fn everything(&self) -> Option<&[u8]> {
+        self.config.as_deref().filter(|_| self.all)
+    }
+
+    /// The image as a full push would make it, from the cache alone (the config is written to
+    /// `store`, to be uploaded if the registry lacks it).
+    pub fn image(&self, store: Store, config: &[u8], diff_ids: &[Digest]) -> anyhow::Result<Image> {
+        let layers: Vec<Layer> = diff_ids
+            .iter()
+            .map(|d| Layer { blob: self.layers[d].clone(), diff_id: d.clone() })
+            .collect();
+        let config = store.write_blob(config)?;
+        Ok(Image::new(store, config, &layers))
+    }
+}
+
+/// Confirms with the registry what the cache knows of an image (see the module doc).
+/// `registry` is the destination's `host[:port]`, `codec` the encoder's name.
+pub fn confirm_cached(
+    cache: &Cache,
+    codec: &str,
+    registry: &str,
+    image_id: &Digest,
+    diff_ids: &[Digest],
+    uploader: &mut Uploader<'_>,
+) -> anyhow::Result<Confirmed> {
+    let mut confirmed = Confirmed { config: None, layers: HashMap::new(), all: false };
+    if !cache.is_enabled() {
+        return Ok(confirmed);
+    }
+    let repo = uploader.repository().to_string();
+    let mut all = true;
+    for diff_id in diff_ids {
+        if confirmed.layers.contains_key(diff_id) {
+            continue;
+        }
+        let Some(known) = cache.layer(diff_id, codec) else {
+            all = false;
+            continue;
+        };
+        match uploader.confirm("layer", &known.digest, known.size)? {
+            Claim::Confirmed => {
+                confirmed.layers.insert(diff_id.clone(), Blob { digest: known.digest, size: known.size });
+            }
+            Claim::Absent => {
+                all = false;
+                cache.forget_repository(registry, &known.digest, &repo);
+            }
+            Claim::Wrong => {
+                // Another size, a refused HEAD: the record itself is suspect.
+                all = false;
+                cache.forget_repository(registry, &known.digest, &repo);
+                cache.forget_layer(diff_id, codec);
+            }
+        }
+    }
+    confirmed.config = cache.config(image_id).filter(|bytes| {
+        let same = serde_json::from_slice::<Config>(bytes).is_ok_and(|c| c.rootfs.diff_ids == diff_ids);
+        if !same {
+            log::debug!("the cached config of {image_id} does not list the layers the daemon reported: not used");
+        }
+        same
+    });
+    confirmed.all = all;
+    Ok(confirmed)
+}
+
+/// Records what a successful push made and where it is (see the module doc). `diff_ids` are
+/// the image's layers in the order of `image.layers`.
+pub fn remember(cache: &Cache, codec: &str, registry: &str, repo: &str, image_id: &Digest, diff_ids: &[Digest], image: &Image) {
+    if !cache.is_enabled() {
+        return;
+    }
+    match std::fs::read(image.blob_path(&image.config.digest)) {
+        Ok(config) => cache.put_config(image_id, &config),
+        Err(e) => log::debug!("layer cache: cannot read the config back ({e}): not cached"),
+    }
+    for (diff_id, desc) in diff_ids.iter().zip(&image.layers) {
+        cache.put_layer(diff_id, codec, &CachedLayer { digest: desc.digest.clone(), size: desc.size, media_type: desc.media_type.clone() });
+    }
+    for desc in image.blobs() {
+        cache.add_repository(registry, &desc.digest, repo);
+    }
+}
