@@ -13,7 +13,7 @@
 mod owner;
 
 use crate::codec::{self, Codec, Encoder};
-use crate::digest::{Digest, Hasher, HashingReader, HashingWriter};
+use crate::digest::{Digest, HashingReader, HashingWriter};
 use crate::error::{fail, Cause};
 use anyhow::Context;
 use flate2::read::GzDecoder;
@@ -198,20 +198,13 @@ impl Store {
         spilled
     }
 
-    fn hash_known(&self, mut input: impl Read, diff_id: &Digest, blob: Blob) -> anyhow::Result<Layer> {
+    fn hash_known(&self, input: impl Read, diff_id: &Digest, blob: Blob) -> anyhow::Result<Layer> {
         self.check_open()?;
-        let mut hasher = Hasher::new();
-        let mut buf = vec![0u8; 128 * 1024];
-        loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(anyhow::Error::new(e).context("reading a layer")),
-            };
-            hasher.update(&buf[..n]);
-        }
-        let got = hasher.finish();
+        // The uncompressed codec into nowhere: one read-and-hash pass, the digest is the diff_id.
+        let got = Encoder::new(Codec::None).encode(input, io::sink()).map_err(|e| match e {
+            codec::Error::Read(e) => anyhow::Error::new(e).context("reading a layer"),
+            other => fail(Cause::LocalIo, format!("hashing a layer: {other}")),
+        })?.diff_id;
         if &got != diff_id {
             return Err(fail(Cause::BadImage, format!("the layer's content is {got}, not the {diff_id} its name says")));
         }
