@@ -198,3 +198,21 @@ fn no_cache_writes_nothing_to_the_cache_dir() {
     parse_pushed(&out);
     assert!(dir_entries(&by_env).is_empty(), "IDPUSH_NO_CACHE=1 wrote {:?}", dir_entries(&by_env));
 }
+
+#[test]
+fn a_second_repository_gets_every_blob_mounted_without_an_export() {
+    let dir = TestDir::new("cache-mount");
+    let cache = dir.sub("cache");
+    let mut images = ImageGuard::new();
+    let (_, image) = base_and_child(&dir, &mut images, "cache-mount");
+    let a = format!("e2e/{}", unique("cache-mount-a"));
+    let b = format!("e2e/{}", unique("cache-mount-b"));
+    let registry = &env().registry;
+    let (first, _) = push(&dir, &cache, &image, &format!("{registry}/{a}:v1"), &[]);
+    let (second, out) = push(&dir, &cache, &image, &format!("{registry}/{b}:v1"), &[]);
+    assert_eq!(exports(&out), 0, "a second repository needs no export:\n{}", out.describe());
+    assert!(uploaded(&out).is_empty(), "nothing is uploaded:\n{}", out.describe());
+    assert!(out.stderr.contains(&format!("mounted from {a}")), "{}", out.describe());
+    assert_eq!(second.digest, first.digest);
+    verify_registry_image(registry, &b, &second.digest, &image_id(&image), &image_diff_ids(&image));
+}
