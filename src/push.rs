@@ -58,9 +58,6 @@ pub struct Uploader<'a> {
     host: String,
 }
 
-/// A blob no larger than this that the cache has never seen in the registry is uploaded
-/// without a HEAD first (an upload of a present blob is confirmed and harmless).
-pub const SMALL_BLOB: u64 = 1 << 20;
 
 impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
@@ -70,7 +67,7 @@ impl<'a> Uploader<'a> {
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
-    /// repositories hold and to skip the HEAD of small blobs it has never seen there.
+    /// repositories hold.
     pub fn with_cache(mut self, cache: Cache, host: &str) -> Self {
         self.cache = cache;
         self.host = host.to_string();
@@ -149,8 +146,7 @@ impl<'a> Uploader<'a> {
 
     /// Makes sure one blob is in the repository: mounted when the cache knows it in another
     /// repository of the registry (uploaded if the mount is refused), else skipped when HEAD
-    /// /v2/<name>/blobs/<digest> finds it, uploaded otherwise. A small blob the cache has
-    /// never seen in this registry is uploaded without the HEAD ([`SMALL_BLOB`]).
+    /// /v2/<name>/blobs/<digest> finds it, uploaded otherwise.
     pub fn blob(&mut self, kind: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
         if self.present.contains(digest) {
             return Ok(());
@@ -174,12 +170,6 @@ impl<'a> Uploader<'a> {
                 }
             }
             self.cache.add_repository(&self.host, digest, repo);
-        } else if self.cache.is_enabled() && known.is_empty() && size <= SMALL_BLOB {
-            log::debug!("blob {digest} ({size} bytes) is new to the cache: uploaded without a HEAD");
-            self.registry.upload_blob(repo, digest, size, path)?;
-            self.progress.blob(kind, digest, size, "pushed");
-            self.uploaded += 1;
-            self.sent += size;
         } else if self.registry.blob_exists(repo, digest, size)? {
             self.progress.blob(kind, digest, size, "skipped (exists)");
             self.skipped += 1;
