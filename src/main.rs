@@ -83,13 +83,14 @@ fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
-    let mut uploader = push::Uploader::new(&mut registry, &plan.dest, &progress).with_context(context)?;
-    uploader.authenticate(found.id()).with_context(context)?;
-
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
     let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&env) };
     let codec = codec::Encoder::new(plan.compression).name();
     let host = plan.dest.registry.clone().unwrap_or_default();
+    let mut uploader =
+        push::Uploader::new(&mut registry, &plan.dest, &progress).with_context(context)?.with_cache(cache.clone(), &host);
+    uploader.authenticate(found.id()).with_context(context)?;
+
     let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
     let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());

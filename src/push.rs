@@ -13,13 +13,14 @@ mod cached;
 
 pub use cached::{confirm_cached, remember};
 
+use crate::cache::Cache;
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
 use crate::interrupt;
 use crate::progress::{human, Progress};
 use crate::reference::Reference;
-use crate::registry::Registry;
+use crate::registry::{BlobOutcome, Registry};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -50,14 +51,55 @@ pub struct Uploader<'a> {
     present: HashSet<Digest>,
     uploaded: usize,
     skipped: usize,
+    mounted: usize,
     sent: u64,
+    /// The layer cache and the destination's `host[:port]`: where else a blob may be.
+    cache: Cache,
+    host: String,
 }
+
 
 impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, sent: 0 })
+        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new() })
+    }
+
+    /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
+    /// repositories hold.
+    pub fn with_cache(mut self, cache: Cache, host: &str) -> Self {
+        self.cache = cache;
+        self.host = host.to_string();
+        self
+    }
+
+    /// Other repositories of this registry the cache says hold `digest`.
+    fn elsewhere(&self, digest: &Digest) -> Vec<String> {
+        let repo = &self.dest.repository;
+        self.cache.repositories(&self.host, digest).into_iter().filter(|r| r != repo).collect()
+    }
+
+    /// POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo> for a blob the cache says
+    /// another repository holds, with no copy to fall back on: true when mounted (it then
+    /// counts as present). A refusal forgets that repository in the cache.
+    pub fn mount(&mut self, kind: &str, digest: &Digest, size: u64) -> anyhow::Result<bool> {
+        if self.present.contains(digest) {
+            return Ok(true);
+        }
+        let Some(from) = self.elsewhere(digest).into_iter().next() else { return Ok(false) };
+        interrupt::check()?;
+        if self.registry.mount_blob(&self.dest.repository, digest, &from)? {
+            self.progress.blob(kind, digest, size, &format!("mounted from {from}"));
+            self.mounted += 1;
+            self.present.insert(digest.clone());
+            self.cache.add_repository(&self.host, digest, &self.dest.repository);
+            Ok(true)
+        } else {
+            log::debug!("blob {digest} was not mounted from {from}: the cache forgets it is there");
+            self.cache.forget_repository(&self.host, digest, &from);
+            Ok(false)
+        }
     }
 
     /// HEAD /v2/<name>/blobs/<config digest>: authenticates for the repository (a refused
@@ -102,14 +144,33 @@ impl<'a> Uploader<'a> {
         }
     }
 
-    /// Makes sure one blob is in the repository: skipped when it is there, uploaded otherwise.
+    /// Makes sure one blob is in the repository: mounted when the cache knows it in another
+    /// repository of the registry (uploaded if the mount is refused), else skipped when HEAD
+    /// /v2/<name>/blobs/<digest> finds it, uploaded otherwise.
     pub fn blob(&mut self, kind: &str, digest: &Digest, size: u64, path: &Path) -> anyhow::Result<()> {
         if self.present.contains(digest) {
             return Ok(());
         }
         interrupt::check()?;
         let repo = &self.dest.repository;
-        if self.registry.blob_exists(repo, digest, size)? {
+        let known = self.cache.repositories(&self.host, digest);
+        let from: Vec<String> = known.iter().filter(|r| *r != repo).cloned().collect();
+        if !from.is_empty() {
+            match self.registry.mount_or_upload(repo, digest, size, path, &from)? {
+                BlobOutcome::Mounted => {
+                    self.progress.blob(kind, digest, size, &format!("mounted from {}", from[0]));
+                    self.mounted += 1;
+                }
+                BlobOutcome::Uploaded => {
+                    log::debug!("blob {digest} was not mounted from {}: the cache forgets it is there", from[0]);
+                    self.cache.forget_repository(&self.host, digest, &from[0]);
+                    self.progress.blob(kind, digest, size, "pushed");
+                    self.uploaded += 1;
+                    self.sent += size;
+                }
+            }
+            self.cache.add_repository(&self.host, digest, repo);
+        } else if self.registry.blob_exists(repo, digest, size)? {
             self.progress.blob(kind, digest, size, "skipped (exists)");
             self.skipped += 1;
         } else {
@@ -147,9 +208,10 @@ impl<'a> Uploader<'a> {
         let mut pushed = dest.clone();
         pushed.digest = Some(digest);
         self.progress.line(format!(
-            "pushed {pushed}: {} blobs uploaded ({}), {} already there, {} in all",
+            "pushed {pushed}: {} blobs uploaded ({}), {} mounted, {} already there, {} in all",
             self.uploaded,
             human(self.sent),
+            self.mounted,
             self.skipped,
             human(image.total_size())
         ));

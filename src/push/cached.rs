@@ -5,7 +5,10 @@
 //! HEAD /v2/<name>/blobs/<digest> with the cached size ([`Uploader::confirm`]). A claim the
 //! registry does not confirm is forgotten (the repository, and the layer record too when the
 //! blob is there with another size or the answer is no clean "no"), and that layer is read,
-//! encoded and pushed as if the cache had never seen it. Then:
+//! encoded and pushed as if the cache had never seen it. A layer absent from the destination
+//! that the cache knows in another repository of the same registry is mounted from there
+//! (POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo>, [`Uploader::mount`]); a mount
+//! confirmed with `201` counts as confirmed, a refused one forgets that repository. Then:
 //! - every layer confirmed and the config cached (its sha256 is the image ID, checked by the
 //!   cache, and its `rootfs.diff_ids` are the layers inspect named): the image is built from
 //!   the cache — the same manifest bytes a full push makes — and pushed without an export;
@@ -80,8 +83,13 @@ pub fn confirm_cached(
                 confirmed.layers.insert(diff_id.clone(), Blob { digest: known.digest, size: known.size });
             }
             Claim::Absent => {
-                all = false;
                 cache.forget_repository(registry, &known.digest, &repo);
+                // Another repository of the registry may hold it: mounted, it is confirmed.
+                if uploader.mount("layer", &known.digest, known.size)? {
+                    confirmed.layers.insert(diff_id.clone(), Blob { digest: known.digest, size: known.size });
+                } else {
+                    all = false;
+                }
             }
             Claim::Wrong => {
                 // Another size, a refused HEAD: the record itself is suspect.

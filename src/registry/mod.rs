@@ -30,7 +30,6 @@ mod tls;
 mod trace;
 mod upload;
 
-#[allow(unused_imports)] // until push uses mount_or_upload
 pub use mount::BlobOutcome;
 pub use retry::{with_retry, RetryPolicy};
 pub use upload::{parse_size, DEFAULT_CHUNK_SIZE};

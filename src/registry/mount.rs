@@ -24,7 +24,6 @@ use std::path::Path;
 use ureq::http::Method;
 
 /// How a blob got into the repository.
-#[allow(dead_code)] // until push uses mount_or_upload (the cache knows the candidates)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlobOutcome {
     /// Its bytes were sent (the mount was refused, or there was nothing to mount from).
@@ -34,7 +33,6 @@ pub enum BlobOutcome {
 }
 
 /// What the mount request came to.
-#[allow(dead_code)] // until push uses mount_or_upload
 enum Mount {
     Mounted,
     /// The registry opened a session instead: its URL and the bytes it holds.
@@ -43,7 +41,6 @@ enum Mount {
     Refused,
 }
 
-#[allow(dead_code)] // until push uses it
 impl Registry {
     /// Mounts blob `digest` (`size` bytes, a copy at `path`) into `repo` from the first
     /// repository of `from` that is a valid name other than `repo`, or uploads it (see the
@@ -164,7 +161,6 @@ impl Registry {
     }
 }
 
-#[allow(dead_code)] // until push uses mount_or_upload
 /// The digest a `Location: …/blobs/<digest>` names, if it names one (path only).
 fn location_digest(reply: &Reply) -> Option<String> {
     let location = reply.header("location")?;

@@ -198,3 +198,43 @@ fn no_cache_writes_nothing_to_the_cache_dir() {
     parse_pushed(&out);
     assert!(dir_entries(&by_env).is_empty(), "IDPUSH_NO_CACHE=1 wrote {:?}", dir_entries(&by_env));
 }
+
+#[test]
+fn a_second_repository_gets_every_blob_mounted_without_an_export() {
+    let dir = TestDir::new("cache-mount");
+    let cache = dir.sub("cache");
+    let mut images = ImageGuard::new();
+    let (_, image) = base_and_child(&dir, &mut images, "cache-mount");
+    let a = format!("e2e/{}", unique("cache-mount-a"));
+    let b = format!("e2e/{}", unique("cache-mount-b"));
+    let registry = &env().registry;
+    let (first, _) = push(&dir, &cache, &image, &format!("{registry}/{a}:v1"), &[]);
+    let (second, out) = push(&dir, &cache, &image, &format!("{registry}/{b}:v1"), &[]);
+    assert_eq!(exports(&out), 0, "a second repository needs no export:\n{}", out.describe());
+    assert!(uploaded(&out).is_empty(), "nothing is uploaded:\n{}", out.describe());
+    assert!(out.stderr.contains(&format!("mounted from {a}")), "{}", out.describe());
+    assert_eq!(second.digest, first.digest);
+    verify_registry_image(registry, &b, &second.digest, &image_id(&image), &image_diff_ids(&image));
+}
+
+#[test]
+fn a_refused_mount_falls_back_to_the_export_and_pushes_correctly() {
+    let dir = TestDir::new("cache-refused");
+    let cache = dir.sub("cache");
+    let mut images = ImageGuard::new();
+    let (_, image) = base_and_child(&dir, &mut images, "cache-refused");
+    let a = format!("e2e/{}", unique("cache-refused-a"));
+    let b = format!("e2e/{}", unique("cache-refused-b"));
+    let registry = &env().registry;
+    let (first, _) = push(&dir, &cache, &image, &format!("{registry}/{a}:v1"), &[]);
+    let layers = layer_digests(&a, &first.digest, &image);
+    let gone = &layers[1];
+    let r = crate::http::request("DELETE", registry, &format!("/v2/{a}/blobs/{gone}"), &[]).unwrap();
+    assert_eq!(r.status, 202, "DELETE of blob {gone}");
+
+    // The cache still claims A holds the deleted blob: its mount is refused.
+    let (second, out) = push(&dir, &cache, &image, &format!("{registry}/{b}:v1"), &[]);
+    assert_eq!(exports(&out), 1, "a refused mount needs the export:\n{}", out.describe());
+    assert_eq!(second.digest, first.digest);
+    verify_registry_image(registry, &b, &second.digest, &image_id(&image), &image_diff_ids(&image));
+}
