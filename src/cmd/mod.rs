@@ -1,0 +1,3 @@
+//! One module per command: each wires stages, no protocol code.
+
+pub mod push;

@@ -1,0 +1,111 @@
+//! `idpush push SOURCE [DEST]`: wires the stages — plan, daemon lookup, layer cache, spool,
+//! uploader — and prints the pushed reference.
+
+use crate::{cache, cli, codec, credentials, daemon, image, plan, progress, push, registry, source, store};
+use anyhow::Context;
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
+    let mut args = args;
+    if args.password_stdin {
+        args.password = Some(read_password_stdin(args.password.is_some())?.into());
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let plan = plan::plan_with(args, &env, &|host| credentials::lookup(host, &env))?;
+    debug_assert_eq!(plan.log_level, log::max_level(), "main started the logger at the level the plan chose");
+    for note in &plan.credential_notes {
+        log::debug!("{note}");
+    }
+    log::debug!("credentials for {} from {}", plan.dest.registry.as_deref().unwrap_or("?"), plan.credential_source);
+    let progress = progress::Progress::new(plan.quiet);
+
+    let mut registry = registry::Registry::new(registry::Options {
+        base_url: plan.base_url.clone(),
+        http_fallback: plan.http_fallback,
+        insecure: plan.insecure,
+        ca_cert: plan.ca_cert.clone(),
+        chunk_size: plan.chunk_size,
+        credentials: plan.credentials.clone(),
+        retries: plan.retries,
+        retry_max_delay: plan.retry_max_delay,
+        connect_timeout: plan.connect_timeout,
+        read_timeout: plan.read_timeout,
+    })?;
+    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    // Nothing is read from the export before the registry has answered and accepted us.
+    let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
+    let context = || format!("pushing {} to {}", plan.source, plan.dest);
+    progress.line(context());
+    // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
+    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&env) };
+    let codec = codec::Encoder::new(plan.compression).name();
+    let host = plan.dest.registry.clone().unwrap_or_default();
+    let mut uploader =
+        push::Uploader::new(&mut registry, &plan.dest, &progress).with_context(context)?.with_cache(cache.clone(), &host);
+    uploader.authenticate(found.id()).with_context(context)?;
+
+    let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
+    let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
+    let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
+
+    let (pushed, image) = if let Some(config) = confirmed.everything() {
+        progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
+        let image = confirmed.image(store, config, &diff_ids)?;
+        let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
+        (pushed, image)
+    } else {
+        let export = source::daemon::open(&engine, found)?;
+        // The export is read (and layers compressed) on a thread; each layer of the image
+        // uploads as soon as it is on disk, while the next one is read.
+        let (layers, spooled) = std::sync::mpsc::channel();
+        let reader_progress = progress.clone();
+        // Held until the uploads are done: a reader that fails must not remove files being uploaded.
+        let _keep = store.clone();
+        let reader = std::thread::spawn(move || {
+            source::daemon::read(export, store, &reader_progress, &mut |layer, path| {
+                let _ = layers.send((layer.blob.clone(), path));
+            })
+        });
+        upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?
+    };
+    push::remember(&cache, &codec, &host, &plan.dest.repository, &image_id, &diff_ids, &image);
+    drop(image);
+
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Uploads layers as the reader hands them over, then whatever else the image needs and the
+/// manifest; returns the image too (its store still holds the config).
+fn upload(
+    mut uploader: push::Uploader<'_>,
+    spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
+    reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
+) -> anyhow::Result<(push::Pushed, image::Image)> {
+    for (blob, path) in spooled {
+        uploader.blob("layer", &blob.digest, blob.size, &path)?;
+    }
+    let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;
+    Ok((uploader.finish(&image)?, image))
+}
+
+/// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or
+/// `\n` dropped).
+fn read_password_stdin(also_flag: bool) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    if also_flag {
+        anyhow::bail!("give either --password or --password-stdin, not both");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: stdin gave an empty password");
+    }
+    Ok(password.to_string())
+}
