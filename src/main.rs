@@ -23,6 +23,7 @@ mod redact;
 mod reference;
 mod registry;
 mod secret;
+mod settings;
 mod source;
 mod store;
 #[cfg(test)]
