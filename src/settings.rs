@@ -83,3 +83,114 @@ pub fn parse_log_level(s: Option<&str>, quiet: bool) -> anyhow::Result<log::Leve
         Some(other) => bail!("--log-level {} is not one of error, warn, info, debug, trace", quote(other)),
     })
 }
+
+/// `--insecure`, else IDPBUILDER_REGISTRY_INSECURE (a yes/no value; empty means unset).
+pub fn insecure(flag: bool, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<bool> {
+    if flag {
+        return Ok(true);
+    }
+    match var("IDPBUILDER_REGISTRY_INSECURE") {
+        Some(v) => parse_bool(&v).ok_or_else(|| {
+            anyhow::anyhow!(
+                "IDPBUILDER_REGISTRY_INSECURE={} is not a yes or no: use 1/0, true/false, yes/no or on/off \
+                 (it stands in for --insecure; empty means unset)",
+                quote(&v)
+            )
+        }),
+        None => Ok(false),
+    }
+}
+
+/// Retries and timeouts, each from its flag, else its IDPBUILDER_* variable, else the default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Network {
+    /// Retries after a transient failure (attempts = retries + 1).
+    pub retries: u32,
+    pub retry_max_delay: Duration,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+/// The [`Network`] settings from `--retries`, `--retry-max-delay`, `--connect-timeout`,
+/// `--read-timeout` (or IDPBUILDER_RETRIES, …); a value out of its range is refused, so no
+/// deadline can overflow.
+pub fn network(
+    retries: Option<u32>,
+    retry_max_delay: Option<u64>,
+    connect_timeout: Option<u64>,
+    read_timeout: Option<u64>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Network> {
+    use crate::registry;
+    // A whole number from its flag, else its environment variable, with how it was given.
+    let number = |flag: Option<u64>, name: &str, env_name: &str| -> anyhow::Result<Option<(u64, String)>> {
+        if let Some(n) = flag {
+            return Ok(Some((n, format!("--{name} {n}"))));
+        }
+        let Some(v) = var(env_name) else { return Ok(None) };
+        let given = format!("{env_name}={} (it stands in for --{name})", quote(&v));
+        match v.trim().parse::<u64>() {
+            Ok(n) => Ok(Some((n, given))),
+            Err(_) => bail!("{given} is not a whole number"),
+        }
+    };
+    // Seconds, from `min` up to `max`: refused outside, so no deadline can overflow.
+    let seconds = |flag: Option<u64>, name: &str, env_name: &str, default: Duration, min: u64, max: Duration| -> anyhow::Result<Duration> {
+        match number(flag, name, env_name)? {
+            None => Ok(default),
+            Some((n, given)) if n > max.as_secs() => {
+                bail!("{given} is too long: at most {} seconds ({})", max.as_secs(), human(max))
+            }
+            Some((n, given)) if n < min => bail!("{given} is too short: at least {min} second"),
+            Some((n, _)) => Ok(Duration::from_secs(n)),
+        }
+    };
+    let retries = match number(retries.map(u64::from), "retries", "IDPBUILDER_RETRIES")? {
+        None => registry::DEFAULT_RETRIES,
+        Some((n, given)) => u32::try_from(n).map_err(|_| anyhow::anyhow!("{given} is too large"))?,
+    };
+    let retry_max_delay = seconds(retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", registry::DEFAULT_RETRY_MAX_DELAY, 0, MAX_RETRY_DELAY)?;
+    let connect_timeout = seconds(connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", registry::DEFAULT_CONNECT_TIMEOUT, 1, MAX_TIMEOUT)?;
+    let read_timeout = seconds(read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", registry::DEFAULT_READ_TIMEOUT, 1, MAX_TIMEOUT)?;
+    Ok(Network { retries, retry_max_delay, connect_timeout, read_timeout })
+}
+
+/// The credentials a username, password and token (from flags or IDPBUILDER_REGISTRY_*)
+/// make: a token with a username is its password (a Gitea access token), a token alone is a
+/// bearer token; nothing is anonymous.
+pub fn credentials(
+    username: Option<String>,
+    password: Option<crate::secret::Secret>,
+    token: Option<crate::secret::Secret>,
+) -> anyhow::Result<crate::registry::Credentials> {
+    use crate::registry::Credentials;
+    Ok(match (username, password, token) {
+        (Some(u), _, Some(t)) => Credentials::Basic { username: u, password: t },
+        (None, _, Some(t)) => Credentials::Token(t),
+        (Some(u), Some(p), None) => Credentials::Basic { username: u, password: p },
+        (Some(u), None, None) => bail!(
+            "a password is needed for user {}: give --password, --token or IDPBUILDER_REGISTRY_PASSWORD",
+            quote(&u)
+        ),
+        (None, Some(_), None) => {
+            bail!("a password was given without a username: give --username or IDPBUILDER_REGISTRY_USERNAME")
+        }
+        (None, None, None) => Credentials::Anonymous,
+    })
+}
+
+/// Refuses credentials over plain http to a host that is not this machine, unless `insecure`.
+pub fn refuse_plain_http(
+    scheme: &str,
+    insecure: bool,
+    host: &str,
+    credentials: &crate::registry::Credentials,
+) -> anyhow::Result<()> {
+    if scheme == "http" && !insecure && !is_loopback(host) && !matches!(credentials, crate::registry::Credentials::Anonymous) {
+        bail!(
+            "refusing to send credentials over plain http to {host}: use an https:// registry URL, \
+             or --insecure to allow it"
+        );
+    }
+    Ok(())
+}
