@@ -194,3 +194,132 @@ pub fn refuse_plain_http(
     }
     Ok(())
 }
+
+/// The registry flags of the listing commands (`catalog`, `tags`, `inspect`), as typed.
+#[derive(Debug, Default)]
+pub struct RegistryFlags {
+    pub registry: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<crate::secret::Secret>,
+    pub token: Option<crate::secret::Secret>,
+    pub insecure: bool,
+    pub ca_cert: Option<String>,
+    pub retries: Option<u32>,
+    pub retry_max_delay: Option<u64>,
+    pub connect_timeout: Option<u64>,
+    pub read_timeout: Option<u64>,
+}
+
+/// How to reach one registry to read from it, with where the credentials came from.
+#[derive(Debug)]
+pub struct ReadAccess {
+    /// `host[:port]` of the registry.
+    pub host: String,
+    pub options: crate::registry::Options,
+    /// Where the credentials came from (for the debug log; never a value).
+    pub credential_source: String,
+    /// Notes from the stored-credential lookup.
+    pub credential_notes: Vec<String>,
+}
+
+/// The registry settings for reading from `host` (the host a REPO or REF names), else the
+/// registry of `-r` / IDPBUILDER_REGISTRY_URL / idpbuilder's Gitea: the same defaults,
+/// credential order (flags, IDPBUILDER_REGISTRY_*, then `stored(host)`), TLS and retries as a
+/// push. The scheme of `-r` applies when it names the same host; a loopback host without one
+/// tries https, then plain http.
+pub fn read_access(
+    flags: RegistryFlags,
+    host: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    stored: &dyn Fn(&str) -> anyhow::Result<crate::credentials::Lookup>,
+) -> anyhow::Result<ReadAccess> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let insecure = insecure(flags.insecure, &var)?;
+    let network = network(flags.retries, flags.retry_max_delay, flags.connect_timeout, flags.read_timeout, &var)?;
+    let registry_flag = flags.registry.or_else(|| var("IDPBUILDER_REGISTRY_URL"));
+    let registry = parse_registry_url(registry_flag.as_deref().unwrap_or(crate::registry::DEFAULT_BASE_URL))?;
+    let host = host.map(str::to_string).unwrap_or_else(|| registry.host.clone());
+    let scheme = if host == registry.host { registry.scheme } else { None };
+    let http_fallback = scheme.is_none() && is_loopback(&host);
+    let scheme = scheme.unwrap_or("https");
+
+    let from_flags = flags.username.is_some() || flags.password.is_some() || flags.token.is_some();
+    let username = flags.username.or_else(|| var("IDPBUILDER_REGISTRY_USERNAME"));
+    let password = flags.password.or_else(|| var("IDPBUILDER_REGISTRY_PASSWORD").map(crate::secret::Secret::new));
+    let token = flags.token.or_else(|| var("IDPBUILDER_REGISTRY_TOKEN").map(crate::secret::Secret::new));
+    let given = username.is_some() || password.is_some() || token.is_some();
+    let (credentials, credential_source, credential_notes) = if given {
+        let source = if from_flags { "flags" } else { "IDPBUILDER_REGISTRY_* environment" };
+        (credentials(username, password, token)?, source.to_string(), Vec::new())
+    } else {
+        let lookup = stored(&host)?;
+        match lookup.found {
+            Some(f) => (f.credentials, f.source, lookup.notes),
+            None => (crate::registry::Credentials::Anonymous, "nowhere: anonymous".to_string(), lookup.notes),
+        }
+    };
+    refuse_plain_http(scheme, insecure, &host, &credentials)?;
+    let ca_cert = flags.ca_cert.or_else(|| var("IDPBUILDER_REGISTRY_CA_CERT")).map(std::path::PathBuf::from);
+    let options = crate::registry::Options {
+        base_url: format!("{scheme}://{host}"),
+        http_fallback,
+        insecure,
+        ca_cert,
+        chunk_size: crate::registry::DEFAULT_CHUNK_SIZE,
+        credentials,
+        retries: network.retries,
+        retry_max_delay: network.retry_max_delay,
+        connect_timeout: network.connect_timeout,
+        read_timeout: network.read_timeout,
+    };
+    Ok(ReadAccess { host, options, credential_source, credential_notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Credentials;
+
+    fn none(_: &str) -> anyhow::Result<crate::credentials::Lookup> {
+        Ok(crate::credentials::Lookup::default())
+    }
+
+    #[test]
+    fn read_access_defaults_schemes_and_credentials() {
+        let no_env = |_: &str| None;
+        let a = read_access(RegistryFlags::default(), None, &no_env, &none).unwrap();
+        assert_eq!(a.host, "gitea.cnoe.localtest.me:8443");
+        assert_eq!(a.options.base_url, "https://gitea.cnoe.localtest.me:8443");
+        assert!(matches!(a.options.credentials, Credentials::Anonymous));
+
+        // A loopback host named by the REPO: https first, plain http as the fallback.
+        let a = read_access(RegistryFlags::default(), Some("127.0.0.1:5100"), &no_env, &none).unwrap();
+        assert_eq!((a.options.base_url.as_str(), a.options.http_fallback), ("https://127.0.0.1:5100", true));
+
+        // -r's scheme applies to its own host.
+        let flags = RegistryFlags { registry: Some("http://10.0.0.1:5000".into()), ..Default::default() };
+        let a = read_access(flags, Some("10.0.0.1:5000"), &no_env, &none).unwrap();
+        assert_eq!((a.options.base_url.as_str(), a.options.http_fallback), ("http://10.0.0.1:5000", false));
+
+        // The environment stands in for flags; stored credentials are not asked then.
+        let env = |k: &str| match k {
+            "IDPBUILDER_REGISTRY_USERNAME" => Some("alice".to_string()),
+            "IDPBUILDER_REGISTRY_PASSWORD" => Some("pw".to_string()),
+            "IDPBUILDER_RETRIES" => Some("2".to_string()),
+            _ => None,
+        };
+        let a = read_access(RegistryFlags::default(), None, &env, &|_| panic!("stored asked")).unwrap();
+        assert!(matches!(&a.options.credentials, Credentials::Basic { username, .. } if username == "alice"));
+        assert_eq!(a.options.retries, 2);
+
+        // Credentials over plain http to another host are refused, as for a push.
+        let flags = RegistryFlags {
+            registry: Some("http://10.0.0.1:5000".into()),
+            username: Some("alice".into()),
+            password: Some(crate::secret::Secret::new("pw")),
+            ..Default::default()
+        };
+        let err = read_access(flags, None, &no_env, &none).unwrap_err();
+        assert!(format!("{err:#}").contains("refusing to send credentials over plain http"), "{err:#}");
+    }
+}
