@@ -13,6 +13,7 @@ mod digest;
 mod error;
 mod exit;
 mod image;
+mod inspection;
 mod interrupt;
 mod logger;
 mod oci;
@@ -21,6 +22,7 @@ mod progress;
 mod push;
 mod redact;
 mod reference;
+mod report;
 mod registry;
 mod secret;
 mod settings;
@@ -39,16 +41,32 @@ fn main() -> ExitCode {
         let _ = writeln!(std::io::stdout(), "idpush {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let Some(cli::Command::Push(args)) = cli.command else {
-        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush push --help`)");
+    let Some(command) = cli.command else {
+        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush --help`)");
         return ExitCode::from(exit::ERROR);
     };
-    // First, so nothing that follows (the plan, credential lookups) logs into the void; the
-    // plan still validates the flag.
-    logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
-    interrupt::install();
-    match cmd::push::run(args) {
+    let result = match command {
+        cli::Command::Push(args) => {
+            // First, so nothing that follows (the plan, credential lookups) logs into the void; the
+            // plan still validates the flag.
+            logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
+            interrupt::install();
+            cmd::push::run(args)
+        }
+        cli::Command::Catalog(args) => listing(args.log_level.clone(), || cmd::catalog::run(args)),
+        cli::Command::Tags(args) => listing(args.log_level.clone(), || cmd::tags::run(args)),
+        cli::Command::Inspect(args) => listing(args.log_level.clone(), || cmd::inspect::run(args)),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => exit::report(&e),
     }
+}
+
+/// Starts logging and the signal watcher for a listing command, then runs it.
+fn listing(log_level: Option<String>, run: impl FnOnce() -> anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    let level = settings::parse_log_level(log_level.as_deref(), false)?;
+    logger::init(level);
+    interrupt::install();
+    run()
 }

@@ -1,3 +1,29 @@
 //! One module per command: each wires stages, no protocol code.
 
+pub mod catalog;
+pub mod inspect;
 pub mod push;
+pub mod tags;
+
+use crate::{credentials, registry, settings};
+
+/// A read-only connection to a registry for the listing commands: settings from the flags
+/// and environment (`settings::read_access`), then a ping, which settles https or http for a
+/// loopback registry and learns its auth challenge. Returns it with the registry's host.
+fn connect(flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Result<(registry::Registry, String)> {
+    let env = |k: &str| std::env::var(k).ok();
+    let access = settings::read_access(flags, host, &env, &|host| credentials::lookup(host, &env))?;
+    for note in &access.credential_notes {
+        log::debug!("{note}");
+    }
+    log::debug!("credentials for {} from {}", access.host, access.credential_source);
+    let mut registry = registry::Registry::new(access.options)?.read_only();
+    registry.ping()?;
+    Ok((registry, access.host))
+}
+
+/// A REPO or REF as typed: the registry host it names (if any) and the reference.
+fn parse_reference(what: &str, s: &str) -> anyhow::Result<crate::reference::Reference> {
+    use anyhow::Context;
+    crate::reference::Reference::parse(s).with_context(|| format!("in {what}"))
+}

@@ -12,8 +12,6 @@ use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use ureq::http::Method;
 
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// What a manifest GET accepts: OCI manifest and index, Docker schema 2 manifest and list.
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \

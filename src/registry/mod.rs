@@ -34,7 +34,6 @@ mod tls;
 mod trace;
 mod upload;
 
-pub use manifests::{Fetched, DOCKER_MANIFEST_LIST, OCI_INDEX};
 pub use mount::BlobOutcome;
 pub use retry::{with_retry, RetryPolicy};
 pub use upload::{parse_size, DEFAULT_CHUNK_SIZE};

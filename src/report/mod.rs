@@ -1,0 +1,18 @@
+//! What the commands write to stdout: results only. Each command's result is formatted here,
+//! as text for people or (`--json`) as one JSON document of a documented shape (the JSON
+//! Schemas in `schema/`, checked by the tests), and written in one place.
+
+pub mod listing;
+
+use anyhow::Context;
+use std::io::Write;
+
+/// Writes a result to stdout in one write. A closed stdout (`idpush tags x | head -1`) is
+/// not an error.
+pub fn stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
+        _ => Ok(()),
+    }
+}
