@@ -266,10 +266,10 @@ Output: one repository per line; with --json one object {{\"registry\", \"reposi
     )]
     pub struct CatalogArgs {
         /// the registry: [scheme://]host[:port] (default: -r, IDPBUILDER_REGISTRY_URL, idpbuilder's Gitea)
-        #[argh(positional)]
+        #[argh(positional, arg_name = "registry")]
         pub registry_arg: Option<String>,
 
-        /// entries asked for per page (default 100)
+        /// entries asked for per page, 1 to 1000 (default 100)
         #[argh(option)]
         pub page_size: Option<u32>,
     }
@@ -304,7 +304,7 @@ Output: one tag per line, in the registry's order; with --json one object {{\"re
         #[argh(positional)]
         pub repo: String,
 
-        /// entries asked for per page (default 100)
+        /// entries asked for per page, 1 to 1000 (default 100)
         #[argh(option)]
         pub page_size: Option<u32>,
     }

@@ -22,7 +22,7 @@ pub fn run(mut args: cli::CatalogArgs) -> anyhow::Result<ExitCode> {
         flags.registry = Some(given);
     }
     let (mut registry, host) = super::connect(flags, None)?;
-    let repositories = registry.catalog(args.page_size.unwrap_or(DEFAULT_PAGE))?;
+    let repositories = registry.catalog(super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?)?;
     report::stdout(&report::listing::catalog(&host, &repositories, args.json))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,3 +27,14 @@ fn parse_reference(what: &str, s: &str) -> anyhow::Result<crate::reference::Refe
     use anyhow::Context;
     crate::reference::Reference::parse(s).with_context(|| format!("in {what}"))
 }
+
+/// `--page-size`: 1 to 1000 (distribution refuses more, with PAGINATION_NUMBER_INVALID).
+fn page_size(n: u32) -> anyhow::Result<u32> {
+    if !(1..=1000).contains(&n) {
+        return Err(crate::error::fail(
+            crate::error::Cause::BadInput,
+            format!("--page-size {n} is out of range: give 1 to 1000 entries per page"),
+        ));
+    }
+    Ok(n)
+}

@@ -16,6 +16,7 @@ mod faults;
 mod http;
 mod logging;
 mod loopback_tls;
+mod listing;
 mod lying;
 mod memory;
 mod push;
