@@ -199,6 +199,76 @@ pub(super) fn next_link(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::next_link;
+    use crate::registry::test_http::{response, serve, Request};
+    use crate::registry::{Options, Registry};
+
+    fn registry(base: &str) -> Registry {
+        let mut opts = Options::new(base);
+        opts.retries = 0;
+        Registry::new(opts).unwrap().read_only()
+    }
+
+    /// The query value of `key` in a request target.
+    fn query<'a>(req: &'a Request, key: &str) -> Option<&'a str> {
+        let q = req.target.split_once('?')?.1;
+        q.split('&').find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    }
+
+    const NAMES: [&str; 5] = ["a", "b/c", "d", "e", "f"];
+
+    /// A catalog of NAMES that honours `n` and `last`; with `link`, it also sends `Link`.
+    fn paged(req: &Request, link: bool) -> Vec<u8> {
+        let n: usize = query(req, "n").and_then(|n| n.parse().ok()).unwrap_or(100);
+        let after = query(req, "last").map(|l| l.replace("%2F", "/"));
+        let rest: Vec<&str> = NAMES.iter().copied().filter(|x| after.as_deref().is_none_or(|l| *x > l)).collect();
+        let page: Vec<&str> = rest.iter().copied().take(n).collect();
+        let body = serde_json::json!({ "repositories": page }).to_string();
+        match (link && rest.len() > n, page.last()) {
+            (true, Some(last)) => {
+                let header = format!("Link: </v2/_catalog?last={last}&n={n}>; rel=\"next\"");
+                response("200 OK", &["Content-Type: application/json", &header], &body)
+            }
+            _ => response("200 OK", &["Content-Type: application/json"], &body),
+        }
+    }
+
+    #[test]
+    fn every_page_with_link_or_with_last_alone() {
+        let with_link = serve(|req| paged(req, true));
+        assert_eq!(registry(&with_link).catalog(2).unwrap(), NAMES);
+        let without = serve(|req| paged(req, false));
+        assert_eq!(registry(&without).catalog(2).unwrap(), NAMES);
+        assert_eq!(registry(&without).catalog(1).unwrap(), NAMES);
+        assert_eq!(registry(&without).catalog(5).unwrap(), NAMES);
+    }
+
+    #[test]
+    fn a_registry_ignoring_n_and_last_is_read_once() {
+        let base = serve(|_| response("200 OK", &[], r#"{"repositories":["a","b","c"]}"#));
+        assert_eq!(registry(&base).catalog(2).unwrap(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn tags_null_is_none_and_a_link_to_another_host_is_refused() {
+        let base = serve(|_| response("200 OK", &[], r#"{"name":"team/app","tags":null}"#));
+        assert!(registry(&base).tags("team/app", 10).unwrap().is_empty());
+        let base = serve(|_| {
+            response("200 OK", &[r#"Link: <http://elsewhere.example/v2/_catalog?n=1&last=a>; rel="next""#], r#"{"repositories":["a"]}"#)
+        });
+        let err = registry(&base).catalog(1).unwrap_err();
+        assert!(format!("{err:#}").contains("next-page link to another host"), "{err:#}");
+    }
+
+    #[test]
+    fn missing_repository_and_missing_catalog_are_classed() {
+        use crate::error::{class_of, Class};
+        let base = serve(|_| response("404 Not Found", &[], r#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#));
+        let err = registry(&base).tags("team/app", 10).unwrap_err();
+        assert_eq!(class_of(&err), Class::NotFound);
+        let err = registry(&base).catalog(10).unwrap_err();
+        assert_eq!(class_of(&err), Class::Permanent);
+        assert!(format!("{err:#}").contains("does not list its repositories"), "{err:#}");
+    }
 
     #[test]
     fn link_header_next_targets() {
