@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush --help`)");
+        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush push --help`)");
         return ExitCode::from(exit::ERROR);
     };
     let result = match command {

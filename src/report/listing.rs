@@ -75,7 +75,11 @@ pub fn inspect(i: &Inspection, as_json: bool) -> String {
         return json(i);
     }
     let mut out = String::new();
-    let mut row = |k: &str, v: &str| out.push_str(&format!("{:<12} {v}\n", format!("{k}:")));
+    // `key:` padded to one column; an empty key continues the row above (more labels).
+    let mut row = |k: &str, v: &str| {
+        let key = if k.is_empty() { String::new() } else { format!("{k}:") };
+        out.push_str(&format!("{key:<12} {v}\n"))
+    };
     row("reference", &i.reference);
     row("digest", &i.digest.to_string());
     row("media type", &i.media_type);

@@ -282,7 +282,7 @@ fn inspect_shows_a_docker_image_with_config_and_layers() {
         p.digest.as_str(),
         DOCKER_MANIFEST,
         "org.example.team=platform",
-        "org.example.tier=back end",
+        "\n             org.example.tier=back end\n",
         "[\"/bin/app\",\"--flag\"]",
         &format!("layers:      {},", layers.len()),
         layers[0]["digest"].as_str().unwrap(),
