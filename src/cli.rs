@@ -184,6 +184,10 @@ macro_rules! listing_args {
             #[argh(option, short = 'p')]
             pub password: Option<Secret>,
 
+            /// read the password from stdin (one line; keeps it out of the shell history)
+            #[argh(switch)]
+            pub password_stdin: bool,
+
             /// access token (a bearer token, or with --username a Gitea access token)
             #[argh(option, short = 't')]
             pub token: Option<Secret>,
@@ -224,6 +228,7 @@ macro_rules! listing_args {
                     registry: self.registry.take(),
                     username: self.username.take(),
                     password: self.password.take(),
+                    password_stdin: self.password_stdin,
                     token: self.token.take(),
                     insecure: self.insecure,
                     ca_cert: self.ca_cert.take(),

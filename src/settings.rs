@@ -201,6 +201,8 @@ pub struct RegistryFlags {
     pub registry: Option<String>,
     pub username: Option<String>,
     pub password: Option<crate::secret::Secret>,
+    /// `--password-stdin`: the command reads it into `password` before the settings.
+    pub password_stdin: bool,
     pub token: Option<crate::secret::Secret>,
     pub insecure: bool,
     pub ca_cert: Option<String>,

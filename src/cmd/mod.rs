@@ -10,7 +10,10 @@ use crate::{credentials, registry, settings};
 /// A read-only connection to a registry for the listing commands: settings from the flags
 /// and environment (`settings::read_access`), then a ping, which settles https or http for a
 /// loopback registry and learns its auth challenge. Returns it with the registry's host.
-fn connect(flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Result<(registry::Registry, String)> {
+fn connect(mut flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Result<(registry::Registry, String)> {
+    if flags.password_stdin {
+        flags.password = Some(push::read_password_stdin(flags.password.is_some())?.into());
+    }
     let env = |k: &str| std::env::var(k).ok();
     let access = settings::read_access(flags, host, &env, &|host| credentials::lookup(host, &env))?;
     for note in &access.credential_notes {

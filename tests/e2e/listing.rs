@@ -354,6 +354,10 @@ fn the_token_registry_lists_and_inspects_with_credentials() {
 
     let tags = lines(&idpush(&dir).args(["tags", &format!("{host}/{repo}"), "--page-size", "1"]).args(creds).run());
     assert_eq!(tags, ["v1"]);
+    let out = idpush(&dir)
+        .args(["tags", &format!("{host}/{repo}"), "-u", &a.user, "--password-stdin"])
+        .run_with_stdin(format!("{}\n", a.password).as_bytes());
+    assert_eq!(lines(&out), ["v1"], "--password-stdin");
     let doc = json_output(&idpush(&dir).args(["inspect", &format!("{host}/{repo}:v1"), "--json"]).args(creds).run(), INSPECT_SCHEMA);
     assert_eq!(doc["digest"], p.digest.as_str());
     let catalog = lines(&idpush(&dir).args(["catalog", &host, "--page-size", "2"]).args(creds).run());
