@@ -264,7 +264,13 @@ podman's auth file, anonymous (as for push; see `idpush push --help`). The token
 registry:catalog:*.
 
 Output: one repository per line; with --json one object {{\"registry\", \"repositories\"}} \
-(src/report/schema/catalog.json).",
+(src/report/schema/catalog.json).
+
+Environment: IDPBUILDER_REGISTRY_URL, IDPBUILDER_REGISTRY_USERNAME, IDPBUILDER_REGISTRY_PASSWORD, \
+IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE, IDPBUILDER_REGISTRY_CA_CERT, IDPBUILDER_RETRIES, \
+IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT stand in for their flags; \
+DOCKER_CONFIG, DOCKER_AUTH_CONFIG and REGISTRY_AUTH_FILE name stored credentials; HTTPS_PROXY, HTTP_PROXY, \
+ALL_PROXY and NO_PROXY are honoured.",
         error_code(0, "listed"),
         error_code(1, "error (no catalog on this registry, registry, network, credentials, bad input)"),
         error_code(130, "interrupted")
@@ -298,7 +304,13 @@ REPO is host[:port]/path, or a path on the registry of -r, IDPBUILDER_REGISTRY_U
 with a pull token.
 
 Output: one tag per line, in the registry's order; with --json one object {{\"repository\", \"tags\"}} \
-(src/report/schema/tags.json).",
+(src/report/schema/tags.json).
+
+Environment: IDPBUILDER_REGISTRY_URL, IDPBUILDER_REGISTRY_USERNAME, IDPBUILDER_REGISTRY_PASSWORD, \
+IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE, IDPBUILDER_REGISTRY_CA_CERT, IDPBUILDER_RETRIES, \
+IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT stand in for their flags; \
+DOCKER_CONFIG, DOCKER_AUTH_CONFIG and REGISTRY_AUTH_FILE name stored credentials; HTTPS_PROXY, HTTP_PROXY, \
+ALL_PROXY and NO_PROXY are honoured.",
         error_code(0, "listed"),
         error_code(1, "error (registry, network, credentials, bad input)"),
         error_code(2, "the repository is not in the registry"),
@@ -338,7 +350,13 @@ with a pull token.
 Shows the manifest's digest and media type; for an OCI index or Docker manifest list, each child \
 with its platform (attestations marked); for an image, its config (created, platform, entrypoint, \
 cmd, labels) and its layers with sizes. The manifest is checked against its digest, the config \
-against its descriptor. --json prints one object of the shape src/report/schema/inspect.json.",
+against its descriptor. --json prints one object of the shape src/report/schema/inspect.json.
+
+Environment: IDPBUILDER_REGISTRY_URL, IDPBUILDER_REGISTRY_USERNAME, IDPBUILDER_REGISTRY_PASSWORD, \
+IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE, IDPBUILDER_REGISTRY_CA_CERT, IDPBUILDER_RETRIES, \
+IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT stand in for their flags; \
+DOCKER_CONFIG, DOCKER_AUTH_CONFIG and REGISTRY_AUTH_FILE name stored credentials; HTTPS_PROXY, HTTP_PROXY, \
+ALL_PROXY and NO_PROXY are honoured.",
         error_code(0, "shown"),
         error_code(1, "error (registry, network, credentials, bad input)"),
         error_code(2, "the manifest or repository is not in the registry"),
