@@ -21,8 +21,9 @@ pub fn run(mut args: cli::CatalogArgs) -> anyhow::Result<ExitCode> {
         }
         flags.registry = Some(given);
     }
+    let page = super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?;
     let (mut registry, host) = super::connect(flags, None)?;
-    let repositories = registry.catalog(super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?)?;
+    let repositories = registry.catalog(page)?;
     report::stdout(&report::listing::catalog(&host, &repositories, args.json))?;
     Ok(ExitCode::SUCCESS)
 }

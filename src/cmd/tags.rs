@@ -18,8 +18,9 @@ pub fn run(mut args: cli::TagsArgs) -> anyhow::Result<ExitCode> {
             ),
         ));
     }
+    let page = super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?;
     let (mut registry, host) = super::connect(args.registry_flags(), repo.registry.as_deref())?;
-    let tags = registry.tags(&repo.repository, super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?)?;
+    let tags = registry.tags(&repo.repository, page)?;
     report::stdout(&report::listing::tags(&format!("{host}/{}", repo.repository), &tags, args.json))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -443,7 +443,14 @@ fn missing_repositories_and_manifests_exit_2_with_one_line() {
     assert_eq!(out.code, Some(2), "{}", out.describe());
 
     // Bad input: one line, exit 1, before any request.
-    for args in [vec!["tags", "UPPER/case"], vec!["tags", "127.0.0.1:1/team/app:v1"], vec!["inspect", "a b"]] {
+    for args in [
+        vec!["tags", "UPPER/case"],
+        vec!["tags", "127.0.0.1:1/team/app:v1"],
+        vec!["inspect", "a b"],
+        vec!["catalog", "10.255.255.1:5000", "--page-size", "0"],
+        vec!["tags", "10.255.255.1:5000/team/app", "--page-size", "1001"],
+        vec!["catalog", "127.0.0.1:1", "-r", "http://127.0.0.1:2"],
+    ] {
         let out = idpush(&dir).args(&args).run();
         assert_eq!(out.code, Some(1), "{args:?}: {}", out.describe());
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.describe());
