@@ -22,6 +22,7 @@ mod push;
 mod redact;
 mod reference;
 mod registry;
+mod report;
 mod secret;
 mod source;
 mod store;
