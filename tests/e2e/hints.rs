@@ -80,3 +80,28 @@ fn nothing_listening_names_the_url_tried() {
     assert!(line.contains(&registry), "{line}");
     assert!(hint.contains(&registry) && hint.contains("up"), "{hint}");
 }
+
+#[test]
+fn a_bare_push_is_one_usage_line_and_the_help_pointer() {
+    let dir = TestDir::new("hint-usage");
+    for (args, want) in [(vec!["push"], "image"), (vec!["push", "--no-such-flag", "a:1"], "--no-such-flag"), (vec![], "push")] {
+        let out = Idpush::new(&dir.path, &env().docker_host).args(&args).run();
+        let (line, hint) = error_and_hint(&out, 1);
+        assert!(line.contains(want), "{args:?}: {line}");
+        assert!(hint.contains("--help"), "{args:?}: {hint}");
+    }
+}
+
+#[test]
+fn version_names_the_commit() {
+    let dir = TestDir::new("hint-version");
+    let out = Idpush::new(&dir.path, &env().docker_host).args(["--version"]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let head = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short=12", "HEAD"])
+        .output()
+        .expect("git runs");
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert_eq!(head.len(), 12, "git rev-parse HEAD in the repo");
+    assert_eq!(out.stdout.trim(), format!("idpush {} (commit {head})", env!("CARGO_PKG_VERSION")), "{}", out.describe());
+}
