@@ -1,7 +1,9 @@
-//! What the commands write to stdout: results only. Each command's result is formatted here,
-//! as text for people or (`--json`) as one JSON document of a documented shape (the JSON
-//! Schemas in `schema/`, checked by the tests), and written in one place.
+//! What the user reads: the results on stdout and, for a failure, the `hint:` that says what to
+//! do. Each command's result is formatted here, as text for people or (`--json`) as one JSON
+//! document of a documented shape (the JSON Schemas in `schema/`, checked by the tests), and
+//! written in one place.
 
+pub mod hint;
 pub mod listing;
 
 use anyhow::Context;
