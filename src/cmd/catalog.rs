@@ -1,5 +1,6 @@
 //! `idpush catalog [REGISTRY]`: every repository of a registry, every page.
 
+use crate::report::hint;
 use crate::{cli, error, redact, report};
 use std::process::ExitCode;
 
@@ -22,8 +23,8 @@ pub fn run(mut args: cli::CatalogArgs) -> anyhow::Result<ExitCode> {
         flags.registry = Some(given);
     }
     let page = super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?;
-    let (mut registry, host) = super::connect(flags, None)?;
-    let repositories = registry.catalog(page)?;
+    let (mut registry, host, facts) = super::connect(flags, None)?;
+    let repositories = registry.catalog(page).map_err(|e| hint::add(e, &facts))?;
     report::stdout(&report::listing::catalog(&host, &repositories, args.json))?;
     Ok(ExitCode::SUCCESS)
 }

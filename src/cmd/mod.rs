@@ -5,12 +5,14 @@ pub mod inspect;
 pub mod push;
 pub mod tags;
 
+use crate::report::hint::{self, Facts};
 use crate::{credentials, registry, settings};
 
 /// A read-only connection to a registry for the listing commands: settings from the flags
 /// and environment (`settings::read_access`), then a ping, which settles https or http for a
-/// loopback registry and learns its auth challenge. Returns it with the registry's host.
-fn connect(mut flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Result<(registry::Registry, String)> {
+/// loopback registry and learns its auth challenge. Returns it with the registry's host and
+/// the facts that hints name (add them to later errors with [`hint::add`]).
+fn connect(mut flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Result<(registry::Registry, String, Facts)> {
     if flags.password_stdin {
         flags.password = Some(push::read_password_stdin(flags.password.is_some())?.into());
     }
@@ -20,9 +22,24 @@ fn connect(mut flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Re
         log::debug!("{note}");
     }
     log::debug!("credentials for {} from {}", access.host, access.credential_source);
-    let mut registry = registry::Registry::new(access.options)?.read_only();
-    registry.ping()?;
-    Ok((registry, access.host))
+    let credentials = &access.options.credentials;
+    let facts = Facts {
+        registry: Some(access.options.base_url.clone()),
+        host: Some(access.host.clone()),
+        credential_source: (!matches!(credentials, registry::Credentials::Anonymous)).then(|| access.credential_source.clone()),
+        username: match credentials {
+            registry::Credentials::Basic { username, .. } => Some(username.clone()),
+            registry::Credentials::IdentityToken { username, .. } => username.clone(),
+            _ => None,
+        },
+    };
+    let connected = registry::Registry::new(access.options).and_then(|r| {
+        let mut r = r.read_only();
+        r.ping()?;
+        Ok(r)
+    });
+    let registry = connected.map_err(|e| hint::add(e, &facts))?;
+    Ok((registry, access.host, facts))
 }
 
 /// A REPO or REF as typed: the registry host it names (if any) and the reference.

@@ -1,5 +1,6 @@
 //! `idpush tags REPO`: every tag of a repository, every page.
 
+use crate::report::hint;
 use crate::{cli, error, redact, report};
 use std::process::ExitCode;
 
@@ -19,8 +20,8 @@ pub fn run(mut args: cli::TagsArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let page = super::page_size(args.page_size.unwrap_or(DEFAULT_PAGE))?;
-    let (mut registry, host) = super::connect(args.registry_flags(), repo.registry.as_deref())?;
-    let tags = registry.tags(&repo.repository, page)?;
+    let (mut registry, host, facts) = super::connect(args.registry_flags(), repo.registry.as_deref())?;
+    let tags = registry.tags(&repo.repository, page).map_err(|e| hint::add(e, &facts))?;
     report::stdout(&report::listing::tags(&format!("{host}/{}", repo.repository), &tags, args.json))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -30,12 +30,10 @@ impl Registry {
         let host = self.client.base.host().to_string();
         let listing = Listing { path: "/v2/_catalog".into(), repo: None, key: "repositories" };
         let no_catalog = |answer: &str| {
-            fail(
+            crate::error::fail_with_hint(
                 Cause::Unsupported,
-                format!(
-                    "registry {host} does not list its repositories (it has no catalog: GET /v2/_catalog {answer}); \
-                     list one repository's tags with `idpush tags {host}/REPO` instead"
-                ),
+                format!("registry {host} does not list its repositories: it has no catalog (GET /v2/_catalog {answer})"),
+                format!("list one repository's tags instead: `idpush tags {host}/REPO`"),
             )
         };
         // Docker Hub and GHCR refuse the catalog to everyone (a 401 after the token, say).
@@ -59,7 +57,13 @@ impl Registry {
         let host = self.client.base.host().to_string();
         let listing = Listing { path: format!("/v2/{repo}/tags/list"), repo: Some(repo), key: "tags" };
         self.pages(&listing, page, &|reply| {
-            (reply.status == 404).then(|| fail(Cause::NotInRegistry, format!("repository {repo} not found on registry {host}")))
+            (reply.status == 404).then(|| {
+                crate::error::fail_with_hint(
+                    Cause::NotInRegistry,
+                    format!("repository {repo} not found on registry {host}"),
+                    format!("`idpush catalog {host}` lists the repositories it has (where it keeps a catalog)"),
+                )
+            })
         })
     }
 

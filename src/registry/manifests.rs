@@ -47,7 +47,13 @@ impl Registry {
             let reply = self.exchange(&Method::GET, &url, Some(repo), &[("accept", ACCEPT)], || Ok(Payload::None))?;
             match reply.status {
                 200 => {}
-                404 => return Err(fail(Cause::NotInRegistry, format!("manifest {shown} not found"))),
+                404 => {
+                    return Err(crate::error::fail_with_hint(
+                        Cause::NotInRegistry,
+                        format!("manifest {shown} not found"),
+                        format!("`idpush tags {host}/{repo}` lists the tags there"),
+                    ))
+                }
                 _ => return Err(self.unexpected("GET", &url, Some(repo), &reply)),
             }
             if reply.truncated {

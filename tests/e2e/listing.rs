@@ -366,8 +366,9 @@ fn the_token_registry_lists_and_inspects_with_credentials() {
     // Without credentials: refused, one line, exit 1, no password anywhere.
     let out = idpush(&dir).args(["tags", &format!("{host}/{repo}"), "--retries", "0"]).run();
     assert_eq!(out.code, Some(1), "{}", out.describe());
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    assert_eq!(out.error_lines().len(), 1, "{}", out.describe());
     assert!(out.stderr.contains("refused anonymous access for pull from"), "{}", out.describe());
+    assert!(out.hint().is_some_and(|h| h.contains("--password-stdin")), "{}", out.describe());
     let out = idpush(&dir).args(["tags", &format!("{host}/{repo}"), "-u", &a.user, "-p", "wrong-password-42"]).run();
     assert_eq!(out.code, Some(1), "{}", out.describe());
     assert!(!out.stderr.contains("wrong-password-42") && !out.stdout.contains("wrong-password-42"), "{}", out.describe());
@@ -406,13 +407,13 @@ fn a_registry_without_a_catalog_gets_one_line() {
         let host = no_catalog_registry(status, body);
         let out = idpush(&dir).args(["catalog", &host]).run();
         assert_eq!(out.code, Some(1), "{status}: {}", out.describe());
-        assert_eq!(out.stderr.lines().count(), 1, "{status}: {}", out.describe());
+        assert_eq!(out.error_lines().len(), 1, "{status}: {}", out.describe());
         assert!(
             out.stderr.starts_with(&format!("idpush: error: registry {host} does not list its repositories")),
             "{status}: {}",
             out.describe()
         );
-        assert!(out.stderr.contains(&format!("idpush tags {host}/REPO")), "{}", out.describe());
+        assert!(out.hint().is_some_and(|h| h.contains(&format!("idpush tags {host}/REPO"))), "{}", out.describe());
         assert!(!out.stderr.contains("page not found") && !out.stderr.contains("retry"), "{}", out.describe());
         assert!(out.stdout.is_empty());
     }
@@ -426,19 +427,18 @@ fn missing_repositories_and_manifests_exit_2_with_one_line() {
     let missing = format!("{reg}/list/{}", unique("nothing-here"));
     let out = idpush(&dir).args(["tags", &missing]).run();
     assert_eq!(out.code, Some(2), "{}", out.describe());
-    assert_eq!(out.stderr.lines().collect::<Vec<_>>(), [format!("idpush: error: repository {} not found on registry {reg}", &missing[reg.len() + 1..])]);
+    assert_eq!(out.error_lines(), [format!("idpush: error: repository {} not found on registry {reg}", &missing[reg.len() + 1..])]);
+    assert!(out.hint().is_some_and(|h| h.contains(&format!("idpush catalog {reg}"))), "{}", out.describe());
 
     let out = idpush(&dir).args(["inspect", &format!("{missing}:v1")]).run();
     assert_eq!(out.code, Some(2), "{}", out.describe());
-    assert_eq!(out.stderr.lines().count(), 1, "{}", out.describe());
+    assert_eq!(out.error_lines().len(), 1, "{}", out.describe());
 
     let p = pushed(&dir, &mut images, &format!("{reg}/list/{}:v1", unique("present")), 500, &[]);
     let out = idpush(&dir).args(["inspect", &format!("{}/{}:no-such-tag", p.host, p.repo)]).run();
     assert_eq!(out.code, Some(2), "{}", out.describe());
-    assert_eq!(
-        out.stderr.trim_end(),
-        format!("idpush: error: manifest {}/{}:no-such-tag not found", p.host, p.repo)
-    );
+    assert_eq!(out.error_lines(), [format!("idpush: error: manifest {}/{}:no-such-tag not found", p.host, p.repo)]);
+    assert_eq!(out.hint(), Some(format!("`idpush tags {}/{}` lists the tags there", p.host, p.repo).as_str()));
     let out = idpush(&dir).args(["inspect", &format!("{}/{}@sha256:{}", p.host, p.repo, "0".repeat(64))]).run();
     assert_eq!(out.code, Some(2), "{}", out.describe());
 
@@ -453,7 +453,7 @@ fn missing_repositories_and_manifests_exit_2_with_one_line() {
     ] {
         let out = idpush(&dir).args(&args).run();
         assert_eq!(out.code, Some(1), "{args:?}: {}", out.describe());
-        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {}", out.describe());
+        assert_eq!(out.error_lines().len(), 1, "{args:?}: {}", out.describe());
     }
 }
 
