@@ -5,6 +5,29 @@
 use crate::secret::Secret;
 use argh::FromArgs;
 
+/// What a lone `-` argument (stdin as SOURCE) becomes for argh, which takes `-` for a flag:
+/// no real argument holds a NUL.
+pub const STDIN: &str = "\0-";
+
+/// The command line, as `argh::from_env` parses it, with a lone `-` kept as an argument.
+pub fn from_env() -> Cli {
+    let strings: Vec<String> = std::env::args_os().map(|s| s.to_string_lossy().into_owned()).collect();
+    let name = strings.first().map(|s| s.rsplit('/').next().unwrap_or(s)).unwrap_or("idpush").to_string();
+    let rest: Vec<&str> = strings.iter().skip(1).map(|s| if s == "-" { STDIN } else { s.as_str() }).collect();
+    Cli::from_args(&[&name], &rest).unwrap_or_else(|early| {
+        std::process::exit(match early.status {
+            Ok(()) => {
+                println!("{}", early.output);
+                0
+            }
+            Err(()) => {
+                eprintln!("{}\nRun {name} --help for more information.", early.output);
+                1
+            }
+        })
+    })
+}
+
 /// Push container images to an OCI registry (by default idpbuilder's Gitea).
 #[derive(FromArgs, Debug)]
 pub struct Cli {
@@ -22,7 +45,7 @@ pub enum Command {
     Push(PushArgs),
 }
 
-/// Push an image from the local Docker daemon to a registry.
+/// Push an image (from the Docker daemon, an archive, an OCI layout or stdin) to a registry.
 #[derive(FromArgs, Debug)]
 #[argh(
     subcommand,
@@ -33,6 +56,14 @@ Push to idpbuilder's Gitea (the destination becomes gitea.cnoe.localtest.me:8443
 
 Push to a full destination reference; a loopback registry is spoken to over plain HTTP:
   {command_name} myapp:latest 127.0.0.1:5000/team/myapp:v1
+
+Push a docker save archive, an OCI layout, or an archive streamed on stdin:
+  {command_name} docker-archive:myapp.tar.gz 127.0.0.1:5000/team/myapp:v1
+  {command_name} oci:./layout:v1 127.0.0.1:5000/team/myapp:v1
+  docker save myapp | {command_name} push - 127.0.0.1:5000/team/myapp:v1
+
+Several tags at once (the blobs go up once):
+  {command_name} myapp:latest 127.0.0.1:5000/team/myapp:v1 --tag latest --tag stable
 
 Only the result on stdout, for scripts:
   ref=$({command_name} -q myapp:latest registry.example.com/team/myapp:v1)",
@@ -61,14 +92,18 @@ verified against the system store (SSL_CERT_FILE, SSL_CERT_DIR), built-in roots 
 replaces those roots). HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured.
 
 On success, stdout has one line: the pushed reference with its manifest digest \
-(host/repo:tag@sha256:...). Progress goes to stderr.",
+(host/repo:tag@sha256:...), one line per tag pushed. Progress goes to stderr. \
+Without DEST, an archive or layout that names its image (docker save's RepoTags, an OCI \
+ref.name that is a full reference) supplies the destination's repository and tag.",
     error_code(0, "pushed"),
     error_code(1, "error (registry, network, credentials, bad input)"),
     error_code(2, "image not found, or the Docker daemon cannot be reached"),
     error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
 )]
 pub struct PushArgs {
-    /// the local image to push (name[:tag], or an image ID with DEST)
+    /// the image to push: a daemon image (name[:tag], an image ID with DEST, or
+    /// docker-daemon:NAME), docker-archive:PATH[:NAME], oci:DIR[:TAG|@DIGEST],
+    /// oci-archive:PATH[:TAG], - (an archive on stdin), or a path to an archive or OCI layout
     #[argh(positional)]
     pub image: String,
 
@@ -147,6 +182,10 @@ pub struct PushArgs {
     /// to a registry on the same machine)
     #[argh(option)]
     pub compression: Option<String>,
+
+    /// also push under this tag (repeatable): the blobs go up once, then one manifest per tag
+    #[argh(option)]
+    pub tag: Vec<String>,
 
     /// gzip level for the layers idpush compresses: 0 (stored) to 9 (smallest); default 1,
     /// the fastest

@@ -32,7 +32,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = cli::from_env();
     if cli.version {
         // A closed stdout (`idpush --version | true`) is not an error.
         let _ = writeln!(std::io::stdout(), "idpush {}", env!("CARGO_PKG_VERSION"));

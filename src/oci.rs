@@ -63,6 +63,8 @@ pub struct SaveEntry {
     pub config: String,
     #[serde(rename = "Layers")]
     pub layers: Vec<String>,
+    #[serde(rename = "RepoTags", default)]
+    pub repo_tags: Option<Vec<String>>,
 }
 
 impl Manifest {

@@ -9,6 +9,7 @@ use crate::redact::{quote, redact};
 use crate::reference::Reference;
 use crate::registry::{self, Credentials};
 use crate::secret::Secret;
+use crate::source::{PathKind, Source};
 use anyhow::{anyhow, bail, Context};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,8 +23,17 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug)]
 pub struct Plan {
-    /// The image as the daemon knows it.
+    /// SOURCE as given.
     pub source: String,
+    /// What SOURCE names.
+    pub from: Source,
+    /// DEST is not known yet: the source names its image when read ([`Plan::resolve_dest`]);
+    /// `dest` has the registry host only.
+    pub dest_pending: bool,
+    /// The registry host and the username that a destination is made with.
+    dest_rule: (String, Option<String>),
+    /// `--tag`: tags pushed besides `dest`'s, in order, each once.
+    pub tags: Vec<String>,
     /// Where it goes: always with a registry host, and a tag or a digest.
     pub dest: Reference,
     /// `http://host[:port]` or `https://host[:port]`, the registry that `dest` names.
@@ -73,6 +83,17 @@ pub fn plan(args: PushArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
 /// `IDPBUILDER_REGISTRY_*` give any. Passed in so that this stays free of I/O.
 pub fn plan_with(
     args: PushArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stored: &dyn Fn(&str) -> anyhow::Result<crate::credentials::Lookup>,
+) -> anyhow::Result<Plan> {
+    let from = Source::parse(&args.image, &|_| PathKind::Missing)?;
+    plan_from(args, from, env, stored)
+}
+
+/// [`plan_with`] for SOURCE already parsed (`Source::parse` with the disk probe).
+pub fn plan_from(
+    args: PushArgs,
+    from: Source,
     env: &dyn Fn(&str) -> Option<String>,
     stored: &dyn Fn(&str) -> anyhow::Result<crate::credentials::Lookup>,
 ) -> anyhow::Result<Plan> {
@@ -139,7 +160,19 @@ pub fn plan_with(
     };
     let mut credential_notes = Vec::new();
     let mut found = None;
-    let mut dest = destination(&args.image, args.dest.as_deref(), &registry.host, username.as_deref())?;
+    let mut tags: Vec<String> = Vec::new();
+    for t in &args.tag {
+        crate::reference::check_tag(t).with_context(|| format!("--tag {}", quote(t)))?;
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    // Without DEST, the destination's name comes from SOURCE (a daemon image's name), else
+    // from the source when it is read; until then only its host counts.
+    let dest_pending = args.dest.is_none() && from.name().is_none();
+    let image = from.name().unwrap_or(PENDING_NAME).to_string();
+    let mut dest_user = username.clone();
+    let mut dest = destination(&image, args.dest.as_deref(), &registry.host, username.as_deref())?;
     if !from_flags {
         let host = dest.registry.clone().expect("destination always has a registry");
         let lookup = stored(&host)?;
@@ -147,7 +180,8 @@ pub fn plan_with(
         if let Some(f) = lookup.found {
             credential_source = f.source.clone();
             if f.username.is_some() {
-                dest = destination(&args.image, args.dest.as_deref(), &registry.host, f.username.as_deref())?;
+                dest = destination(&image, args.dest.as_deref(), &registry.host, f.username.as_deref())?;
+                dest_user = f.username.clone();
             }
             found = Some(f.credentials);
         }
@@ -198,8 +232,13 @@ pub fn plan_with(
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp"));
 
+    tags.retain(|t| dest.tag.as_ref() != Some(t));
     Ok(Plan {
         source: args.image,
+        from,
+        dest_pending,
+        dest_rule: (registry.host.clone(), dest_user),
+        tags,
         base_url: format!("{scheme}://{dest_host}"),
         http_fallback,
         dest,
@@ -219,6 +258,35 @@ pub fn plan_with(
         no_cache,
         compression,
     })
+}
+
+/// The name a pending destination is made with, for its host alone.
+const PENDING_NAME: &str = "idpush-pending";
+
+impl Plan {
+    /// The destination of a source that names its image when read (`name`: docker save's
+    /// RepoTags, an OCI ref.name), when DEST was not given; nothing when it was.
+    pub fn resolve_dest(&mut self, name: Option<&str>) -> anyhow::Result<()> {
+        if !self.dest_pending {
+            return Ok(());
+        }
+        let Some(name) = name else {
+            return Err(crate::error::fail(
+                crate::error::Cause::BadInput,
+                format!(
+                    "{} does not name its image (no RepoTags, no ref.name with a repository): give a DEST, e.g. `idpush push {} myapp:v1`",
+                    self.from,
+                    redact(&self.source)
+                ),
+            ));
+        };
+        let (host, user) = &self.dest_rule;
+        self.dest = destination(name, None, host, user.as_deref())
+            .with_context(|| format!("the image name {} that {} gives (or give a DEST)", quote(name), self.from))?;
+        self.tags.retain(|t| self.dest.tag.as_ref() != Some(t));
+        self.dest_pending = false;
+        Ok(())
+    }
 }
 
 /// The layer codec from `--compression` / IDPUSH_COMPRESSION and `--compression-level` /
@@ -410,6 +478,7 @@ mod tests {
             no_cache: false,
             compression: None,
             compression_level: None,
+            tag: vec![],
         }
     }
 

@@ -183,8 +183,9 @@ impl<'a> Uploader<'a> {
         Ok(())
     }
 
-    /// Every blob of the image not handed over yet, then the manifest.
-    pub fn finish(mut self, image: &Image) -> anyhow::Result<Pushed> {
+    /// Every blob of the image not handed over yet, then the manifest, then the manifest
+    /// again under each of `tags`, one after the other (Gitea answers 500 to concurrent manifest PUTs): one [`Pushed`] per reference.
+    pub fn finish_tags(mut self, image: &Image, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
         let dest = self.dest;
         if let Some(want) = &dest.digest {
             if want != &image.manifest_digest {
@@ -198,23 +199,29 @@ impl<'a> Uploader<'a> {
             let kind = if desc.digest == image.config.digest { "config" } else { "layer" };
             self.blob(kind, &desc.digest, desc.size, &image.blob_path(&desc.digest))?;
         }
-        interrupt::check()?;
-        let digest = self.registry.put_manifest(
-            &dest.repository,
-            &dest.manifest_reference(),
-            &image.manifest_media_type,
-            &image.manifest,
-        )?;
-        let mut pushed = dest.clone();
-        pushed.digest = Some(digest);
-        self.progress.line(format!(
-            "pushed {pushed}: {} blobs uploaded ({}), {} mounted, {} already there, {} in all",
-            self.uploaded,
-            human(self.sent),
-            self.mounted,
-            self.skipped,
-            human(image.total_size())
-        ));
-        Ok(Pushed { reference: pushed.to_string() })
+        let mut refs = vec![dest.clone()];
+        refs.extend(tags.iter().map(|t| Reference { tag: Some(t.clone()), digest: None, ..dest.clone() }));
+        let mut all = Vec::with_capacity(refs.len());
+        for (i, r) in refs.into_iter().enumerate() {
+            interrupt::check()?;
+            let digest =
+                self.registry.put_manifest(&r.repository, &r.manifest_reference(), &image.manifest_media_type, &image.manifest)?;
+            let mut pushed = r;
+            pushed.digest = Some(digest);
+            if i == 0 {
+                self.progress.line(format!(
+                    "pushed {pushed}: {} blobs uploaded ({}), {} mounted, {} already there, {} in all",
+                    self.uploaded,
+                    human(self.sent),
+                    self.mounted,
+                    self.skipped,
+                    human(image.total_size())
+                ));
+            } else {
+                self.progress.line(format!("pushed {pushed}: the same manifest under another tag"));
+            }
+            all.push(Pushed { reference: pushed.to_string() });
+        }
+        Ok(all)
     }
 }

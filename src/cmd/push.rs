@@ -8,11 +8,18 @@ use std::process::ExitCode;
 
 pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let mut args = args;
+    if args.image == cli::STDIN {
+        args.image = "-".to_string();
+    }
+    if args.password_stdin && args.image == "-" {
+        anyhow::bail!("--password-stdin and SOURCE - both read stdin: give the password with --password or IDPBUILDER_REGISTRY_PASSWORD");
+    }
     if args.password_stdin {
         args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
     let env = |k: &str| std::env::var(k).ok();
-    let plan = plan::plan_with(args, &env, &|host| credentials::lookup(host, &env))?;
+    let from = source::Source::parse(&args.image, &source::probe)?;
+    let mut plan = plan::plan_from(args, from, &env, &|host| credentials::lookup(host, &env))?;
     debug_assert_eq!(plan.log_level, log::max_level(), "main started the logger at the level the plan chose");
     for note in &plan.credential_notes {
         log::debug!("{note}");
@@ -32,9 +39,16 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         connect_timeout: plan.connect_timeout,
         read_timeout: plan.read_timeout,
     })?;
+    let name = match &plan.from {
+        source::Source::Daemon(name) => name.clone(),
+        _ => {
+            let pushed = push_read(&mut plan, &mut registry, &progress)?;
+            return print(&pushed);
+        }
+    };
     let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
     // Nothing is read from the export before the registry has answered and accepted us.
-    let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
+    let found = source::daemon::lookup(&engine, &name, &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
@@ -52,7 +66,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let (pushed, image) = if let Some(config) = confirmed.everything() {
         progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
         let image = confirmed.image(store, config, &diff_ids)?;
-        let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
+        let pushed = uploader.finish_tags(&image, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())?;
         (pushed, image)
     } else {
         let export = source::daemon::open(&engine, found)?;
@@ -67,13 +81,36 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
                 let _ = layers.send((layer.blob.clone(), path));
             })
         });
-        upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?
+        upload(uploader, spooled, reader, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())?
     };
     push::remember(&cache, &codec, &host, &plan.dest.repository, &image_id, &diff_ids, &image);
     drop(image);
 
+    print(&pushed)
+}
+
+/// A source read whole before anything goes up (an archive, stdin, an OCI layout): read it,
+/// learn the destination from it when DEST was not given, then push its blobs and manifest.
+fn push_read(plan: &mut plan::Plan, registry: &mut registry::Registry, progress: &progress::Progress) -> anyhow::Result<Vec<push::Pushed>> {
+    let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression);
+    progress.line(format!("reading {}", plan.from));
+    let read = source::read(&plan.from, store).inspect_err(|_| store::remove_all())?;
+    plan.resolve_dest(read.name.as_deref()).inspect_err(|_| store::remove_all())?;
+    let plan = &*plan;
+    let context = || format!("pushing {} to {}", plan.from, plan.dest);
+    progress.line(format!("{context}: {} layers, {} compressed", read.image.layers.len(), progress::human(read.image.total_size()), context = context()));
+    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&|k: &str| std::env::var(k).ok()) };
+    let host = plan.dest.registry.clone().unwrap_or_default();
+    let mut uploader = push::Uploader::new(registry, &plan.dest, progress).with_context(context)?.with_cache(cache, &host);
+    uploader.authenticate(&read.image.config.digest).with_context(context)?;
+    uploader.finish_tags(&read.image, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())
+}
+
+/// One stdout line per pushed reference.
+fn print(pushed: &[push::Pushed]) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
+    let written = pushed.iter().try_for_each(|p| writeln!(out, "{}", p.reference)).and_then(|_| out.flush());
+    match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
         _ => Ok(ExitCode::SUCCESS),
     }
@@ -85,12 +122,13 @@ fn upload(
     mut uploader: push::Uploader<'_>,
     spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
-) -> anyhow::Result<(push::Pushed, image::Image)> {
+    tags: &[String],
+) -> anyhow::Result<(Vec<push::Pushed>, image::Image)> {
     for (blob, path) in spooled {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }
     let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;
-    Ok((uploader.finish(&image)?, image))
+    Ok((uploader.finish_tags(&image, tags)?, image))
 }
 
 /// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or

@@ -1,0 +1,265 @@
+//! OCI image layouts: a directory (`oci:DIR`) or a tar of one (`oci-archive:PATH`), read into an
+//! image that keeps the source's manifest.
+//!
+//! The manifest is picked from `index.json` by tag (`org.opencontainers.image.ref.name`) or by
+//! digest. Blobs already compressed (gzip, zstd) are kept byte for byte; an uncompressed layer
+//! is compressed with the store's codec, and only then is the manifest rewritten (its layer
+//! descriptors, nothing else), so a layout pushed as it is keeps its manifest digest. Every
+//! blob is checked against its descriptor (digest and size) and every layer's diff_id against
+//! the config (a zstd layer's cannot be: idpush has no zstd decoder; its digest is checked).
+//!
+//! A directory is read by what the picked manifest names, nothing else; each blob once.
+
+use crate::digest::Digest;
+use crate::error::{fail, Cause};
+use crate::image::Image;
+use crate::oci::{self, Config, Descriptor, Index};
+use crate::source::archive::{self, blob_path, json, lookup, Entry, OnLayer};
+use crate::source::Select;
+use crate::store::{Blob, Store};
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use std::path::Path;
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";
+const CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// An image read from a layout, and the name the layout gives it (a full reference in
+/// `ref.name` or `io.containerd.image.name`), if any.
+pub struct Read {
+    pub image: Image,
+    pub name: Option<String>,
+}
+
+/// The descriptor of `index.json` that `select` picks, else its only one.
+pub(crate) fn select<'a>(index: &'a Index, select: Option<&Select>, what: &str) -> anyhow::Result<&'a Descriptor> {
+    let names: Vec<String> = index.manifests.iter().filter_map(|d| annotation(d, REF_NAME)).map(str::to_string).collect();
+    let listed = || if names.is_empty() { "no tags (no org.opencontainers.image.ref.name)".to_string() } else { format!("the tags {}", names.join(", ")) };
+    match select {
+        Some(Select::Tag(tag)) => index
+            .manifests
+            .iter()
+            .find(|d| annotation(d, REF_NAME) == Some(tag.as_str()))
+            .ok_or_else(|| fail(Cause::ImageNotFound, format!("{what} has no image tagged {tag}; it has {}", listed()))),
+        Some(Select::Digest(digest)) => index
+            .manifests
+            .iter()
+            .find(|d| &d.digest == digest)
+            .ok_or_else(|| fail(Cause::ImageNotFound, format!("{what} has no manifest {digest} in its index.json"))),
+        None => match index.manifests.as_slice() {
+            [only] => Ok(only),
+            [] => Err(fail(Cause::BadImage, format!("{what} lists no image in its index.json"))),
+            many => Err(fail(
+                Cause::BadInput,
+                format!("{what} holds {} images ({}): pick one with oci:DIR:TAG or oci:DIR@DIGEST", many.len(), listed()),
+            )),
+        },
+    }
+}
+
+fn annotation<'a>(d: &'a Descriptor, key: &str) -> Option<&'a str> {
+    d.annotations.as_ref()?.get(key)?.as_str()
+}
+
+/// The image name a descriptor gives: a `ref.name` that is a full reference (a bare tag is
+/// not: it names no repository), else containerd's image name.
+fn name_of(d: &Descriptor) -> Option<String> {
+    let full = |n: &str| n.contains('/') || n.contains(':') || n.contains('@');
+    annotation(d, REF_NAME).filter(|n| full(n)).or_else(|| annotation(d, CONTAINERD_NAME)).map(str::to_string)
+}
+
+fn parse_index(bytes: &[u8], what: &str) -> anyhow::Result<Index> {
+    serde_json::from_slice(bytes).map_err(|e| fail(Cause::BadImage, format!("the index.json of {what} is malformed: {e}")))
+}
+
+/// Bytes of a JSON blob, checked against its descriptor.
+fn checked_json<'a>(entries: &'a HashMap<String, Entry>, d: &Descriptor, what: &str) -> anyhow::Result<&'a [u8]> {
+    let path = blob_path(&d.digest);
+    let bytes = json(entries, &path).with_context(|| format!("{what}: the blob of {} {}", kind_of(&d.media_type), d.digest))?;
+    let got = Digest::of(bytes);
+    if got != d.digest || bytes.len() as u64 != d.size {
+        return Err(fail(
+            Cause::BadImage,
+            format!(
+                "{what}: {path} does not match its descriptor ({} bytes with digest {got}, the descriptor says {} bytes with {})",
+                bytes.len(),
+                d.size,
+                d.digest
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn kind_of(media_type: &str) -> &'static str {
+    if media_type.contains("index") || media_type.contains("list") {
+        "index"
+    } else if media_type.contains("manifest") {
+        "manifest"
+    } else if media_type.contains("config") {
+        "config"
+    } else {
+        "blob"
+    }
+}
+
+fn is_index(bytes: &[u8], desc: &Descriptor) -> bool {
+    kind_of(&desc.media_type) == "index"
+        || serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v.get("manifests").is_some())
+}
+
+/// The image of the layout's entries (read from a tar, or from a directory by [`read_dir`]).
+pub(crate) fn assemble(entries: &HashMap<String, Entry>, store: Store, pick: Option<&Select>, what: &str) -> anyhow::Result<Read> {
+    let index = parse_index(json(entries, "index.json")?, what)?;
+    let desc = select(&index, pick, what)?;
+    let bytes = checked_json(entries, desc, what)?;
+    if is_index(bytes, desc) {
+        bail!("{what}: {} is a multi-platform index; pushing an index is not supported yet", desc.digest);
+    }
+    let image = image_of(entries, store, desc, bytes, what)?;
+    Ok(Read { image, name: name_of(desc) })
+}
+
+/// One image manifest (`bytes`, already checked against `desc`) with its config and layers.
+fn image_of(entries: &HashMap<String, Entry>, store: Store, desc: &Descriptor, bytes: &[u8], what: &str) -> anyhow::Result<Image> {
+    let manifest: oci::Manifest = serde_json::from_slice(bytes)
+        .map_err(|e| fail(Cause::BadImage, format!("{what}: manifest {} is malformed: {e}", desc.digest)))?;
+    let config_bytes = checked_json(entries, &manifest.config, what)?;
+    let config: Config = serde_json::from_slice(config_bytes)
+        .map_err(|e| fail(Cause::BadImage, format!("{what}: config {} is not an image config: {e}", manifest.config.digest)))?;
+    let diff_ids = &config.rootfs.diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(fail(
+            Cause::BadImage,
+            format!("{what}: manifest {} lists {} layers but its config has {} diff_ids", desc.digest, manifest.layers.len(), diff_ids.len()),
+        ));
+    }
+    let mut layers = Vec::with_capacity(manifest.layers.len());
+    let mut rewritten = false;
+    for (d, want) in manifest.layers.iter().zip(diff_ids) {
+        let (layer, changed) = layer_for(entries, &store, d, want, what)?;
+        rewritten |= changed;
+        layers.push(layer);
+    }
+    let config_blob = store.write_blob(config_bytes)?;
+    debug_assert_eq!(config_blob.digest, manifest.config.digest);
+    let media_type = manifest.media_type.clone().unwrap_or_else(|| desc.media_type.clone());
+    let manifest_bytes = if rewritten {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).context("the manifest")?;
+        let list = v["layers"].as_array_mut().expect("a manifest that parsed has layers");
+        for (slot, d) in list.iter_mut().zip(&layers) {
+            slot["mediaType"] = d.media_type.clone().into();
+            slot["digest"] = d.digest.to_string().into();
+            slot["size"] = d.size.into();
+        }
+        serde_json::to_vec(&v).expect("a JSON value serializes")
+    } else {
+        bytes.to_vec()
+    };
+    Ok(Image {
+        store,
+        config: manifest.config.clone(),
+        layers,
+        manifest_digest: Digest::of(&manifest_bytes),
+        manifest: manifest_bytes,
+        manifest_media_type: media_type,
+    })
+}
+
+/// The layer blob of descriptor `d`, checked (digest, size, diff_id `want`), and whether it was
+/// compressed here (its descriptor then changes).
+fn layer_for(entries: &HashMap<String, Entry>, store: &Store, d: &Descriptor, want: &Digest, what: &str) -> anyhow::Result<(Descriptor, bool)> {
+    let path = blob_path(&d.digest);
+    let mismatch = |got: &Blob| {
+        fail(
+            Cause::BadImage,
+            format!(
+                "{what}: layer {path} does not match its descriptor ({} bytes with digest {}, the descriptor says {} bytes with {})",
+                got.size, got.digest, d.size, d.digest
+            ),
+        )
+    };
+    let bad_diff_id = |got: &Digest| {
+        fail(Cause::BadImage, format!("{what}: layer {} has content {got} but the config expects diff_id {want}", d.digest))
+    };
+    let entry = lookup(entries, &path).with_context(|| format!("{what}: layer {}", d.digest))?;
+    let layer = match entry {
+        Entry::Layer(l) => l.clone(),
+        Entry::Json(bytes) => store.spool_layer(&bytes[..])?,
+        Entry::Opaque(blob) => {
+            if blob.digest != d.digest || blob.size != d.size {
+                return Err(mismatch(blob));
+            }
+            log::debug!("{path}: zstd, kept as it is; its diff_id {want} is not checked (no zstd decoder)");
+            return Ok((d.clone(), false));
+        }
+        Entry::Link(_) => unreachable!("lookup follows links"),
+    };
+    if layer.diff_id != *want {
+        return Err(bad_diff_id(&layer.diff_id));
+    }
+    if layer.blob.digest == d.digest {
+        if layer.blob.size != d.size {
+            return Err(mismatch(&layer.blob));
+        }
+        return Ok((d.clone(), false));
+    }
+    if layer.diff_id == d.digest {
+        // An uncompressed layer, compressed as it was spooled (or kept, with --compression none).
+        let media_type = if layer.blob.digest == layer.diff_id {
+            d.media_type.clone()
+        } else if d.media_type.starts_with("application/vnd.docker.") {
+            oci::DOCKER_LAYER_GZIP.to_string()
+        } else {
+            oci::OCI_LAYER_GZIP.to_string()
+        };
+        let changed = Descriptor { media_type, size: layer.blob.size, digest: layer.blob.digest.clone(), annotations: d.annotations.clone() };
+        return Ok((changed, true));
+    }
+    Err(mismatch(&layer.blob))
+}
+
+/// Reads the layout directory `dir`: `index.json`, the picked manifest, its config and layers
+/// (each layer spooled into `store`), nothing else.
+pub fn read_dir(dir: &Path, store: Store, pick: Option<&Select>, on_layer: &mut OnLayer) -> anyhow::Result<Read> {
+    let what = format!("the OCI layout {}", dir.display());
+    let not_found = |e: std::io::Error, p: &Path| {
+        let cause = if e.kind() == std::io::ErrorKind::NotFound { Cause::ImageNotFound } else { Cause::BadInput };
+        fail(cause, format!("{what}: cannot read {}: {}", p.display(), e.to_string().to_lowercase()))
+    };
+    let index_path = dir.join("index.json");
+    let index_bytes = std::fs::read(&index_path).map_err(|e| not_found(e, &index_path))?;
+    let index = parse_index(&index_bytes, &what)?;
+    let mut entries = HashMap::new();
+    let desc = select(&index, pick, &what)?.clone();
+    entries.insert("index.json".to_string(), Entry::Json(index_bytes));
+    let load = |entries: &mut HashMap<String, Entry>, d: &Descriptor, on_layer: &mut OnLayer| -> anyhow::Result<()> {
+        let path = blob_path(&d.digest);
+        if entries.contains_key(&path) {
+            return Ok(());
+        }
+        let file_path = dir.join(&path);
+        let file = std::fs::File::open(&file_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                fail(Cause::BadImage, format!("{what}: {path} ({} {}) is missing", kind_of(&d.media_type), d.digest))
+            } else {
+                not_found(e, &file_path)
+            }
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(d.size);
+        let entry = archive::blob_entry(&store, file, size, &path, on_layer).with_context(|| format!("reading {what}"))?;
+        entries.insert(path, entry);
+        Ok(())
+    };
+    load(&mut entries, &desc, on_layer)?;
+    let bytes = json(&entries, &blob_path(&desc.digest)).with_context(|| what.clone())?.to_vec();
+    if !is_index(&bytes, &desc) {
+        if let Ok(m) = serde_json::from_slice::<oci::Manifest>(&bytes) {
+            load(&mut entries, &m.config, on_layer)?;
+            for l in &m.layers {
+                load(&mut entries, l, on_layer)?;
+            }
+        }
+    }
+    assemble(&entries, store, pick, &what)
+}
