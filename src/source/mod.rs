@@ -132,7 +132,10 @@ impl Source {
                  give an OCI layout directory, an archive, or an image name"
             ),
             PathKind::Missing if s.contains('/') && (s.starts_with('.') || s.starts_with('/')) => {
-                bail!("SOURCE {s:?} does not exist: give an existing archive or OCI layout, or an image name")
+                Err(crate::error::fail(
+                    crate::error::Cause::ImageNotFound,
+                    format!("SOURCE {s:?} does not exist: give an existing archive or OCI layout, or an image name"),
+                ))
             }
             _ => Ok(Source::Daemon(s.to_string())),
         }
