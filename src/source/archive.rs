@@ -104,13 +104,14 @@ pub(crate) fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLa
     let iter = archive.entries().context("not a tar archive")?;
     for entry in iter {
         let entry = entry.map_err(cut_short)?;
-        let path = clean_path(&entry.path_bytes())?;
         let kind = entry.header().entry_type();
-        // The entry's size with a PAX `size` record applied (the header field may say 0).
-        let size = entry.size();
+        // A dir entry holds nothing (`./` of `tar -C layout -cf x.tar .` is not even a path).
         if kind.is_dir() {
             continue;
         }
+        let path = clean_path(&entry.path_bytes())?;
+        // The entry's size with a PAX `size` record applied (the header field may say 0).
+        let size = entry.size();
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
             let target = String::from_utf8_lossy(&target).into_owned();
