@@ -187,6 +187,11 @@ pub struct PushArgs {
     #[argh(option)]
     pub tag: Vec<String>,
 
+    /// of a multi-platform image (an OCI index or manifest list), push only the image for
+    /// this platform, os/arch[/variant], under the tag (default: the whole index)
+    #[argh(option)]
+    pub platform: Option<String>,
+
     /// gzip level for the layers idpush compresses: 0 (stored) to 9 (smallest); default 1,
     /// the fastest
     #[argh(option)]

@@ -34,6 +34,8 @@ pub struct Plan {
     dest_rule: (String, Option<String>),
     /// `--tag`: tags pushed besides `dest`'s, in order, each once.
     pub tags: Vec<String>,
+    /// `--platform`: of a multi-platform image, the one image to push.
+    pub platform: Option<crate::oci::Platform>,
     /// Where it goes: always with a registry host, and a tag or a digest.
     pub dest: Reference,
     /// `http://host[:port]` or `https://host[:port]`, the registry that `dest` names.
@@ -167,6 +169,7 @@ pub fn plan_from(
             tags.push(t.clone());
         }
     }
+    let platform = args.platform.as_deref().map(crate::oci::Platform::parse).transpose()?;
     // Without DEST, the destination's name comes from SOURCE (a daemon image's name), else
     // from the source when it is read; until then only its host counts.
     let dest_pending = args.dest.is_none() && from.name().is_none();
@@ -239,6 +242,7 @@ pub fn plan_from(
         dest_pending,
         dest_rule: (registry.host.clone(), dest_user),
         tags,
+        platform,
         base_url: format!("{scheme}://{dest_host}"),
         http_fallback,
         dest,
@@ -479,6 +483,7 @@ mod tests {
             compression: None,
             compression_level: None,
             tag: vec![],
+            platform: None,
         }
     }
 

@@ -16,7 +16,7 @@ pub use cached::{confirm_cached, remember};
 use crate::cache::Cache;
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
-use crate::image::Image;
+use crate::image::{Image, IndexImage};
 use crate::interrupt;
 use crate::progress::{human, Progress};
 use crate::reference::Reference;
@@ -199,13 +199,44 @@ impl<'a> Uploader<'a> {
             let kind = if desc.digest == image.config.digest { "config" } else { "layer" };
             self.blob(kind, &desc.digest, desc.size, &image.blob_path(&desc.digest))?;
         }
+        self.put_tags(&image.manifest, &image.manifest_media_type, image.total_size(), tags)
+    }
+
+    /// A multi-platform image: each child's blobs, then each child's manifest by digest, then
+    /// the index under the destination and each of `tags`, one after the other.
+    pub fn finish_index(mut self, index: &IndexImage, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+        if let Some(want) = &self.dest.digest {
+            if want != &index.digest {
+                return Err(fail(
+                    Cause::BadInput,
+                    format!("the index digest would be {}, not the {want} that {} asks for", index.digest, self.dest),
+                ));
+            }
+        }
+        let mut total = 0;
+        for child in &index.children {
+            for desc in child.blobs() {
+                let kind = if desc.digest == child.config.digest { "config" } else { "layer" };
+                self.blob(kind, &desc.digest, desc.size, &child.blob_path(&desc.digest))?;
+            }
+            interrupt::check()?;
+            let repo = self.dest.repository.clone();
+            self.registry.put_manifest(&repo, &child.manifest_digest.to_string(), &child.manifest_media_type, &child.manifest)?;
+            self.progress.line(format!("pushed the child manifest {}", child.manifest_digest));
+            total += child.total_size();
+        }
+        self.put_tags(&index.manifest, &index.media_type, total, tags)
+    }
+
+    /// PUT the manifest (or index) under the destination, then under each of `tags`.
+    fn put_tags(&mut self, manifest: &[u8], media_type: &str, total: u64, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+        let dest = self.dest;
         let mut refs = vec![dest.clone()];
         refs.extend(tags.iter().map(|t| Reference { tag: Some(t.clone()), digest: None, ..dest.clone() }));
         let mut all = Vec::with_capacity(refs.len());
         for (i, r) in refs.into_iter().enumerate() {
             interrupt::check()?;
-            let digest =
-                self.registry.put_manifest(&r.repository, &r.manifest_reference(), &image.manifest_media_type, &image.manifest)?;
+            let digest = self.registry.put_manifest(&r.repository, &r.manifest_reference(), media_type, manifest)?;
             let mut pushed = r;
             pushed.digest = Some(digest);
             if i == 0 {
@@ -215,7 +246,7 @@ impl<'a> Uploader<'a> {
                     human(self.sent),
                     self.mounted,
                     self.skipped,
-                    human(image.total_size())
+                    human(total)
                 ));
             } else {
                 self.progress.line(format!("pushed {pushed}: the same manifest under another tag"));

@@ -40,6 +40,9 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         read_timeout: plan.read_timeout,
     })?;
     let name = match &plan.from {
+        source::Source::Daemon(name) if plan.platform.is_some() => anyhow::bail!(
+            "--platform picks one image of a multi-platform index (an OCI layout or archive); the daemon's {name} is one image already: drop --platform"
+        ),
         source::Source::Daemon(name) => name.clone(),
         _ => {
             let pushed = push_read(&mut plan, &mut registry, &progress)?;
@@ -94,16 +97,21 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
 fn push_read(plan: &mut plan::Plan, registry: &mut registry::Registry, progress: &progress::Progress) -> anyhow::Result<Vec<push::Pushed>> {
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression);
     progress.line(format!("reading {}", plan.from));
-    let read = source::read(&plan.from, store).inspect_err(|_| store::remove_all())?;
+    let read = source::read(&plan.from, store, plan.platform.as_ref()).inspect_err(|_| store::remove_all())?;
     plan.resolve_dest(read.name.as_deref()).inspect_err(|_| store::remove_all())?;
     let plan = &*plan;
     let context = || format!("pushing {} to {}", plan.from, plan.dest);
-    progress.line(format!("{context}: {} layers, {} compressed", read.image.layers.len(), progress::human(read.image.total_size()), context = context()));
+    progress.line(format!("{context}: {}, {} compressed", read.image.describe(), progress::human(read.image.total_size()), context = context()));
     let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&|k: &str| std::env::var(k).ok()) };
     let host = plan.dest.registry.clone().unwrap_or_default();
     let mut uploader = push::Uploader::new(registry, &plan.dest, progress).with_context(context)?.with_cache(cache, &host);
-    uploader.authenticate(&read.image.config.digest).with_context(context)?;
-    uploader.finish_tags(&read.image, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())
+    uploader.authenticate(read.image.config_digest()).with_context(context)?;
+    match &read.image {
+        image::Pushable::Single(image) => uploader.finish_tags(image, &plan.tags),
+        image::Pushable::Index(index) => uploader.finish_index(index, &plan.tags),
+    }
+    .with_context(context)
+    .inspect_err(|_| store::remove_all())
 }
 
 /// One stdout line per pushed reference.

@@ -8,6 +8,8 @@
 //! OCI `index.json` (the manifest kept as it is, see [`oci_layout`](crate::source::oci_layout)).
 
 use crate::error::{fail, Cause};
+use crate::image::Pushable;
+use crate::oci::Platform;
 use crate::source::archive::{self, Entry};
 use crate::source::oci_layout::{self, Read as Picked};
 use crate::source::{Select, Source};
@@ -46,25 +48,25 @@ fn open(source: &Source) -> anyhow::Result<(Box<dyn Read + Send>, String)> {
 }
 
 /// Reads an archive source into `store`.
-pub fn read(source: &Source, store: Store) -> anyhow::Result<Picked> {
+pub fn read(source: &Source, store: Store, platform: Option<&Platform>) -> anyhow::Result<Picked> {
     let (stream, what) = open(source)?;
     let nothing = &mut |_: &str, _: &crate::store::Layer, _: std::path::PathBuf| Ok(());
     let entries = archive::read_entries(stream, &store, nothing).map_err(|e| not_an_archive(e, &what))?;
-    assemble(&entries, store, source, &what)
+    assemble(&entries, store, source, platform, &what)
 }
 
 fn not_an_archive(e: anyhow::Error, what: &str) -> anyhow::Error {
     e.context(format!("reading {what}"))
 }
 
-fn assemble(entries: &HashMap<String, Entry>, store: Store, source: &Source, what: &str) -> anyhow::Result<Picked> {
+fn assemble(entries: &HashMap<String, Entry>, store: Store, source: &Source, platform: Option<&Platform>, what: &str) -> anyhow::Result<Picked> {
     let save = entries.contains_key("manifest.json");
     let oci = entries.contains_key("index.json");
     let wrap = |e: anyhow::Error| not_an_archive(e, what);
     match source {
         Source::OciArchive { tag, .. } if oci => {
             let pick = tag.clone().map(Select::Tag);
-            oci_layout::assemble(entries, store, pick.as_ref(), what)
+            oci_layout::assemble(entries, store, pick.as_ref(), platform, what)
         }
         Source::OciArchive { .. } if save => Err(fail(
             Cause::BadInput,
@@ -72,18 +74,18 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, source: &Source, wha
         )),
         Source::DockerArchive { name, .. } if save => {
             let (image, name) = archive::assemble_save(entries, store, None, name.as_deref()).map_err(wrap)?;
-            Ok(Picked { image, name })
+            Ok(Picked { image: Pushable::Single(image), name })
         }
         Source::Stdin if save => {
             let (image, name) = archive::assemble_save(entries, store, None, None).map_err(wrap)?;
-            Ok(Picked { image, name })
+            Ok(Picked { image: Pushable::Single(image), name })
         }
         // A docker-archive that is an OCI layout: its NAME is a ref.name.
         Source::DockerArchive { name, .. } if oci => {
             let pick = name.clone().map(Select::Tag);
-            oci_layout::assemble(entries, store, pick.as_ref(), what)
+            oci_layout::assemble(entries, store, pick.as_ref(), platform, what)
         }
-        Source::Stdin if oci => oci_layout::assemble(entries, store, None, what),
+        Source::Stdin if oci => oci_layout::assemble(entries, store, None, platform, what),
         _ => Err(fail(
             Cause::BadImage,
             format!("{what} is not an image archive: it has neither manifest.json (docker save) nor index.json (OCI layout)"),

@@ -156,10 +156,11 @@ pub use oci_layout::Read;
 
 /// Reads a source other than the daemon into `store`: an archive (file or stdin) in one pass,
 /// or an OCI layout directory.
-pub fn read(source: &Source, store: crate::store::Store) -> anyhow::Result<Read> {
+/// With `platform`, a multi-platform index gives only its image for that platform.
+pub fn read(source: &Source, store: crate::store::Store, platform: Option<&crate::oci::Platform>) -> anyhow::Result<Read> {
     match source {
-        Source::Oci { dir, select } => oci_layout::read_dir(dir, store, select.as_ref(), &mut |_, _, _| Ok(())),
-        Source::DockerArchive { .. } | Source::OciArchive { .. } | Source::Stdin => docker_archive::read(source, store),
+        Source::Oci { dir, select } => oci_layout::read_dir(dir, store, select.as_ref(), platform, &mut |_, _, _| Ok(())),
+        Source::DockerArchive { .. } | Source::OciArchive { .. } | Source::Stdin => docker_archive::read(source, store, platform),
         Source::Daemon(_) => unreachable!("the daemon is read in three steps (source::daemon)"),
     }
 }

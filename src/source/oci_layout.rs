@@ -12,12 +12,12 @@
 
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
-use crate::image::Image;
-use crate::oci::{self, Config, Descriptor, Index};
+use crate::image::{Image, IndexImage, Pushable};
+use crate::oci::{self, Config, Descriptor, Index, Platform, PlatformIndex};
 use crate::source::archive::{self, blob_path, json, lookup, Entry, OnLayer};
 use crate::source::Select;
 use crate::store::{Blob, Store};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -27,7 +27,7 @@ const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// An image read from a layout, and the name the layout gives it (a full reference in
 /// `ref.name` or `io.containerd.image.name`), if any.
 pub struct Read {
-    pub image: Image,
+    pub image: Pushable,
     pub name: Option<String>,
 }
 
@@ -108,23 +108,155 @@ fn is_index(bytes: &[u8], desc: &Descriptor) -> bool {
         || serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v.get("manifests").is_some())
 }
 
-/// The image of the layout's entries (read from a tar, or from a directory by [`read_dir`]).
-pub(crate) fn assemble(entries: &HashMap<String, Entry>, store: Store, pick: Option<&Select>, what: &str) -> anyhow::Result<Read> {
+/// The image of the layout's entries (read from a tar, or from a directory by [`read_dir`]):
+/// the picked manifest, or the picked index whole, or (`platform`) the index's child for it.
+pub(crate) fn assemble(
+    entries: &HashMap<String, Entry>,
+    store: Store,
+    pick: Option<&Select>,
+    platform: Option<&Platform>,
+    what: &str,
+) -> anyhow::Result<Read> {
     let index = parse_index(json(entries, "index.json")?, what)?;
     let desc = select(&index, pick, what)?;
     let bytes = checked_json(entries, desc, what)?;
+    let name = name_of(desc);
     if is_index(bytes, desc) {
-        bail!("{what}: {} is a multi-platform index; pushing an index is not supported yet", desc.digest);
+        let image = index_of(entries, store, desc, bytes, platform, what)?;
+        return Ok(Read { image, name });
     }
-    let image = image_of(entries, store, desc, bytes, what)?;
-    Ok(Read { image, name: name_of(desc) })
+    let image = image_of(entries, store, desc, bytes, false, what)?;
+    Ok(Read { image: Pushable::Single(image), name })
+}
+
+/// `vnd.docker.reference.type: attestation-manifest`: buildx's provenance and SBOM manifests.
+fn is_attestation(d: &Descriptor) -> bool {
+    annotation(d, "vnd.docker.reference.type") == Some("attestation-manifest")
+}
+
+fn shown(p: &Option<Platform>) -> String {
+    p.as_ref().map(|p| p.to_string()).unwrap_or_else(|| "no platform".to_string())
+}
+
+/// The entries of an index, with a nested index replaced by its own entries (Gitea refuses
+/// nested indexes); whether any was; each entry with its descriptor as JSON.
+fn flatten(
+    entries: &HashMap<String, Entry>,
+    bytes: &[u8],
+    digest: &Digest,
+    what: &str,
+    depth: usize,
+) -> anyhow::Result<(Vec<(oci::IndexEntry, serde_json::Value)>, bool)> {
+    if depth > 8 {
+        return Err(fail(Cause::BadImage, format!("{what}: index {digest} nests indexes over 8 deep")));
+    }
+    let malformed = |e: serde_json::Error| fail(Cause::BadImage, format!("{what}: index {digest} is malformed: {e}"));
+    let typed: PlatformIndex = serde_json::from_slice(bytes).map_err(malformed)?;
+    let raw: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+    let raw = raw["manifests"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut nested = false;
+    for (entry, value) in typed.manifests.into_iter().zip(raw) {
+        if kind_of(&entry.desc.media_type) == "index" {
+            let inner = checked_json(entries, &entry.desc, what)?;
+            let (children, _) = flatten(entries, inner, &entry.desc.digest, what, depth + 1)?;
+            out.extend(children);
+            nested = true;
+        } else {
+            out.push((entry, value));
+        }
+    }
+    Ok((out, nested))
+}
+
+/// An index (`bytes`, checked against `desc`): every child, or with `platform` only its
+/// child (attestations skipped).
+fn index_of(
+    entries: &HashMap<String, Entry>,
+    store: Store,
+    desc: &Descriptor,
+    bytes: &[u8],
+    platform: Option<&Platform>,
+    what: &str,
+) -> anyhow::Result<Pushable> {
+    let (children, nested) = flatten(entries, bytes, &desc.digest, what, 0)?;
+    if let Some(want) = platform {
+        let found = children
+            .iter()
+            .find(|(c, _)| !is_attestation(&c.desc) && c.platform.as_ref().is_some_and(|p| want.matches(p)));
+        let Some((child, _)) = found else {
+            let has: Vec<String> = children.iter().filter(|(c, _)| !is_attestation(&c.desc)).map(|(c, _)| shown(&c.platform)).collect();
+            return Err(fail(
+                Cause::ImageNotFound,
+                format!("{what}: the index {} has no {want} image; it has {}", desc.digest, has.join(", ")),
+            ));
+        };
+        let child_bytes = checked_json(entries, &child.desc, what)?;
+        let image = image_of(entries, store, &child.desc, child_bytes, false, what)
+            .with_context(|| format!("the {want} image {} of the index {}", child.desc.digest, desc.digest))?;
+        return Ok(Pushable::Single(image));
+    }
+    let mut images = Vec::with_capacity(children.len());
+    for (child, _) in &children {
+        let named = || format!("the {} image {} of the index {}", shown(&child.platform), child.desc.digest, desc.digest);
+        let child_bytes = checked_json(entries, &child.desc, what).with_context(named)?;
+        if is_index(child_bytes, &child.desc) {
+            return Err(fail(Cause::BadImage, format!("{what}: {}: it is an index, not an image manifest", named())));
+        }
+        let image = image_of(entries, store.clone(), &child.desc, child_bytes, is_attestation(&child.desc), what).with_context(named)?;
+        images.push(image);
+    }
+    let manifest = if nested {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).context("the index")?;
+        v["manifests"] = children.into_iter().map(|(_, raw)| raw).collect();
+        serde_json::to_vec(&v).expect("a JSON value serializes")
+    } else {
+        bytes.to_vec()
+    };
+    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest)
+        .ok()
+        .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+        .unwrap_or_else(|| if desc.media_type.is_empty() { oci::OCI_INDEX.to_string() } else { desc.media_type.clone() });
+    Ok(Pushable::Index(IndexImage { children: images, digest: Digest::of(&manifest), manifest, media_type }))
 }
 
 /// One image manifest (`bytes`, already checked against `desc`) with its config and layers.
-fn image_of(entries: &HashMap<String, Entry>, store: Store, desc: &Descriptor, bytes: &[u8], what: &str) -> anyhow::Result<Image> {
+/// An attestation's layers are not tars: their digests and sizes are checked, no diff_id.
+fn image_of(
+    entries: &HashMap<String, Entry>,
+    store: Store,
+    desc: &Descriptor,
+    bytes: &[u8],
+    attestation: bool,
+    what: &str,
+) -> anyhow::Result<Image> {
     let manifest: oci::Manifest = serde_json::from_slice(bytes)
         .map_err(|e| fail(Cause::BadImage, format!("{what}: manifest {} is malformed: {e}", desc.digest)))?;
     let config_bytes = checked_json(entries, &manifest.config, what)?;
+    if attestation {
+        let config_blob = store.write_blob(config_bytes)?;
+        debug_assert_eq!(config_blob.digest, manifest.config.digest);
+        for d in &manifest.layers {
+            let path = blob_path(&d.digest);
+            let blob = match lookup(entries, &path).with_context(|| format!("{what}: attestation blob {}", d.digest))? {
+                Entry::Json(b) => store.write_blob(b)?,
+                Entry::Layer(l) => l.blob.clone(),
+                Entry::Opaque(b) => b.clone(),
+                Entry::Link(_) => unreachable!("lookup follows links"),
+            };
+            if blob.digest != d.digest || blob.size != d.size {
+                return Err(fail(Cause::BadImage, format!("{what}: attestation blob {path} does not match its descriptor")));
+            }
+        }
+        return Ok(Image {
+            store,
+            config: manifest.config.clone(),
+            layers: manifest.layers.clone(),
+            manifest_digest: desc.digest.clone(),
+            manifest: bytes.to_vec(),
+            manifest_media_type: manifest.media_type.clone().unwrap_or_else(|| desc.media_type.clone()),
+        });
+    }
     let config: Config = serde_json::from_slice(config_bytes)
         .map_err(|e| fail(Cause::BadImage, format!("{what}: config {} is not an image config: {e}", manifest.config.digest)))?;
     let diff_ids = &config.rootfs.diff_ids;
@@ -219,49 +351,89 @@ fn layer_for(entries: &HashMap<String, Entry>, store: &Store, d: &Descriptor, wa
     Err(mismatch(&layer.blob))
 }
 
-/// Reads the layout directory `dir`: `index.json`, the picked manifest, its config and layers
-/// (each layer spooled into `store`), nothing else.
-pub fn read_dir(dir: &Path, store: Store, pick: Option<&Select>, on_layer: &mut OnLayer) -> anyhow::Result<Read> {
+/// Reads the layout directory `dir`: `index.json`, the picked manifest (or index, and its
+/// children: only `platform`'s if given), their configs and layers (each layer spooled into
+/// `store`), nothing else.
+pub fn read_dir(dir: &Path, store: Store, pick: Option<&Select>, platform: Option<&Platform>, on_layer: &mut OnLayer) -> anyhow::Result<Read> {
     let what = format!("the OCI layout {}", dir.display());
-    let not_found = |e: std::io::Error, p: &Path| {
-        let cause = if e.kind() == std::io::ErrorKind::NotFound { Cause::ImageNotFound } else { Cause::BadInput };
-        fail(cause, format!("{what}: cannot read {}: {}", p.display(), e.to_string().to_lowercase()))
-    };
     let index_path = dir.join("index.json");
-    let index_bytes = std::fs::read(&index_path).map_err(|e| not_found(e, &index_path))?;
+    let index_bytes = std::fs::read(&index_path).map_err(|e| {
+        let cause = if e.kind() == std::io::ErrorKind::NotFound { Cause::ImageNotFound } else { Cause::BadInput };
+        fail(cause, format!("{what}: cannot read {}: {}", index_path.display(), e.to_string().to_lowercase()))
+    })?;
     let index = parse_index(&index_bytes, &what)?;
-    let mut entries = HashMap::new();
+    let mut loader = Loader { dir, store: &store, what: &what, entries: HashMap::new(), on_layer };
     let desc = select(&index, pick, &what)?.clone();
-    entries.insert("index.json".to_string(), Entry::Json(index_bytes));
-    let load = |entries: &mut HashMap<String, Entry>, d: &Descriptor, on_layer: &mut OnLayer| -> anyhow::Result<()> {
+    loader.entries.insert("index.json".to_string(), Entry::Json(index_bytes));
+    loader.load_tree(&desc, platform, 0)?;
+    let entries = loader.entries;
+    assemble(&entries, store, pick, platform, &what)
+}
+
+/// Loads the blobs of a layout directory that a descriptor reaches, each once.
+struct Loader<'a, 'b> {
+    dir: &'a Path,
+    store: &'a Store,
+    what: &'a str,
+    entries: HashMap<String, Entry>,
+    on_layer: &'a mut OnLayer<'b>,
+}
+
+impl Loader<'_, '_> {
+    fn load(&mut self, d: &Descriptor) -> anyhow::Result<()> {
         let path = blob_path(&d.digest);
-        if entries.contains_key(&path) {
+        if self.entries.contains_key(&path) {
             return Ok(());
         }
-        let file_path = dir.join(&path);
+        let file_path = self.dir.join(&path);
+        let what = self.what;
         let file = std::fs::File::open(&file_path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 fail(Cause::BadImage, format!("{what}: {path} ({} {}) is missing", kind_of(&d.media_type), d.digest))
             } else {
-                not_found(e, &file_path)
+                fail(Cause::BadInput, format!("{what}: cannot read {}: {}", file_path.display(), e.to_string().to_lowercase()))
             }
         })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(d.size);
-        let entry = archive::blob_entry(&store, file, size, &path, on_layer).with_context(|| format!("reading {what}"))?;
-        entries.insert(path, entry);
+        let entry = archive::blob_entry(self.store, file, size, &path, self.on_layer).with_context(|| format!("reading {what}"))?;
+        self.entries.insert(path, entry);
         Ok(())
-    };
-    load(&mut entries, &desc, on_layer)?;
-    let bytes = json(&entries, &blob_path(&desc.digest)).with_context(|| what.clone())?.to_vec();
-    if !is_index(&bytes, &desc) {
-        if let Ok(m) = serde_json::from_slice::<oci::Manifest>(&bytes) {
-            load(&mut entries, &m.config, on_layer)?;
+    }
+
+    /// `d` and what it names: an image's config and layers, an index's children (only the
+    /// `platform` one, attestations left out, when asked for).
+    fn load_tree(&mut self, d: &Descriptor, platform: Option<&Platform>, depth: usize) -> anyhow::Result<()> {
+        if depth > 8 {
+            return Ok(());
+        }
+        self.load(d)?;
+        let Ok(bytes) = json(&self.entries, &blob_path(&d.digest)).map(<[u8]>::to_vec) else { return Ok(()) };
+        if is_index(&bytes, d) {
+            let Ok(index) = serde_json::from_slice::<PlatformIndex>(&bytes) else { return Ok(()) };
+            let mut chosen = false;
+            for child in &index.manifests {
+                let nested = kind_of(&child.desc.media_type) == "index";
+                let wanted = match platform {
+                    None => true,
+                    Some(want) => {
+                        nested
+                            || (!chosen && !is_attestation(&child.desc) && child.platform.as_ref().is_some_and(|p| want.matches(p)))
+                    }
+                };
+                if wanted {
+                    chosen |= !nested && platform.is_some();
+                    let context = || format!("the {} image {} of the index {}", shown(&child.platform), child.desc.digest, d.digest);
+                    self.load_tree(&child.desc, platform, depth + 1).with_context(context)?;
+                }
+            }
+        } else if let Ok(m) = serde_json::from_slice::<oci::Manifest>(&bytes) {
+            self.load(&m.config)?;
             for l in &m.layers {
-                load(&mut entries, l, on_layer)?;
+                self.load(l)?;
             }
         }
+        Ok(())
     }
-    assemble(&entries, store, pick, &what)
 }
 
 #[cfg(test)]
@@ -315,7 +487,14 @@ mod tests {
 
     fn read(dir: &Path, pick: Option<&Select>) -> anyhow::Result<Read> {
         let store = Store::create(&std::env::temp_dir()).unwrap();
-        read_dir(dir, store, pick, &mut |_, _, _| Ok(()))
+        read_dir(dir, store, pick, None, &mut |_, _, _| Ok(()))
+    }
+
+    fn single(r: &Read) -> &Image {
+        match &r.image {
+            Pushable::Single(i) => i,
+            Pushable::Index(_) => panic!("an index, not one image"),
+        }
     }
 
     #[test]
@@ -329,11 +508,11 @@ mod tests {
             Some("registry.example.com/team/app:v3"),
         );
         let read = read(t.path(), Some(&Select::Tag("registry.example.com/team/app:v3".into()))).unwrap();
-        assert_eq!(read.image.manifest_digest, md);
-        assert_eq!(Digest::of(&read.image.manifest), md);
-        assert_eq!(read.image.manifest_media_type, oci::OCI_MANIFEST);
+        assert_eq!(single(&read).manifest_digest, md);
+        assert_eq!(Digest::of(&single(&read).manifest), md);
+        assert_eq!(single(&read).manifest_media_type, oci::OCI_MANIFEST);
         assert_eq!(read.name.as_deref(), Some("registry.example.com/team/app:v3"));
-        assert_eq!(std::fs::read(read.image.blob_path(&Digest::of(&zstd))).unwrap(), zstd, "zstd byte for byte");
+        assert_eq!(std::fs::read(single(&read).blob_path(&Digest::of(&zstd))).unwrap(), zstd, "zstd byte for byte");
         assert!(self::read(t.path(), Some(&Select::Digest(md))).is_ok());
     }
 
@@ -343,14 +522,14 @@ mod tests {
         let tar = layer_tar(b"plain");
         let md = layout(t.path(), &[(tar.clone(), oci::OCI_LAYER, Digest::of(&tar))], Some("v1"));
         let read = read(t.path(), None).unwrap();
-        assert_ne!(read.image.manifest_digest, md);
+        assert_ne!(single(&read).manifest_digest, md);
         assert_eq!(read.name, None, "a bare tag names no repository");
-        let v: serde_json::Value = serde_json::from_slice(&read.image.manifest).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&single(&read).manifest).unwrap();
         assert_eq!(v["layers"][0]["mediaType"], oci::OCI_LAYER_GZIP);
         assert_eq!(v["annotations"]["kept"], "yes");
-        let layer = &read.image.layers[0];
+        let layer = &single(&read).layers[0];
         assert_eq!(v["layers"][0]["digest"], layer.digest.to_string());
-        let gz = std::fs::read(read.image.blob_path(&layer.digest)).unwrap();
+        let gz = std::fs::read(single(&read).blob_path(&layer.digest)).unwrap();
         assert_eq!(Digest::of(&gz), layer.digest);
     }
 

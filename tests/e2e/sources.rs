@@ -335,3 +335,123 @@ fn decompress_layers(dir: &Path) -> (String, String) {
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     (d, config)
 }
+
+/// Writes `bytes` as a blob of layout `dir`; returns its digest.
+fn put_blob(dir: &Path, bytes: &[u8]) -> String {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let d = sha256_digest(bytes);
+    std::fs::write(blob(dir, &d), bytes).unwrap();
+    d
+}
+
+fn write_index_json(dir: &Path, media_type: &str, digest: &str, size: usize, ref_name: &str) {
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": media_type, "digest": digest, "size": size, "annotations": {"org.opencontainers.image.ref.name": ref_name}}
+    ]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A two-platform index from two real layouts (skopeo) plus an attestation manifest, written
+/// here: pushed whole (children by digest, then the index), with --platform (that child only,
+/// no attestation), nested (flattened), with a child's blob missing, and as an oci-archive.
+#[test]
+fn multi_platform_index() {
+    let dir = TestDir::new("src-index");
+    let mut images = ImageGuard::new();
+    let base = format!("e2e-src/{}", unique("index"));
+    let (amd, arm) = (format!("{base}-amd:v1"), format!("{base}-arm:v1"));
+    import_image(&dir.path, &amd, 16 * 1024);
+    images.add(&amd);
+    import_image(&dir.path, &arm, 17 * 1024);
+    images.add(&arm);
+    let layout = dir.path.join("multi");
+    let mut children = Vec::new();
+    for (name, arch) in [(&amd, "amd64"), (&arm, "arm64")] {
+        let one = dir.path.join(arch);
+        skopeo_from_daemon(name, &format!("oci:{}:v1", one.display()), &[]);
+        copy_dir(&one.join("blobs"), &layout.join("blobs"));
+        let (m, config) = layout_digests(&one);
+        let size = std::fs::metadata(blob(&one, &m)).unwrap().len();
+        children.push((m, config, size, arch));
+    }
+    // An attestation manifest, as buildx writes one beside the images.
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[]}"#;
+    let att_layer = put_blob(&layout, statement);
+    let att_config_bytes = br#"{"architecture":"unknown","os":"unknown","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let att_config = put_blob(&layout, att_config_bytes);
+    let att = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": att_config, "size": att_config_bytes.len()},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": att_layer, "size": statement.len(),
+                    "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}}]
+    }))
+    .unwrap();
+    let att_digest = put_blob(&layout, &att);
+    let mut entries: Vec<serde_json::Value> = children
+        .iter()
+        .map(|(m, _, size, arch)| serde_json::json!({"mediaType": OCI_MANIFEST, "digest": m, "size": size, "platform": {"os": "linux", "architecture": arch}}))
+        .collect();
+    entries.push(serde_json::json!({"mediaType": OCI_MANIFEST, "digest": att_digest, "size": att.len(),
+        "platform": {"os": "unknown", "architecture": "unknown"},
+        "annotations": {"vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": children[0].0}}));
+    let index = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})).unwrap();
+    let index_digest = put_blob(&layout, &index);
+    write_index_json(&layout, OCI_INDEX, &index_digest, index.len(), "multi");
+    let repo = format!("e2e/{}", unique("src-index"));
+
+    // Whole: the index as written, each child by digest, the daemon pulls its platform's.
+    let out = idpush(&dir).args(["push", "-q", &format!("oci:{}:multi", layout.display()), &dest(&repo, "multi")]).run();
+    let pushed = parse_pushed(&out);
+    assert_eq!(pushed.digest, index_digest);
+    assert_eq!(skopeo_raw_manifest(&format!("{}/{repo}:multi", env().registry)), index);
+    for (m, _, _, _) in &children {
+        assert_eq!(sha256_digest(&skopeo_raw_manifest(&format!("{}/{repo}@{m}", env().registry))), *m);
+    }
+    assert_eq!(skopeo_raw_manifest(&format!("{}/{repo}@{att_digest}", env().registry)), att);
+    let pulled = format!("{}/{repo}:multi", env().registry);
+    assert_eq!(pull_and_id(&pulled), children[0].1, "the daemon (amd64) pulls the amd64 child");
+    images.add(&pulled);
+
+    // --platform: that child under the tag; the attestation stays behind.
+    let repo2 = format!("e2e/{}", unique("src-platform"));
+    let out = idpush(&dir).args(["push", "-q", "--platform", "linux/arm64", &format!("oci:{}", layout.display()), &dest(&repo2, "arm")]).run();
+    assert_eq!(parse_pushed(&out).digest, children[1].0, "{}", out.describe());
+    assert_eq!(registry_manifest_digest(&env().registry, &repo2, &att_digest).0, 404, "no attestation with --platform");
+    assert_eq!(registry_manifest_digest(&env().registry, &repo2, &children[0].0).0, 404, "no other platform");
+    expect_failure(&dir, &["--platform", "linux/s390x", &format!("oci:{}", layout.display()), &dest(&repo2, "s390x")], None, 2, "has no linux/s390x image");
+
+    // Nested: index.json → an index holding the index: flattened to its children.
+    let nested = dir.path.join("nested");
+    copy_dir(&layout.join("blobs"), &nested.join("blobs"));
+    let outer = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_INDEX, "digest": index_digest, "size": index.len()}
+    ]}))
+    .unwrap();
+    let outer_digest = put_blob(&nested, &outer);
+    write_index_json(&nested, OCI_INDEX, &outer_digest, outer.len(), "nested");
+    let out = idpush(&dir).args(["push", "-q", &format!("oci:{}", nested.display()), &dest(&repo, "nested")]).run();
+    let pushed = parse_pushed(&out);
+    let got: serde_json::Value = serde_json::from_slice(&skopeo_raw_manifest(&pushed.by_digest())).unwrap();
+    let want: serde_json::Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(got["manifests"], want["manifests"], "the nested index is flattened");
+
+    // As an oci-archive on stdin: the same index.
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append_dir_all(".", &layout).unwrap();
+    let out = idpush(&dir).args(["push", "-q", "-", &dest(&repo, "stdin")]).run_with_stdin(&tar.into_inner().unwrap());
+    assert_eq!(parse_pushed(&out).digest, index_digest);
+
+    // A child whose layer is missing: an error naming it, unless --platform leaves it out.
+    let arm_manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(&layout, &children[1].0)).unwrap()).unwrap();
+    std::fs::remove_file(blob(&layout, arm_manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+    let repo3 = format!("e2e/{}", unique("src-missing"));
+    let line = expect_failure(&dir, &[&format!("oci:{}", layout.display()), &dest(&repo3, "v1")], None, 1, "is missing");
+    assert!(line.contains(&children[1].0) && line.contains("linux/arm64"), "{line}");
+    assert_eq!(registry_manifest_digest(&env().registry, &repo3, "v1").0, 404);
+    let out = idpush(&dir).args(["push", "-q", "--platform", "linux/amd64", &format!("oci:{}", layout.display()), &dest(&repo3, "amd")]).run();
+    assert_eq!(parse_pushed(&out).digest, children[0].0);
+}
