@@ -60,7 +60,7 @@ Push to a full destination reference; a loopback registry is spoken to over plai
 Push a docker save archive, an OCI layout, or an archive streamed on stdin:
   {command_name} docker-archive:myapp.tar.gz 127.0.0.1:5000/team/myapp:v1
   {command_name} oci:./layout:v1 127.0.0.1:5000/team/myapp:v1
-  docker save myapp | {command_name} push - 127.0.0.1:5000/team/myapp:v1
+  docker save myapp | {command_name} - 127.0.0.1:5000/team/myapp:v1
 
 Several tags at once (the blobs go up once):
   {command_name} myapp:latest 127.0.0.1:5000/team/myapp:v1 --tag latest --tag stable
