@@ -455,3 +455,40 @@ fn multi_platform_index() {
     let out = idpush(&dir).args(["push", "-q", "--platform", "linux/amd64", &format!("oci:{}", layout.display()), &dest(&repo3, "amd")]).run();
     assert_eq!(parse_pushed(&out).digest, children[0].0);
 }
+
+/// An archive on stdin with one large layer is streamed (stdin → temp file → registry): the
+/// child's peak RSS stays bounded (`IDPUSH_TEST_STDIN_MEMORY_MIB`, default 256 MiB of layer).
+#[test]
+fn large_archive_on_stdin_has_bounded_memory() {
+    use crate::corpus::{tar_of, Classic, Item};
+    const PEAK_RSS_LIMIT_KIB: u64 = 64 * 1024;
+    let mib: usize = std::env::var("IDPUSH_TEST_STDIN_MEMORY_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let dir = TestDir::new("src-memory");
+    let block = pseudo_random(&unique("src-memory"), 1 << 20);
+    let layer = tar_of(&[Item::File("big.bin".into(), block.repeat(mib))]);
+    drop(block);
+    let archive = dir.path.join("big.tar");
+    std::fs::write(&archive, Classic::new(layer).tar("big:v1")).unwrap();
+    let repo = format!("e2e/{}", unique("src-memory"));
+    let run = dir.sub("run");
+    let mut cmd = Idpush::new(&run, &env().docker_host).args(["push", "-q", "-", &dest(&repo, "v1")]).into_command();
+    cmd.stdin(std::fs::File::open(&archive).unwrap()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let mut peak = 0;
+    while !waiter.is_finished() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(kib) = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()) {
+            peak = peak.max(kib);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let out = waiter.join().unwrap();
+    let out = Output { code: out.status.code(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() };
+    eprintln!("stdin memory: {mib} MiB layer, peak RSS {peak} KiB");
+    assert_eq!(parse_pushed(&out).repo, repo);
+    assert!(peak > 0, "could not read VmHWM of the child");
+    assert!(peak < PEAK_RSS_LIMIT_KIB, "peak RSS {peak} KiB for a {mib} MiB layer on stdin (limit {PEAK_RSS_LIMIT_KIB} KiB)");
+    assert!(dir_entries(&run.join("tmp")).is_empty(), "TMPDIR not empty");
+}
