@@ -74,11 +74,11 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, source: &Source, pla
         )),
         Source::DockerArchive { name, .. } if save => {
             let (image, name) = archive::assemble_save(entries, store, None, name.as_deref()).map_err(wrap)?;
-            Ok(Picked { image: Pushable::Single(image), name })
+            Ok(Picked { image: Pushable::Single(image), name, by_platform: false })
         }
         Source::Stdin if save => {
             let (image, name) = archive::assemble_save(entries, store, None, None).map_err(wrap)?;
-            Ok(Picked { image: Pushable::Single(image), name })
+            Ok(Picked { image: Pushable::Single(image), name, by_platform: false })
         }
         // A docker-archive that is an OCI layout: its NAME is a ref.name.
         Source::DockerArchive { name, .. } if oci => {

@@ -157,7 +157,42 @@ pub use oci_layout::Read;
 /// Reads a source other than the daemon into `store`: an archive (file or stdin) in one pass,
 /// or an OCI layout directory.
 /// With `platform`, a multi-platform index gives only its image for that platform.
+/// A single image (not an index) must be of `platform` when one is asked for.
 pub fn read(source: &Source, store: crate::store::Store, platform: Option<&crate::oci::Platform>) -> anyhow::Result<Read> {
+    let read = read_any(source, store, platform)?;
+    if let (Some(want), crate::image::Pushable::Single(image), false) = (platform, &read.image, read.by_platform) {
+        check_platform(image, want, source)?;
+    }
+    Ok(read)
+}
+
+/// The platform an image's config names must be `want`.
+fn check_platform(image: &crate::image::Image, want: &crate::oci::Platform, source: &Source) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Of {
+        #[serde(default)]
+        os: String,
+        #[serde(default)]
+        architecture: String,
+        #[serde(default)]
+        variant: Option<String>,
+    }
+    let bytes = std::fs::read(image.blob_path(&image.config.digest))
+        .map_err(|e| crate::error::fail(crate::error::Cause::LocalIo, format!("reading the config back from the temp dir: {e}")))?;
+    let of: Of = serde_json::from_slice(&bytes).map_err(|e| {
+        crate::error::fail(crate::error::Cause::BadImage, format!("the config of {source} does not parse: {e}"))
+    })?;
+    let got = crate::oci::Platform { os: of.os, architecture: of.architecture, variant: of.variant };
+    if !want.matches(&got) {
+        return Err(crate::error::fail(
+            crate::error::Cause::ImageNotFound,
+            format!("{source} is one image, for {got}, not {want}: drop --platform or give the image for {want}"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_any(source: &Source, store: crate::store::Store, platform: Option<&crate::oci::Platform>) -> anyhow::Result<Read> {
     match source {
         Source::Oci { dir, select } => oci_layout::read_dir(dir, store, select.as_ref(), platform, &mut |_, _, _| Ok(())),
         Source::DockerArchive { .. } | Source::OciArchive { .. } | Source::Stdin => docker_archive::read(source, store, platform),

@@ -29,6 +29,9 @@ const CONTAINERD_NAME: &str = "io.containerd.image.name";
 pub struct Read {
     pub image: Pushable,
     pub name: Option<String>,
+    /// The image was picked from an index by its platform there (what its config says is
+    /// not checked again).
+    pub by_platform: bool,
 }
 
 /// The descriptor of `index.json` that `select` picks, else its only one.
@@ -123,10 +126,10 @@ pub(crate) fn assemble(
     let name = name_of(desc);
     if is_index(bytes, desc) {
         let image = index_of(entries, store, desc, bytes, platform, what)?;
-        return Ok(Read { image, name });
+        return Ok(Read { image, name, by_platform: platform.is_some() });
     }
     let image = image_of(entries, store, desc, bytes, false, what)?;
-    Ok(Read { image: Pushable::Single(image), name })
+    Ok(Read { image: Pushable::Single(image), name, by_platform: false })
 }
 
 /// `vnd.docker.reference.type: attestation-manifest`: buildx's provenance and SBOM manifests.
@@ -531,6 +534,68 @@ mod tests {
         assert_eq!(v["layers"][0]["digest"], layer.digest.to_string());
         let gz = std::fs::read(single(&read).blob_path(&layer.digest)).unwrap();
         assert_eq!(Digest::of(&gz), layer.digest);
+    }
+
+    /// Two images (amd64, arm64) in one layout, index.json → an outer index → the index.
+    fn two_platforms(dir: &Path) -> (Vec<Digest>, Digest) {
+        let mut children = Vec::new();
+        for (arch, content) in [("amd64", &b"amd"[..]), ("arm64", b"arm")] {
+            let tar = layer_tar(content);
+            let md = layout(dir, &[(gz(&tar), oci::OCI_LAYER_GZIP, Digest::of(&tar))], None);
+            let size = std::fs::metadata(dir.join("blobs/sha256").join(md.hex())).unwrap().len();
+            children.push((md, size, arch));
+        }
+        let put = |bytes: &[u8]| {
+            let d = Digest::of(bytes);
+            std::fs::write(dir.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+            d
+        };
+        let entries: Vec<_> = children
+            .iter()
+            .map(|(d, size, arch)| json!({"mediaType": oci::OCI_MANIFEST, "digest": d, "size": size, "platform": {"os": "linux", "architecture": arch}}))
+            .collect();
+        let inner = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": entries})).unwrap();
+        let inner_d = put(&inner);
+        let outer = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX,
+            "manifests": [{"mediaType": oci::OCI_INDEX, "digest": inner_d, "size": inner.len()}]})).unwrap();
+        let outer_d = put(&outer);
+        let index = json!({"schemaVersion": 2, "manifests": [{"mediaType": oci::OCI_INDEX, "digest": outer_d, "size": outer.len()}]});
+        std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        (children.into_iter().map(|c| c.0).collect(), inner_d)
+    }
+
+    #[test]
+    fn an_index_is_flattened_or_one_platform_picked() {
+        let t = TempDir::new("layout-index");
+        let (children, inner) = two_platforms(t.path());
+        let store = Store::create(&std::env::temp_dir()).unwrap();
+        let whole = read_dir(t.path(), store, None, None, &mut |_, _, _| Ok(())).unwrap();
+        let Pushable::Index(index) = &whole.image else { panic!("an index") };
+        let got: Vec<_> = index.children.iter().map(|c| c.manifest_digest.clone()).collect();
+        assert_eq!(got, children);
+        let v: serde_json::Value = serde_json::from_slice(&index.manifest).unwrap();
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 2, "flattened: {v}");
+        assert_eq!(index.digest, inner, "the outer index with its entry replaced by the inner one's entries: the inner index");
+        assert_eq!(index.media_type, oci::OCI_INDEX);
+
+        let arm = Platform::parse("linux/arm64").unwrap();
+        let store = Store::create(&std::env::temp_dir()).unwrap();
+        let one = read_dir(t.path(), store, None, Some(&arm), &mut |_, _, _| Ok(())).unwrap();
+        assert_eq!(single(&one).manifest_digest, children[1]);
+
+        // The amd64 child's layer goes missing: only --platform linux/arm64 still works.
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(t.path().join("blobs/sha256").join(children[0].hex())).unwrap()).unwrap();
+        let layer: Digest = m["layers"][0]["digest"].as_str().unwrap().parse().unwrap();
+        std::fs::remove_file(t.path().join("blobs/sha256").join(layer.hex())).unwrap();
+        let store = Store::create(&std::env::temp_dir()).unwrap();
+        let e = format!("{:#}", read_dir(t.path(), store, None, None, &mut |_, _, _| Ok(())).err().unwrap());
+        assert!(e.contains("the linux/amd64 image") && e.contains(&children[0].to_string()) && e.contains("is missing"), "{e}");
+        let store = Store::create(&std::env::temp_dir()).unwrap();
+        assert!(read_dir(t.path(), store, None, Some(&arm), &mut |_, _, _| Ok(())).is_ok());
+        let s390x = Platform::parse("linux/s390x").unwrap();
+        let store = Store::create(&std::env::temp_dir()).unwrap();
+        let e = format!("{:#}", read_dir(t.path(), store, None, Some(&s390x), &mut |_, _, _| Ok(())).err().unwrap());
+        assert!(e.contains("has no linux/s390x image; it has linux/amd64, linux/arm64"), "{e}");
     }
 
     #[test]
