@@ -159,7 +159,20 @@ pub use oci_layout::Read;
 /// With `platform`, a multi-platform index gives only its image for that platform.
 /// A single image (not an index) must be of `platform` when one is asked for.
 pub fn read(source: &Source, store: crate::store::Store, platform: Option<&crate::oci::Platform>) -> anyhow::Result<Read> {
-    let read = read_any(source, store, platform)?;
+    read_with(source, store, platform, &mut |_, _, _| Ok(()))
+}
+
+/// [`read`], telling `on_layer` of each layer spooled that is known to be intact and one of
+/// the image's (an OCI layout directory reads manifest and config first, so it may go up at
+/// once); an archive is only known to hold its image when it has been read whole, so none of
+/// its layers is told.
+pub fn read_with(
+    source: &Source,
+    store: crate::store::Store,
+    platform: Option<&crate::oci::Platform>,
+    on_layer: &mut archive::OnLayer,
+) -> anyhow::Result<Read> {
+    let read = read_any(source, store, platform, on_layer)?;
     if let (Some(want), crate::image::Pushable::Single(image), false) = (platform, &read.image, read.by_platform) {
         check_platform(image, want, source)?;
     }
@@ -192,9 +205,14 @@ fn check_platform(image: &crate::image::Image, want: &crate::oci::Platform, sour
     Ok(())
 }
 
-fn read_any(source: &Source, store: crate::store::Store, platform: Option<&crate::oci::Platform>) -> anyhow::Result<Read> {
+fn read_any(
+    source: &Source,
+    store: crate::store::Store,
+    platform: Option<&crate::oci::Platform>,
+    on_layer: &mut archive::OnLayer,
+) -> anyhow::Result<Read> {
     match source {
-        Source::Oci { dir, select } => oci_layout::read_dir(dir, store, select.as_ref(), platform, &mut |_, _, _| Ok(())),
+        Source::Oci { dir, select } => oci_layout::read_dir(dir, store, select.as_ref(), platform, on_layer),
         Source::DockerArchive { .. } | Source::OciArchive { .. } | Source::Stdin => docker_archive::read(source, store, platform),
         Source::Daemon(_) => unreachable!("the daemon is read in three steps (source::daemon)"),
     }

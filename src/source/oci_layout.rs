@@ -368,7 +368,8 @@ pub fn read_dir(dir: &Path, store: Store, pick: Option<&Select>, platform: Optio
     let mut loader = Loader { dir, store: &store, what: &what, entries: HashMap::new(), on_layer };
     let desc = select(&index, pick, &what)?.clone();
     loader.entries.insert("index.json".to_string(), Entry::Json(index_bytes));
-    loader.load_tree(&desc, platform, 0)?;
+    loader.load_tree(&desc, platform, 0, false)?;
+    loader.load_tree(&desc, platform, 0, true)?;
     let entries = loader.entries;
     assemble(&entries, store, pick, platform, &what)
 }
@@ -383,7 +384,11 @@ struct Loader<'a, 'b> {
 }
 
 impl Loader<'_, '_> {
-    fn load(&mut self, d: &Descriptor) -> anyhow::Result<()> {
+    /// Loads blob `d`. A layer of an image whose config lists `diff_ids` is told to
+    /// `on_layer` (it may go up at once) when it is intact and one of the image's layers: its
+    /// content is its descriptor's digest (kept as it is, with its size) or its diff_id
+    /// (compressed here), and its diff_id is in the config.
+    fn load(&mut self, d: &Descriptor, diff_ids: Option<&[Digest]>) -> anyhow::Result<()> {
         let path = blob_path(&d.digest);
         if self.entries.contains_key(&path) {
             return Ok(());
@@ -398,19 +403,33 @@ impl Loader<'_, '_> {
             }
         })?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(d.size);
-        let entry = archive::blob_entry(self.store, file, size, &path, self.on_layer).with_context(|| format!("reading {what}"))?;
+        let on_layer = &mut *self.on_layer;
+        let mut gate = |p: &str, l: &crate::store::Layer, f: std::path::PathBuf| -> anyhow::Result<()> {
+            let intact = (l.blob.digest == d.digest && l.blob.size == d.size) || l.diff_id == d.digest;
+            match diff_ids {
+                Some(ids) if intact && ids.contains(&l.diff_id) => on_layer(p, l, f),
+                _ => Ok(()),
+            }
+        };
+        let entry = archive::blob_entry(self.store, file, size, &path, &mut gate).with_context(|| format!("reading {what}"))?;
         self.entries.insert(path, entry);
         Ok(())
     }
 
     /// `d` and what it names: an image's config and layers, an index's children (only the
     /// `platform` one, attestations left out, when asked for).
-    fn load_tree(&mut self, d: &Descriptor, platform: Option<&Platform>, depth: usize) -> anyhow::Result<()> {
+    /// With `layers` false, layer files are only checked to be there (a first pass: a missing
+    /// blob anywhere fails before any layer is read, or uploaded).
+    fn load_tree(&mut self, d: &Descriptor, platform: Option<&Platform>, depth: usize, layers: bool) -> anyhow::Result<()> {
         if depth > 8 {
             return Ok(());
         }
-        self.load(d)?;
+        self.load(d, None)?;
         let Ok(bytes) = json(&self.entries, &blob_path(&d.digest)).map(<[u8]>::to_vec) else { return Ok(()) };
+        if Digest::of(&bytes) != d.digest {
+            // Not what its descriptor says: nothing it names is read; assemble says why.
+            return Ok(());
+        }
         if is_index(&bytes, d) {
             let Ok(index) = serde_json::from_slice::<PlatformIndex>(&bytes) else { return Ok(()) };
             let mut chosen = false;
@@ -426,13 +445,23 @@ impl Loader<'_, '_> {
                 if wanted {
                     chosen |= !nested && platform.is_some();
                     let context = || format!("the {} image {} of the index {}", shown(&child.platform), child.desc.digest, d.digest);
-                    self.load_tree(&child.desc, platform, depth + 1).with_context(context)?;
+                    self.load_tree(&child.desc, platform, depth + 1, layers).with_context(context)?;
                 }
             }
         } else if let Ok(m) = serde_json::from_slice::<oci::Manifest>(&bytes) {
-            self.load(&m.config)?;
+            self.load(&m.config, None)?;
+            let diff_ids = json(&self.entries, &blob_path(&m.config.digest))
+                .ok()
+                .filter(|b| Digest::of(b) == m.config.digest && b.len() as u64 == m.config.size)
+                .and_then(|b| serde_json::from_slice::<Config>(b).ok())
+                .map(|c| c.rootfs.diff_ids);
             for l in &m.layers {
-                self.load(l)?;
+                if layers {
+                    self.load(l, diff_ids.as_deref())?;
+                } else if !self.dir.join(blob_path(&l.digest)).exists() {
+                    let path = blob_path(&l.digest);
+                    return Err(fail(Cause::BadImage, format!("{}: {path} ({} {}) is missing", self.what, kind_of(&l.media_type), l.digest)));
+                }
             }
         }
         Ok(())

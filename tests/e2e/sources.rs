@@ -455,6 +455,13 @@ fn multi_platform_index() {
     let line = expect_failure(&dir, &[&format!("oci:{}", layout.display()), &dest(&repo3, "v1")], None, 1, "is missing");
     assert!(line.contains(&children[1].0) && line.contains("linux/arm64"), "{line}");
     assert_eq!(registry_manifest_digest(&env().registry, &repo3, "v1").0, 404);
+    for (m, config, _, _) in &children {
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(blob(&layout, m)).unwrap()).unwrap();
+        for d in std::iter::once(config.as_str()).chain(m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap())) {
+            let status = crate::http::request("HEAD", &env().registry, &format!("/v2/{repo3}/blobs/{d}"), &[]).unwrap().status;
+            assert_eq!(status, 404, "blob {d} went up although a child is incomplete");
+        }
+    }
     let out = idpush(&dir).args(["push", "-q", "--platform", "linux/amd64", &format!("oci:{}", layout.display()), &dest(&repo3, "amd")]).run();
     assert_eq!(parse_pushed(&out).digest, children[0].0);
 }
