@@ -97,7 +97,7 @@ Without DEST, an archive or layout that names its image (docker save's RepoTags,
 ref.name that is a full reference) supplies the destination's repository and tag.",
     error_code(0, "pushed"),
     error_code(1, "error (registry, network, credentials, bad input)"),
-    error_code(2, "image not found, or the Docker daemon cannot be reached"),
+    error_code(2, "image not found (in the daemon, or the archive, layout, tag or platform asked for), or the Docker daemon cannot be reached"),
     error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
 )]
 pub struct PushArgs {

@@ -527,6 +527,44 @@ mod tests {
     }
 
     #[test]
+    fn sources_that_name_their_image_later_and_extra_tags() {
+        let stored = |_: &str| Ok(crate::credentials::Lookup::default());
+        let from = |s: &str| Source::parse(s, &|_| PathKind::Layout).unwrap();
+        // A layout without DEST: pending until read; the registry host is known already.
+        let mut a = args("oci:/l", None);
+        a.registry = Some("http://127.0.0.1:5000".into());
+        a.username = Some("Dev".into());
+        a.password = Some("pw".into());
+        a.tag = vec!["v2".into(), "v1".into(), "v2".into()];
+        let mut p = plan_from(a, from("oci:/l"), &no_env, &stored).unwrap();
+        assert!(p.dest_pending);
+        assert_eq!(p.dest.registry.as_deref(), Some("127.0.0.1:5000"));
+        let e = format!("{:#}", p.resolve_dest(None).unwrap_err());
+        assert!(e.contains("oci:/l does not name its image") && e.contains("give a DEST"), "{e}");
+        p.resolve_dest(Some("team/app:v1")).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:5000/team/app:v1");
+        assert_eq!(p.tags, ["v2"], "each tag once, not the destination's own");
+        // A one-part name goes under the user, as for a daemon image.
+        let mut p = plan_from(args("-", None), Source::Stdin, &no_env, &stored).unwrap();
+        p.resolve_dest(Some("app")).unwrap();
+        assert_eq!(p.dest.to_string(), "gitea.cnoe.localtest.me:8443/app:latest");
+        // docker-archive:PATH:NAME names it; DEST wins over everything.
+        let p = plan_from(args("docker-archive:x.tar:app:v3", None), from("docker-archive:x.tar:app:v3"), &no_env, &stored).unwrap();
+        assert!(!p.dest_pending);
+        assert_eq!(p.dest.to_string(), "gitea.cnoe.localtest.me:8443/app:v3");
+        let mut p = plan_from(args("oci:/l", Some("127.0.0.1:5000/a/b:c")), from("oci:/l"), &no_env, &stored).unwrap();
+        p.resolve_dest(Some("other/name:x")).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:5000/a/b:c");
+        for (tag, platform, want) in [("bad tag", None, "--tag \"bad tag\""), ("ok", Some("linux"), "is not os/arch")] {
+            let mut a = args("x", Some("127.0.0.1:5000/a/b:c"));
+            a.tag = vec![tag.into()];
+            a.platform = platform.map(Into::into);
+            let e = format!("{:#}", plan(a, &no_env).unwrap_err());
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
     fn default_destination_is_gitea_under_the_lowercased_user() {
         let mut a = args("myapp:latest", None);
         a.username = Some("giteaAdmin".into());
