@@ -102,6 +102,8 @@ fn push_read(plan: &mut plan::Plan, registry: &mut registry::Registry, progress:
     if matches!(plan.from, source::Source::Oci { .. }) && !plan.dest_pending {
         return push_layout(plan, store, registry, progress);
     }
+    // The registry answers before a long archive (or stdin, which cannot be read again) is read.
+    registry.ping().with_context(|| format!("pushing {} to {}", plan.from, plan.dest.registry.as_deref().unwrap_or("?")))?;
     let read = source::read(&plan.from, store, plan.platform.as_ref()).inspect_err(|_| store::remove_all())?;
     plan.resolve_dest(read.name.as_deref()).inspect_err(|_| store::remove_all())?;
     let plan = &*plan;
