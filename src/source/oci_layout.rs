@@ -13,7 +13,7 @@
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::{Image, IndexImage, Pushable};
-use crate::oci::{self, Config, Descriptor, Index, Platform, PlatformIndex};
+use crate::oci::{self, Config, Descriptor, Platform, PlatformIndex};
 use crate::source::archive::{self, blob_path, json, lookup, Entry, OnLayer};
 use crate::source::Select;
 use crate::store::{Blob, Store};
@@ -34,29 +34,43 @@ pub struct Read {
     pub by_platform: bool,
 }
 
-/// The descriptor of `index.json` that `select` picks, else its only one.
-pub(crate) fn select<'a>(index: &'a Index, select: Option<&Select>, what: &str) -> anyhow::Result<&'a Descriptor> {
-    let names: Vec<String> = index.manifests.iter().filter_map(|d| annotation(d, REF_NAME)).map(str::to_string).collect();
+/// The descriptor of `index.json` that `select` picks, else its only one. Where several are
+/// left (entries of index.json for several platforms, with or without one tag), `platform`
+/// picks among them.
+pub(crate) fn select<'a>(
+    index: &'a PlatformIndex,
+    select: Option<&Select>,
+    platform: Option<&Platform>,
+    what: &str,
+) -> anyhow::Result<&'a Descriptor> {
+    let names: Vec<String> = index.manifests.iter().filter_map(|e| annotation(&e.desc, REF_NAME)).map(str::to_string).collect();
     let listed = || if names.is_empty() { "no tags (no org.opencontainers.image.ref.name)".to_string() } else { format!("the tags {}", names.join(", ")) };
-    match select {
-        Some(Select::Tag(tag)) => index
-            .manifests
-            .iter()
-            .find(|d| annotation(d, REF_NAME) == Some(tag.as_str()))
-            .ok_or_else(|| fail(Cause::ImageNotFound, format!("{what} has no image tagged {tag}; it has {}", listed()))),
-        Some(Select::Digest(digest)) => index
-            .manifests
-            .iter()
-            .find(|d| &d.digest == digest)
-            .ok_or_else(|| fail(Cause::ImageNotFound, format!("{what} has no manifest {digest} in its index.json"))),
-        None => match index.manifests.as_slice() {
-            [only] => Ok(only),
-            [] => Err(fail(Cause::BadImage, format!("{what} lists no image in its index.json"))),
-            many => Err(fail(
-                Cause::BadInput,
-                format!("{what} holds {} images ({}): pick one with oci:DIR:TAG or oci:DIR@DIGEST", many.len(), listed()),
-            )),
-        },
+    let candidates: Vec<&oci::IndexEntry> = match select {
+        Some(Select::Tag(tag)) => index.manifests.iter().filter(|e| annotation(&e.desc, REF_NAME) == Some(tag.as_str())).collect(),
+        Some(Select::Digest(digest)) => index.manifests.iter().filter(|e| &e.desc.digest == digest).collect(),
+        None => index.manifests.iter().collect(),
+    };
+    let candidates = match (platform, candidates.len()) {
+        (Some(want), n) if n > 1 => {
+            let of_platform: Vec<_> = candidates
+                .iter()
+                .copied()
+                .filter(|e| !is_attestation(&e.desc) && e.platform.as_ref().is_some_and(|p| want.matches(p)))
+                .collect();
+            if of_platform.is_empty() { candidates } else { of_platform }
+        }
+        _ => candidates,
+    };
+    match (candidates.as_slice(), select) {
+        ([first, ..], Some(_)) => Ok(&first.desc),
+        ([only], None) => Ok(&only.desc),
+        ([], Some(Select::Tag(tag))) => Err(fail(Cause::ImageNotFound, format!("{what} has no image tagged {tag}; it has {}", listed()))),
+        ([], Some(Select::Digest(digest)) ) => Err(fail(Cause::ImageNotFound, format!("{what} has no manifest {digest} in its index.json"))),
+        ([], None) => Err(fail(Cause::BadImage, format!("{what} lists no image in its index.json"))),
+        (many, None) => Err(fail(
+            Cause::BadInput,
+            format!("{what} holds {} images ({}): pick one with oci:DIR:TAG, oci:DIR@DIGEST or --platform", many.len(), listed()),
+        )),
     }
 }
 
@@ -71,7 +85,7 @@ fn name_of(d: &Descriptor) -> Option<String> {
     annotation(d, REF_NAME).filter(|n| full(n)).or_else(|| annotation(d, CONTAINERD_NAME)).map(str::to_string)
 }
 
-fn parse_index(bytes: &[u8], what: &str) -> anyhow::Result<Index> {
+fn parse_index(bytes: &[u8], what: &str) -> anyhow::Result<PlatformIndex> {
     serde_json::from_slice(bytes).map_err(|e| fail(Cause::BadImage, format!("the index.json of {what} is malformed: {e}")))
 }
 
@@ -121,7 +135,7 @@ pub(crate) fn assemble(
     what: &str,
 ) -> anyhow::Result<Read> {
     let index = parse_index(json(entries, "index.json")?, what)?;
-    let desc = select(&index, pick, what)?;
+    let desc = select(&index, pick, platform, what)?;
     let bytes = checked_json(entries, desc, what)?;
     let name = name_of(desc);
     if is_index(bytes, desc) {
@@ -129,7 +143,11 @@ pub(crate) fn assemble(
         return Ok(Read { image, name, by_platform: platform.is_some() });
     }
     let image = image_of(entries, store, desc, bytes, false, what)?;
-    Ok(Read { image: Pushable::Single(image), name, by_platform: false })
+    // Picked among index.json's entries by the platform they name: that is the image's.
+    let by_platform = platform.is_some_and(|want| {
+        index.manifests.iter().any(|e| e.desc.digest == desc.digest && e.platform.as_ref().is_some_and(|p| want.matches(p)))
+    });
+    Ok(Read { image: Pushable::Single(image), name, by_platform })
 }
 
 /// `vnd.docker.reference.type: attestation-manifest`: buildx's provenance and SBOM manifests.
@@ -366,7 +384,7 @@ pub fn read_dir(dir: &Path, store: Store, pick: Option<&Select>, platform: Optio
     })?;
     let index = parse_index(&index_bytes, &what)?;
     let mut loader = Loader { dir, store: &store, what: &what, entries: HashMap::new(), on_layer };
-    let desc = select(&index, pick, &what)?.clone();
+    let desc = select(&index, pick, platform, &what)?.clone();
     loader.entries.insert("index.json".to_string(), Entry::Json(index_bytes));
     loader.load_tree(&desc, platform, 0, false)?;
     loader.load_tree(&desc, platform, 0, true)?;
@@ -625,6 +643,31 @@ mod tests {
         let store = Store::create(&std::env::temp_dir()).unwrap();
         let e = format!("{:#}", read_dir(t.path(), store, None, Some(&s390x), &mut |_, _, _| Ok(())).err().unwrap());
         assert!(e.contains("has no linux/s390x image; it has linux/amd64, linux/arm64"), "{e}");
+    }
+
+    #[test]
+    fn index_json_entries_for_several_platforms_are_picked_by_platform() {
+        let t = TempDir::new("layout-flat");
+        let (children, _) = two_platforms(t.path());
+        let entries: Vec<_> = children
+            .iter()
+            .zip(["amd64", "arm64"])
+            .map(|(d, arch)| {
+                let size = std::fs::metadata(t.path().join("blobs/sha256").join(d.hex())).unwrap().len();
+                json!({"mediaType": oci::OCI_MANIFEST, "digest": d, "size": size, "platform": {"os": "linux", "architecture": arch},
+                       "annotations": {REF_NAME: "v1"}})
+            })
+            .collect();
+        std::fs::write(t.path().join("index.json"), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": entries})).unwrap()).unwrap();
+        let e = format!("{:#}", read(t.path(), None).err().unwrap());
+        assert!(e.contains("holds 2 images") && e.contains("--platform"), "{e}");
+        let arm = Platform::parse("linux/arm64").unwrap();
+        for pick in [None, Some(Select::Tag("v1".into()))] {
+            let store = Store::create(&std::env::temp_dir()).unwrap();
+            let one = read_dir(t.path(), store, pick.as_ref(), Some(&arm), &mut |_, _, _| Ok(())).unwrap();
+            assert_eq!(single(&one).manifest_digest, children[1]);
+            assert!(one.by_platform);
+        }
     }
 
     #[test]
