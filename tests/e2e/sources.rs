@@ -91,6 +91,12 @@ fn docker_archives_plain_gzipped_and_on_stdin() {
         verify_registry_image(&env().registry, &repo, &pushed.digest, &id, &diff_ids);
         pull_matches(&pushed, &id, &mut images);
     }
+    // The daemon source, explicitly named, with more tags: the manifest docker-archive gave.
+    let first = registry_manifest_digest(&env().registry, &repo, "plain").1.unwrap();
+    let out = idpush(&dir).args(["push", &format!("docker-daemon:{name}"), &dest(&repo, "daemon"), "--tag", "daemon2"]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let want: Vec<String> = ["daemon", "daemon2"].iter().map(|t| format!("{}@{first}", dest(&repo, t))).collect();
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "{}", out.describe());
 }
 
 /// Without DEST, RepoTags name the destination; `:NAME` picks one image of several, and an
