@@ -50,7 +50,7 @@ pub fn install() {
             crate::store::remove_all();
             // After a SIGHUP stderr is often a terminal that is gone: the line may be lost,
             // the exit must not be.
-            crate::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", name()));
+            crate::report::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", name()));
             std::process::exit(i32::from(exit_code()));
         }
     });

@@ -4,7 +4,7 @@
 //! ([`level_from_flags`]), so the debug lines of the plan, the credential lookup and the daemon
 //! connection are not lost. The plan still validates `--log-level` and reports a bad value; until
 //! then a bad value logs at the default level. Records go through the best-effort stderr writer
-//! ([`crate::progress::eprint_line`]'s rule): a closed or full stderr never fails the push.
+//! ([`crate::report::progress::eprint_line`]'s rule): a closed or full stderr never fails the push.
 
 use std::io::{self, Write};
 

@@ -18,7 +18,6 @@ mod interrupt;
 mod logger;
 mod oci;
 mod plan;
-mod progress;
 mod push;
 mod redact;
 mod reference;
@@ -44,8 +43,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         cli::Parsed::Wrong { error, hint } => {
-            progress::eprint_line(&format!("idpush: error: {error}"));
-            progress::eprint_line(&format!("hint: {hint}"));
+            report::progress::eprint_line(&format!("idpush: error: {error}"));
+            report::progress::eprint_line(&format!("hint: {hint}"));
             return ExitCode::from(exit::ERROR);
         }
     };

@@ -18,7 +18,7 @@ use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::{Image, IndexImage};
 use crate::interrupt;
-use crate::progress::{human, Progress};
+use crate::report::progress::{human, Progress};
 use crate::reference::Reference;
 use crate::registry::{BlobOutcome, Registry};
 use std::collections::HashSet;

@@ -1,7 +1,8 @@
 //! `idpush push SOURCE [DEST]`: wires the stages — plan, daemon lookup, layer cache, spool,
 //! uploader — and prints the pushed reference.
 
-use crate::{cache, cli, codec, credentials, daemon, image, plan, progress, push, registry, report, source, store};
+use crate::report::progress;
+use crate::{cache, cli, codec, credentials, daemon, image, plan, push, registry, report, source, store};
 use anyhow::Context;
 use std::io::Write;
 use std::process::ExitCode;

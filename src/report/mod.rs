@@ -5,6 +5,7 @@
 
 pub mod hint;
 pub mod listing;
+pub mod progress;
 
 use anyhow::Context;
 use std::io::Write;

@@ -14,7 +14,7 @@ use crate::daemon::{Engine, ImageInfo};
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
-use crate::progress::{human, Progress};
+use crate::report::progress::{human, Progress};
 use crate::source::archive::{self, Expected};
 use crate::source::gate::{Gate, Verdict};
 use crate::store::{Layer, Store};

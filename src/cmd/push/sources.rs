@@ -1,6 +1,7 @@
 //! `idpush push` from a source other than the daemon: an archive, stdin, an OCI layout.
 
-use crate::{cache, image, plan, progress, push, registry, source, store};
+use crate::report::progress;
+use crate::{cache, image, plan, push, registry, source, store};
 use anyhow::Context;
 
 /// A source other than the daemon. An archive (or stdin) is read whole before anything goes
