@@ -134,9 +134,23 @@ pub struct PushArgs {
     #[argh(option)]
     pub log_level: Option<String>,
 
-    /// print nothing but the result
+    /// print nothing but the result (no progress, errors only on stderr)
     #[argh(switch, short = 'q')]
     pub quiet: bool,
+
+    /// progress on stderr: auto (tty on a terminal, else plain), tty (a line per layer
+    /// redrawn in place), plain (a line per milestone, no escape codes) or none
+    #[argh(option)]
+    pub progress: Option<String>,
+
+    /// print the result as JSON: one object per pushed reference, one per line (a stable
+    /// shape: src/report/schema/push.json)
+    #[argh(switch)]
+    pub json: bool,
+
+    /// also write the manifest digest (sha256:...) to this file, as skopeo's --digestfile does
+    #[argh(option)]
+    pub digest_file: Option<String>,
 
     /// directory for the temporary image files (default $TMPDIR or /tmp)
     #[argh(option)]

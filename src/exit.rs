@@ -23,6 +23,8 @@ pub fn code_for(class: Class) -> u8 {
 /// Prints the error as one line (the whole context chain), then a `hint:` line where one helps
 /// (`report/hint.rs`), and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    // The live progress block (if any) is erased first: the message gets whole lines.
+    crate::report::progress::close();
     let class = if crate::interrupt::received() { Class::Interrupted } else { class_of(err) };
     if class == Class::Interrupted {
         // The watcher thread may not have run yet: remove the temp dirs here too.

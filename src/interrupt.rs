@@ -48,6 +48,8 @@ pub fn install() {
         std::thread::sleep(Duration::from_millis(50));
         if COUNT.load(Ordering::SeqCst) > 0 {
             crate::store::remove_all();
+            // The live progress block is erased (the terminal is left with whole lines).
+            crate::report::progress::close();
             // After a SIGHUP stderr is often a terminal that is gone: the line may be lost,
             // the exit must not be.
             crate::report::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", name()));

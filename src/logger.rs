@@ -41,7 +41,8 @@ struct BestEffortStderr;
 impl Write for BestEffortStderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // One record is one formatted buffer: written whole, so lines of two threads never mix.
-        let _ = io::stderr().lock().write_all(buf);
+        // Above the live progress block, if one is drawn.
+        crate::report::progress::eprint_bytes(buf);
         Ok(buf.len())
     }
 

@@ -379,6 +379,7 @@ fn copy(r: &mut impl Read, w: &mut impl Write, root: &Path) -> anyhow::Result<u6
         };
         w.write_all(&buf[..n]).map_err(|e| disk_error(root, e))?;
         total += n as u64;
+        crate::report::progress::spooled(n as u64);
     }
 }
 

@@ -6,6 +6,8 @@
 pub mod hint;
 pub mod listing;
 pub mod progress;
+pub mod pushed;
+mod tty;
 
 use anyhow::Context;
 use std::io::Write;

@@ -14,7 +14,7 @@ use crate::daemon::{Engine, ImageInfo};
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
-use crate::report::progress::{human, Progress};
+use crate::report::progress::{human, Event, Progress};
 use crate::source::archive::{self, Expected};
 use crate::source::gate::{Gate, Verdict};
 use crate::store::{Layer, Store};
@@ -27,6 +27,8 @@ pub struct Found {
     from: String,
     /// The image ID (its config digest) and `RootFS.Layers`.
     expected: Expected,
+    /// What inspect says the image's layers hold, uncompressed.
+    size: u64,
 }
 
 impl Found {
@@ -56,7 +58,7 @@ pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Resul
     let expected = expected_of(&info, name, &from)?;
     log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
     progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected })
+    Ok(Found { name: name.to_string(), from, expected, size: info.size })
 }
 
 /// The image ID and `RootFS.Layers` of an inspect answer, as digests.
@@ -83,7 +85,9 @@ pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
 /// Reads the export into `store`; `on_layer` hears of each layer of the image as soon as it
 /// is on disk and known to be one of the image's layers.
 pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
-    let Export { found: Found { name, from, expected }, stream } = export;
+    let Export { found: Found { name, from, expected, size }, stream } = export;
+    let compressing = !store.uncompressed();
+    progress.emit(Event::Reading { what: name.clone(), total: Some(size), daemon: true, compressing });
     let gate = Gate::new(expected.id.clone(), expected.layers.clone());
     let what = format!("the export of {name} ({}) from {from}", expected.id);
     let image = archive::read_with(stream, store, &what, Some(&expected), &mut |path, layer, file| {
@@ -92,6 +96,7 @@ pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dy
         }
         Ok(())
     })?;
+    progress.emit(Event::Read { total: image.total_size() });
     progress.line(format!("{name}: {} layers, {} compressed", image.layers.len(), human(image.total_size())));
     Ok(image)
 }
