@@ -159,7 +159,7 @@ impl Store {
     /// written. None if the diff_id is not known.
     pub fn spool_known(&self, input: impl Read, diff_id: &Digest) -> Option<anyhow::Result<Layer>> {
         let blob = self.known.get(diff_id)?.clone();
-        Some(self.hash_known(input, diff_id, blob))
+        Some(self.hash_known(Spooling(input), diff_id, blob))
     }
 
     /// Spools a layer whose name does not say its diff_id (classic `docker save`:
@@ -179,7 +179,7 @@ impl Store {
         }
         let (raw, file) = self.temp_file()?;
         let spilled = (|| {
-            let mut tar = HashingReader::new(input);
+            let mut tar = HashingReader::new(Spooling(input));
             let mut out = BufWriter::with_capacity(256 * 1024, file);
             copy(&mut tar, &mut out, &self.root)?;
             out.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
@@ -232,7 +232,7 @@ impl Store {
     /// Spools a layer from a stream: an uncompressed tar is encoded with the store's codec, a
     /// gzipped one is kept as it is; either way both digests are computed.
     pub fn spool_layer(&self, input: impl Read) -> anyhow::Result<Layer> {
-        let mut input = BufReader::with_capacity(256 * 1024, input);
+        let mut input = BufReader::with_capacity(256 * 1024, Spooling(input));
         let head = input.fill_buf().context("reading a layer")?;
         if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             return Err(fail(Cause::BadImage, "zstd-compressed layers are not supported yet"));
@@ -249,7 +249,7 @@ impl Store {
     /// descriptor.
     pub fn spool_exact(&self, input: impl Read) -> anyhow::Result<Blob> {
         let (tmp, file) = self.temp_file()?;
-        let mut input = input;
+        let mut input = Spooling(input);
         let mut out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
         let copied = copy(&mut input, &mut out, &self.root);
         if let Err(e) = copied {
@@ -366,6 +366,18 @@ fn remove_dir_fully(dir: &Path) {
     log::debug!("cannot remove the temp dir {}", dir.display());
 }
 
+/// A source stream being spooled: its bytes are counted for the progress block (one relaxed
+/// atomic add per read).
+struct Spooling<R>(R);
+
+impl<R: Read> Read for Spooling<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        crate::report::progress::spooled(n as u64);
+        Ok(n)
+    }
+}
+
 /// Copies, telling a read error (the source) from a write error (the disk).
 fn copy(r: &mut impl Read, w: &mut impl Write, root: &Path) -> anyhow::Result<u64> {
     let mut buf = vec![0u8; 128 * 1024];
@@ -379,7 +391,6 @@ fn copy(r: &mut impl Read, w: &mut impl Write, root: &Path) -> anyhow::Result<u6
         };
         w.write_all(&buf[..n]).map_err(|e| disk_error(root, e))?;
         total += n as u64;
-        crate::report::progress::spooled(n as u64);
     }
 }
 

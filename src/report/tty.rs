@@ -44,7 +44,9 @@ struct Reading {
     total: Option<u64>,
     daemon: bool,
     compressing: bool,
+    /// The spool counter and the time when reading started.
     from: u64,
+    since: Instant,
 }
 
 struct Row {
@@ -157,7 +159,7 @@ impl Screen {
         match event {
             Event::Note(_) => {}
             Event::Reading { what, total, daemon, compressing } => {
-                self.reading = Some(Reading { what, total, daemon, compressing, from: spooled_bytes() });
+                self.reading = Some(Reading { what, total, daemon, compressing, from: spooled_bytes(), since: Instant::now() });
             }
             Event::Read { total } => {
                 self.reading = None;
@@ -208,7 +210,7 @@ impl Screen {
                 _ => "reading",
             };
             let of = r.total.map(|t| format!(" of {}", human(t))).unwrap_or_default();
-            let rate = rate(read, self.start, now);
+            let rate = rate(read, r.since, now);
             lines.push(format!("{}  {}{of}  {rate}  {}", r.what, human(read), self.paint(state, "36")));
         }
         let mut in_flight = 0;
