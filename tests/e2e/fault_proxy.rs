@@ -375,7 +375,8 @@ fn forward(
             let mut buf = vec![0; (rate / 20).max(1) as usize];
             let mut left = len;
             while left > 0 && !sh.stop.load(Ordering::SeqCst) {
-                let n = client.read(&mut buf[..left.min(buf.len() as u64) as usize])?;
+                let want = left.min(buf.len() as u64) as usize;
+                let n = client.read(&mut buf[..want])?;
                 if n == 0 {
                     break;
                 }

@@ -20,6 +20,7 @@ mod loopback_tls;
 mod listing;
 mod lying;
 mod memory;
+mod progress;
 mod push;
 mod resume;
 mod settings;
