@@ -7,6 +7,7 @@ mod cache;
 mod cli;
 mod cmd;
 mod codec;
+mod completions;
 mod credentials;
 mod daemon;
 mod digest;
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
         cli::Command::Catalog(args) => listing(args.log_level.clone(), || cmd::catalog::run(args)),
         cli::Command::Tags(args) => listing(args.log_level.clone(), || cmd::tags::run(args)),
         cli::Command::Inspect(args) => listing(args.log_level.clone(), || cmd::inspect::run(args)),
+        cli::Command::Completions(args) => cmd::completions::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! One module per command: each wires stages, no protocol code.
 
 pub mod catalog;
+pub mod completions;
 pub mod inspect;
 pub mod push;
 pub mod tags;
