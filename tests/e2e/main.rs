@@ -25,6 +25,7 @@ mod push;
 mod resume;
 mod settings;
 mod signals;
+mod snapshots;
 mod source;
 mod sources;
 mod support;
