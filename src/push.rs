@@ -2,7 +2,8 @@
 //! manifest, and the result.
 //!
 //! Layers may be handed over one by one while the source is still reading the next ones
-//! ([`Uploader::blob`]), so uploading overlaps reading and compressing. The manifest is put only
+//! ([`Uploader::blob`]), so uploading overlaps reading and compressing; a large layer even
+//! starts to go up while it is still being spooled ([`Uploader::next_layer`], `stream.rs`). The manifest is put only
 //! in [`Uploader::finish`], after every blob is confirmed present, so a push that fails half way
 //! never leaves a tag pointing at missing blobs.
 //!
@@ -10,6 +11,7 @@
 //! ([`Uploader::confirm`], `cached.rs`).
 
 mod cached;
+mod stream;
 
 pub use cached::{confirm_cached, remember};
 
@@ -56,6 +58,8 @@ pub struct Uploader<'a> {
     /// The layer cache and the destination's `host[:port]`: where else a blob may be.
     cache: Cache,
     host: String,
+    /// The store's layers being spooled, streamed while they are written (`stream.rs`).
+    spools: Option<crate::store::Spools>,
 }
 
 
@@ -63,7 +67,7 @@ impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new() })
+        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None })
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other

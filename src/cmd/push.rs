@@ -48,6 +48,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
     let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
+    let uploader = uploader.following(store.spools());
 
     let (pushed, image) = if let Some(config) = confirmed.everything() {
         progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
@@ -86,7 +87,7 @@ fn upload(
     spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
 ) -> anyhow::Result<(push::Pushed, image::Image)> {
-    for (blob, path) in spooled {
+    while let Some((blob, path)) = uploader.next_layer(&spooled)? {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }
     let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;
