@@ -23,6 +23,7 @@ mod resume;
 mod settings;
 mod signals;
 mod source;
+mod stream;
 mod support;
 mod tls;
 mod token_server;
