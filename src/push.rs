@@ -60,6 +60,15 @@ pub struct Uploader<'a> {
     host: String,
     /// The store's layers being spooled, streamed while they are written (`stream.rs`).
     spools: Option<crate::store::Spools>,
+    /// Layers streamed while spooled, not completed yet (`stream.rs`).
+    streamed: Vec<stream::Streamed>,
+}
+
+impl Drop for Uploader<'_> {
+    /// A push that failed may leave streamed sessions open: cancel them (best effort).
+    fn drop(&mut self) {
+        self.cancel_streamed();
+    }
 }
 
 
@@ -67,7 +76,7 @@ impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None })
+        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None, streamed: Vec::new() })
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
@@ -156,6 +165,9 @@ impl<'a> Uploader<'a> {
             return Ok(());
         }
         interrupt::check()?;
+        if self.complete_streamed(digest)?.is_some() {
+            return Ok(());
+        }
         let repo = &self.dest.repository;
         let known = self.cache.repositories(&self.host, digest);
         let from: Vec<String> = known.iter().filter(|r| *r != repo).cloned().collect();

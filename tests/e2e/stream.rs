@@ -137,3 +137,33 @@ fn a_streamed_blob_that_is_there_already_cancels_its_session() {
     assert_eq!(deletes, 1, "the streamed session is cancelled:\n{}", proxy.describe());
     assert_eq!(proxy.count(fault_proxy::blob_put), 0, "nothing is completed:\n{}", proxy.describe());
 }
+
+/// A layer streamed while spooled that turns out not to be the image's (inspect named another
+/// diff_id) is never completed: the push fails, its session is cancelled, no blob is put.
+#[test]
+fn a_streamed_layer_that_is_not_the_images_is_never_completed() {
+    let dir = TestDir::new("stream-wrong");
+    let mut images = ImageGuard::new();
+    let (image, export) = big_layer_image(&dir, &mut images, "stream-wrong");
+    let gate = Arc::new(AtomicBool::new(false));
+    let fake = FakeImage {
+        name: image.clone(),
+        id: export.id.clone(),
+        diff_ids: vec![sha256_digest(unique("another-layer").as_bytes())],
+        size: export.size,
+        export: Export::Gated(export.tar.clone(), export.mid_layer, gate.clone()),
+    };
+    let daemon = FakeDaemon::start(&dir.path, Some(fake));
+    let proxy = FaultProxy::start(&env().registry);
+    let repo = format!("e2e/{}", unique("stream-wrong"));
+    let mut child = push_cmd(&dir, &daemon, &image, &format!("{}/{repo}:v1", proxy.addr()), &[]);
+    open_after_patches(&mut child, &proxy, &gate, 1);
+    let out = child.wait(Duration::from_secs(120));
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let deletes = proxy.count(|m, p| m == "DELETE" && p.contains("/blobs/uploads/"));
+    assert_eq!(deletes, 1, "the streamed session is cancelled:\n{}", proxy.describe());
+    assert_eq!(proxy.count(fault_proxy::blob_put), 0, "nothing is completed:\n{}", proxy.describe());
+    assert!(dir_entries(&dir.path.join("run").join("tmp")).is_empty(), "idpush left files in TMPDIR");
+    let (status, _) = registry_manifest_digest(&env().registry, &repo, "v1");
+    assert_eq!(status, 404);
+}
