@@ -62,7 +62,15 @@ pub struct Uploader<'a> {
     spools: Option<crate::store::Spools>,
     /// Layers streamed while spooled, not completed yet (`stream.rs`).
     streamed: Vec<stream::Streamed>,
+    /// The repository lacked the image's config when we authenticated (see
+    /// [`Uploader::upload_unasked`]).
+    new_image: bool,
 }
+
+/// A blob no larger than this, new to the cache, of an image new to the repository, is
+/// uploaded without a HEAD first: a HEAD is a round trip, and an upload of a blob that is there
+/// after all is confirmed like any other and only costs its bytes.
+pub const SMALL_BLOB: u64 = 1 << 20;
 
 impl Drop for Uploader<'_> {
     /// A push that failed may leave streamed sessions open: cancel them (best effort).
@@ -76,7 +84,7 @@ impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None, streamed: Vec::new() })
+        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None, streamed: Vec::new(), new_image: false })
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
@@ -119,9 +127,18 @@ impl<'a> Uploader<'a> {
     /// password or token fails here) before anything is read from the source. What the answer
     /// says of the blob is not kept: the config is checked again when it is pushed.
     pub fn authenticate(&mut self, config: &Digest) -> anyhow::Result<()> {
-        self.registry.check_access(&self.dest.repository, config)?;
+        self.new_image = self.registry.check_access(&self.dest.repository, config)?;
         log::debug!("authenticated for {}", self.dest.repository);
         Ok(())
+    }
+
+    /// Whether a blob goes up without a HEAD first: a small one ([`SMALL_BLOB`]) that the
+    /// cache has never seen in this registry, of an image whose config the repository did not
+    /// have ([`Uploader::authenticate`] got a 404). A re-push of an image keeps every HEAD, so
+    /// its blobs are skipped as before; what this can cost is the upload of a small blob the
+    /// repository has from elsewhere (waste, never wrong: a skip always needs a HEAD).
+    fn upload_unasked(&self, size: u64, known: &[String]) -> bool {
+        self.new_image && known.is_empty() && size <= SMALL_BLOB
     }
 
     /// The repository pushed to.
@@ -186,6 +203,12 @@ impl<'a> Uploader<'a> {
                 }
             }
             self.cache.add_repository(&self.host, digest, repo);
+        } else if self.upload_unasked(size, &known) {
+            log::debug!("blob {digest} ({size} bytes) is new to the cache and the image new to {repo}: uploaded without a HEAD");
+            self.registry.upload_blob(repo, digest, size, path)?;
+            self.progress.blob(kind, digest, size, "pushed");
+            self.uploaded += 1;
+            self.sent += size;
         } else if self.registry.blob_exists(repo, digest, size)? {
             self.progress.blob(kind, digest, size, "skipped (exists)");
             self.skipped += 1;

@@ -94,16 +94,19 @@ impl Registry {
     }
 
     /// HEAD /v2/<repo>/blobs/<digest>, only to authenticate for `repo` before any work: a
-    /// refused password or token fails here. 200 or 404 both mean "we may ask"; what the answer
-    /// says of the blob is not believed (its size is not known yet), so it claims nothing.
-    pub fn check_access(&mut self, repo: &str, digest: &Digest) -> anyhow::Result<()> {
+    /// refused password or token fails here. 200 or 404 both mean "we may ask"; a 200 is not
+    /// believed (the blob's size is not known yet), so it claims nothing. Returns true on 404:
+    /// the registry says the blob is not there (a hint for what is worth a HEAD later, never
+    /// a reason to skip anything).
+    pub fn check_access(&mut self, repo: &str, digest: &Digest) -> anyhow::Result<bool> {
         check_repository(repo)?;
         let policy = self.policy.clone();
         with_retry(&format!("checking access to {repo}"), &policy, || {
             let url = self.client.base.url(&format!("/v2/{repo}/blobs/{digest}"));
             let reply = self.exchange(&Method::HEAD, &url, Some(repo), &[], || Ok(Payload::None))?;
             match reply.status {
-                200..=299 | 404 => Ok(()),
+                404 => Ok(true),
+                200..=299 => Ok(false),
                 _ => Err(self.unexpected("HEAD", &url, Some(repo), &reply)),
             }
         })

@@ -20,6 +20,7 @@ mod lying;
 mod memory;
 mod push;
 mod resume;
+mod roundtrips;
 mod settings;
 mod signals;
 mod source;
