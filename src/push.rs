@@ -89,7 +89,9 @@ impl<'a> Uploader<'a> {
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
     /// repositories hold.
+    /// Also takes the cache's note of whether the registry stores a blob sent in one request.
     pub fn with_cache(mut self, cache: Cache, host: &str) -> Self {
+        self.registry.assume_single_request(cache.single_request_upload(host));
         self.cache = cache;
         self.host = host.to_string();
         self
@@ -244,6 +246,9 @@ impl<'a> Uploader<'a> {
             &image.manifest_media_type,
             &image.manifest,
         )?;
+        if let Some(stores) = self.registry.learnt_single_request() {
+            self.cache.put_single_request_upload(&self.host, stores);
+        }
         let mut pushed = dest.clone();
         pushed.digest = Some(digest);
         self.progress.line(format!(
