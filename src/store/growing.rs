@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,8 @@ struct Spool {
     file: File,
     state: Mutex<(u64, End)>,
     spools: Spools,
+    /// The byte count a follower waits for: a write below it wakes nobody.
+    want: AtomicU64,
 }
 
 /// The writer side of a [`Growing`] spool.
@@ -87,7 +90,7 @@ impl Spools {
             return Ok(None);
         }
         let file = File::open(path)?;
-        let spool = Arc::new(Spool { file, state: Mutex::new((0, End::Open)), spools: self.clone() });
+        let spool = Arc::new(Spool { file, state: Mutex::new((0, End::Open)), spools: self.clone(), want: AtomicU64::new(u64::MAX) });
         let mut q = self.lock();
         q.pending.push_back(Growing(spool.clone()));
         drop(q);
@@ -108,6 +111,7 @@ impl Growing {
         let shared = &self.0.spools.0;
         // The queue's lock guards the condvar; the spool's own lock only its numbers.
         let mut q = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.want.store(bytes, Ordering::SeqCst);
         loop {
             let now = self.state();
             if now.0 >= bytes || now.1 != End::Open {
@@ -133,8 +137,17 @@ impl Growing {
 }
 
 impl Spool {
+    /// Changes the state and wakes the followers (a byte count only once it reaches what a
+    /// follower waits for).
     fn set(&self, f: impl FnOnce(&mut (u64, End))) {
-        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        let written = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut state);
+            (state.1 == End::Open).then_some(state.0)
+        };
+        if written.is_some_and(|w| w < self.want.load(Ordering::SeqCst)) {
+            return;
+        }
         // Taken so a follower between its check and its wait cannot miss the notification.
         let _q = self.spools.lock();
         self.spools.0.changed.notify_all();
