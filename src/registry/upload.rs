@@ -14,6 +14,12 @@
 //! `Range`; only a session the registry no longer knows is replaced, and a session given up on
 //! is cancelled with `DELETE <location>` (best effort).
 //!
+//! A layer still being spooled (its digest unknown) is streamed by the uploader
+//! (`push/stream.rs`) with the pieces here: [`Registry::open_session`], one
+//! [`Registry::patch_chunk`] per chunk of [`Registry::stream_chunk`] bytes as they land, and
+//! [`Registry::finish_stream`] once the digest is known (the rest, then `PUT ?digest=`, resuming
+//! from the registry's `Range` if a PATCH failed), or [`Registry::cancel_session`].
+//!
 //! Success is what the registry confirms, never just a 2xx: a blob is there only on `HEAD` 200
 //! with `Content-Length` equal to its size (and a matching `Docker-Content-Digest`, if sent);
 //! an upload is complete on `201 Created` (distribution and Gitea answer that), or another 2xx
