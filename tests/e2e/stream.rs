@@ -167,3 +167,31 @@ fn a_streamed_layer_that_is_not_the_images_is_never_completed() {
     let (status, _) = registry_manifest_digest(&env().registry, &repo, "v1");
     assert_eq!(status, 404);
 }
+
+/// Ctrl-C while a layer streams (the export held mid-layer): exit 130, no temp files, no
+/// manifest.
+#[test]
+fn an_interrupt_while_a_layer_streams_exits_130_and_cleans_up() {
+    let dir = TestDir::new("stream-int");
+    let mut images = ImageGuard::new();
+    let (image, export) = big_layer_image(&dir, &mut images, "stream-int");
+    let (daemon, _gate) = gated_daemon(&dir, &image, &export);
+    let proxy = FaultProxy::start(&env().registry);
+    let repo = format!("e2e/{}", unique("stream-int"));
+    let mut child = push_cmd(&dir, &daemon, &image, &format!("{}/{repo}:v1", proxy.addr()), &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.count(fault_proxy::blob_patch) < 1 {
+        assert!(!child.has_exited(), "idpush exited while the export was held:\n{}", proxy.describe());
+        assert!(Instant::now() < deadline, "no PATCH while the export was held:\n{}", proxy.describe());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait(Duration::from_secs(60));
+    assert_eq!(out.code, Some(130), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    assert!(dir_entries(&dir.path.join("run").join("tmp")).is_empty(), "idpush left files in TMPDIR");
+    let (status, _) = registry_manifest_digest(&env().registry, &repo, "v1");
+    assert_eq!(status, 404);
+    drop(daemon);
+}
