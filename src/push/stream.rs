@@ -53,8 +53,8 @@ impl<'a> Uploader<'a> {
     }
 
     /// The next layer the reader handed over on `spooled` (None once the reader is done),
-    /// streaming the layers being spooled in the meantime (see the module docs). A layer
-    /// streamed already counts as present, so [`Uploader::blob`] then has nothing to do.
+    /// streaming the layers being spooled in the meantime (see the module docs). For a layer
+    /// streamed already, [`Uploader::blob`] only completes its session.
     pub fn next_layer(&mut self, spooled: &Receiver<(Blob, PathBuf)>) -> anyhow::Result<Option<(Blob, PathBuf)>> {
         loop {
             match spooled.try_recv() {
