@@ -89,6 +89,7 @@ impl<'a> Uploader<'a> {
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
     /// repositories hold.
+    ///
     /// Also takes the cache's note of whether the registry stores a blob sent in one request.
     pub fn with_cache(mut self, cache: Cache, host: &str) -> Self {
         self.registry.assume_single_request(cache.single_request_upload(host));
@@ -126,8 +127,9 @@ impl<'a> Uploader<'a> {
     }
 
     /// HEAD /v2/<name>/blobs/<config digest>: authenticates for the repository (a refused
-    /// password or token fails here) before anything is read from the source. What the answer
-    /// says of the blob is not kept: the config is checked again when it is pushed.
+    /// password or token fails here) before anything is read from the source. A 200 is not
+    /// believed (the config is checked again when it is pushed); a 404 marks the image new to
+    /// the repository, so small unseen blobs go up without a HEAD ([`Uploader::upload_unasked`]).
     pub fn authenticate(&mut self, config: &Digest) -> anyhow::Result<()> {
         self.new_image = self.registry.check_access(&self.dest.repository, config)?;
         log::debug!("authenticated for {}", self.dest.repository);
