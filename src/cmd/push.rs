@@ -78,6 +78,7 @@ fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::R
     let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
     let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
+    let uploader = uploader.following(store.spools());
 
     let (pushed, image) = if let Some(config) = confirmed.everything() {
         progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
@@ -123,7 +124,7 @@ fn upload(
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
     tags: &[String],
 ) -> anyhow::Result<(Vec<push::Pushed>, image::Image)> {
-    for (blob, path) in spooled {
+    while let Some((blob, path)) = uploader.next_layer(&spooled)? {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }
     let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;

@@ -22,6 +22,9 @@ pub enum Export {
     TruncatedClose(Vec<u8>),
     /// These bytes, then nothing more until the server is dropped (to interrupt the client).
     Stall(Vec<u8>),
+    /// The first `.1` bytes of `.0`, then nothing until the gate `.2` is set (or the server is
+    /// dropped), then the rest: a test can make the client show what it does mid-export.
+    Gated(Vec<u8>, usize, std::sync::Arc<AtomicBool>),
 }
 
 /// The image the fake daemon knows.
@@ -335,6 +338,20 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                     write_chunks(&mut w, data)?;
                     let _ = w.shutdown(std::net::Shutdown::Both);
                     return Ok(());
+                }
+                Export::Gated(data, cut, gate) => {
+                    write_chunks(&mut w, &data[..*cut])?;
+                    w.flush()?;
+                    while !gate.load(Ordering::SeqCst) {
+                        if sh.stop.load(Ordering::SeqCst) {
+                            let _ = w.shutdown(std::net::Shutdown::Both);
+                            return Ok(());
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    write_chunks(&mut w, &data[*cut..])?;
+                    w.write_all(b"0\r\n\r\n")?;
+                    w.flush()?;
                 }
                 Export::Stall(data) => {
                     write_chunks(&mut w, data)?;
