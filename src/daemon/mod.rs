@@ -4,6 +4,7 @@
 //! `docker save` export.
 
 pub mod engine;
+pub mod host;
 pub mod http;
 
 pub use engine::{DockerHost, Engine, ImageInfo};
