@@ -392,6 +392,7 @@ mod tests {
         PushArgs {
             image: image.into(),
             dest: dest.map(Into::into),
+            host: None,
             registry: None,
             username: None,
             password: None,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let mut args = args;
+    let host_flag = args.host.take();
     if args.password_stdin {
         args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
@@ -32,7 +33,9 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         connect_timeout: plan.connect_timeout,
         read_timeout: plan.read_timeout,
     })?;
-    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    let daemon = daemon::host::discover(host_flag.as_deref(), &daemon::host::Sys::real())?;
+    log::info!("docker daemon: {} (from {})", daemon.host, daemon.how);
+    let engine = daemon::Engine::connect(daemon.host)?;
     // Nothing is read from the export before the registry has answered and accepted us.
     let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);

@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde::Deserialize;
 
 use super::http::{self, Response, Stream};
-pub use super::host::DockerHost;
+use super::host::DockerHost;
 use crate::error::{fail, Cause};
 
 /// The newest API version we speak; we use `min(this, the daemon's)`.

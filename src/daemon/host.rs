@@ -1,11 +1,18 @@
-//! Where the Docker daemon listens: parsing `DOCKER_HOST` (`unix://`, `tcp://`).
+//! Where the Docker daemon listens: parsing `DOCKER_HOST` (`unix://`, `tcp://`), and finding
+//! the daemon the way the docker CLI does ([`discover`]): `-H/--host`, `DOCKER_HOST`,
+//! `DOCKER_CONTEXT`, the docker config's `currentContext`, then the default socket, and when
+//! that is absent the rootless Docker and Podman sockets. Discovery is a pure function of a
+//! [`Sys`] (environment and file system as closures), so it is tested without real files.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::error::{fail, Cause};
+use serde::Deserialize;
+use std::path::Path;
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
 const DEFAULT_TCP_PORT: u16 = 2375;
 /// The `Host` header over a unix socket, as the Go client sends it.
 const UNIX_HOST_HEADER: &str = "api.moby.localhost";
@@ -20,13 +27,11 @@ pub enum DockerHost {
 }
 
 impl DockerHost {
-    /// The daemon named by `DOCKER_HOST`, else the default unix socket.
+    /// The daemon the docker CLI would use without `-H` ([`discover`] with the real
+    /// environment and file system).
+    #[allow(dead_code)] // push discovers with its -H flag; kept for other callers
     pub fn from_env() -> anyhow::Result<DockerHost> {
-        let host = std::env::var("DOCKER_HOST").ok();
-        let tls = ["DOCKER_TLS_VERIFY", "DOCKER_TLS"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-        DockerHost::from_values(host.as_deref(), tls)
+        discover(None, &Sys::real()).map(|d| d.host)
     }
 
     /// [`DockerHost::from_env`] given the value of `DOCKER_HOST` and whether TLS is asked for.
@@ -70,6 +75,155 @@ impl DockerHost {
             DockerHost::Tcp(addr) => addr,
         }
     }
+}
+
+/// What discovery may look at: the environment and the file system.
+pub struct Sys<'a> {
+    /// An environment variable (unset and empty are both `None`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// A file's contents, `None` if it cannot be read.
+    pub read: &'a dyn Fn(&Path) -> Option<String>,
+    /// Whether a path exists (a socket, a directory).
+    pub exists: &'a dyn Fn(&Path) -> bool,
+}
+
+impl Sys<'static> {
+    /// The real process environment and file system.
+    pub fn real() -> Sys<'static> {
+        Sys {
+            env: &|k| std::env::var(k).ok().filter(|v| !v.is_empty()),
+            read: &|p| std::fs::read_to_string(p).ok(),
+            exists: &|p| p.exists(),
+        }
+    }
+}
+
+/// The daemon to talk to and how it was chosen (for `--log-level info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discovered {
+    pub host: DockerHost,
+    pub how: String,
+}
+
+/// Finds the daemon in the docker CLI's order: `flag` (`-H/--host`), `DOCKER_HOST`,
+/// `DOCKER_CONTEXT`, `currentContext` in `$DOCKER_CONFIG/config.json` (else
+/// `~/.docker/config.json`), then the default socket; when that does not exist, the rootless
+/// Docker socket (`$XDG_RUNTIME_DIR/docker.sock`), then Podman's (`/run/podman/podman.sock`,
+/// `$XDG_RUNTIME_DIR/podman/podman.sock`).
+pub fn discover(flag: Option<&str>, sys: &Sys) -> anyhow::Result<Discovered> {
+    let tls = ["DOCKER_TLS_VERIFY", "DOCKER_TLS"].iter().any(|v| (sys.env)(v).is_some());
+    if let Some(flag) = flag.filter(|f| !f.is_empty()) {
+        let host = DockerHost::from_values(Some(flag), tls).map_err(|e| renamed(e, "DOCKER_HOST", "--host"))?;
+        return Ok(Discovered { host, how: "--host".into() });
+    }
+    if let Some(env) = (sys.env)("DOCKER_HOST") {
+        return Ok(Discovered { host: DockerHost::from_values(Some(&env), tls)?, how: "DOCKER_HOST".into() });
+    }
+    let config_dir = docker_config_dir(sys);
+    let (context, how) = match (sys.env)("DOCKER_CONTEXT") {
+        Some(name) => (Some(name), "DOCKER_CONTEXT".to_string()),
+        None => match &config_dir {
+            Some(dir) => {
+                let file = dir.join("config.json");
+                (current_context(sys, &file)?, format!("currentContext in {}", file.display()))
+            }
+            None => (None, String::new()),
+        },
+    };
+    match context.filter(|c| c != "default") {
+        Some(name) => {
+            let Some(dir) = config_dir else {
+                return Err(fail(Cause::BadInput, format!("docker context {name:?} (from {how}) cannot be found: neither DOCKER_CONFIG nor HOME is set")));
+            };
+            let host = context_host(sys, &dir, &name, &how)?;
+            Ok(Discovered { host, how: format!("docker context {name:?} ({how})") })
+        }
+        None => Ok(default_socket(sys)),
+    }
+}
+
+/// `$DOCKER_CONFIG`, else `$HOME/.docker`.
+fn docker_config_dir(sys: &Sys) -> Option<PathBuf> {
+    (sys.env)("DOCKER_CONFIG").map(PathBuf::from).or_else(|| (sys.env)("HOME").map(|h| Path::new(&h).join(".docker")))
+}
+
+/// `currentContext` of the docker config file, if it names one.
+fn current_context(sys: &Sys, file: &Path) -> anyhow::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct Config {
+        #[serde(rename = "currentContext", default)]
+        current_context: Option<String>,
+    }
+    let Some(text) = (sys.read)(file) else { return Ok(None) };
+    let config: Config = serde_json::from_str(&text).map_err(|e| {
+        fail(Cause::BadInput, format!("cannot read the docker config {}: {e} (fix or remove it)", file.display()))
+    })?;
+    Ok(config.current_context.filter(|c| !c.is_empty()))
+}
+
+/// The docker endpoint of context `name`: `Endpoints.docker.Host` in
+/// `DIR/contexts/meta/<sha256 of name>/meta.json`.
+fn context_host(sys: &Sys, dir: &Path, name: &str, how: &str) -> anyhow::Result<DockerHost> {
+    #[derive(Deserialize)]
+    struct Meta {
+        #[serde(rename = "Endpoints", default)]
+        endpoints: Option<Endpoints>,
+    }
+    #[derive(Deserialize)]
+    struct Endpoints {
+        docker: Option<Endpoint>,
+    }
+    #[derive(Deserialize)]
+    struct Endpoint {
+        #[serde(rename = "Host", default)]
+        host: Option<String>,
+    }
+    let id = crate::digest::Digest::of(name.as_bytes());
+    let file = dir.join("contexts/meta").join(id.hex()).join("meta.json");
+    let Some(text) = (sys.read)(&file) else {
+        return Err(fail(
+            Cause::BadInput,
+            format!("docker context {name:?} (from {how}) does not exist: no {} (check `docker context ls`)", file.display()),
+        ));
+    };
+    let bad = |why: String| fail(Cause::BadInput, format!("docker context {name:?}: {why} in {} (check `docker context inspect {name}`)", file.display()));
+    let meta: Meta = serde_json::from_str(&text).map_err(|e| bad(format!("invalid json: {e}")))?;
+    let host = meta.endpoints.and_then(|e| e.docker).and_then(|d| d.host).filter(|h| !h.is_empty());
+    let host = host.ok_or_else(|| bad("no Endpoints.docker.Host".into()))?;
+    let tls_dir = dir.join("contexts/tls").join(id.hex()).join("docker");
+    let host = DockerHost::parse(&host).map_err(|e| renamed(e, "DOCKER_HOST", &format!("docker context {name:?} host")))?;
+    if matches!(host, DockerHost::Tcp(_)) && (sys.exists)(&tls_dir) {
+        return Err(bad(format!("TLS material in {} is not supported (idpush speaks plain tcp:// and unix:// only)", tls_dir.display())));
+    }
+    Ok(host)
+}
+
+/// The default socket if it exists, else the rootless Docker socket, else Podman's (rootful,
+/// then rootless); none there: the default socket (its connect error says so).
+fn default_socket(sys: &Sys) -> Discovered {
+    let runtime = (sys.env)("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let mut candidates = vec![(PathBuf::from(DEFAULT_SOCKET), "the default socket")];
+    if let Some(r) = &runtime {
+        candidates.push((r.join("docker.sock"), "rootless Docker's socket ($XDG_RUNTIME_DIR/docker.sock)"));
+    }
+    candidates.push((PathBuf::from(PODMAN_SOCKET), "Podman's socket"));
+    if let Some(r) = &runtime {
+        candidates.push((r.join("podman/podman.sock"), "rootless Podman's socket ($XDG_RUNTIME_DIR/podman/podman.sock)"));
+    }
+    for (path, how) in &candidates {
+        if (sys.exists)(path) {
+            return Discovered { host: DockerHost::Unix(path.clone()), how: how.to_string() };
+        }
+    }
+    Discovered {
+        host: DockerHost::Unix(PathBuf::from(DEFAULT_SOCKET)),
+        how: "the default socket (no rootless Docker or Podman socket exists either)".into(),
+    }
+}
+
+/// A bad-input error about `DOCKER_HOST` reworded for where the value came from.
+fn renamed(e: anyhow::Error, from: &str, to: &str) -> anyhow::Error {
+    fail(Cause::BadInput, e.to_string().replacen(from, to, 1))
 }
 
 /// Checks `host[:port][/]` and adds the default port.

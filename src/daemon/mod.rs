@@ -7,4 +7,6 @@ pub mod engine;
 pub mod host;
 pub mod http;
 
-pub use engine::{DockerHost, Engine, ImageInfo};
+pub use engine::{Engine, ImageInfo};
+#[allow(unused_imports)] // the name other call sites use: `daemon::DockerHost::from_env()`
+pub use host::DockerHost;

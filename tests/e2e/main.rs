@@ -9,6 +9,7 @@ mod auth;
 mod cache;
 mod corpus;
 mod engine25;
+mod engines;
 mod errors;
 mod fake_daemon;
 mod fault_proxy;

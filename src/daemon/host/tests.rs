@@ -64,3 +64,108 @@ fn docker_host_from_values_and_display() {
         .contains("TLS"));
     assert!(DockerHost::from_values(Some("unix:///s"), true).is_ok());
 }
+
+/// A fake environment and file system for [`discover`].
+struct Fake {
+    env: Vec<(&'static str, String)>,
+    files: Vec<(PathBuf, String)>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Fake {
+    fn new(env: &[(&'static str, &str)]) -> Fake {
+        Fake { env: env.iter().map(|(k, v)| (*k, v.to_string())).collect(), files: vec![], dirs: vec![] }
+    }
+    fn file(mut self, path: &str, text: &str) -> Fake {
+        self.files.push((PathBuf::from(path), text.into()));
+        self
+    }
+    fn discover(&self, flag: Option<&str>) -> anyhow::Result<Discovered> {
+        let env = |k: &str| self.env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+        let read = |p: &Path| self.files.iter().find(|(f, _)| f == p).map(|(_, t)| t.clone());
+        let exists = |p: &Path| self.files.iter().any(|(f, _)| f == p) || self.dirs.iter().any(|d| d == p);
+        discover(flag, &Sys { env: &env, read: &read, exists: &exists })
+    }
+}
+
+/// `contexts/meta/<sha256 of name>/meta.json` under `dir`.
+fn meta_path(dir: &str, name: &str) -> String {
+    format!("{dir}/contexts/meta/{}/meta.json", crate::digest::Digest::of(name.as_bytes()).hex())
+}
+
+fn meta(host: &str) -> String {
+    format!(r#"{{"Name":"x","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#)
+}
+
+fn unix(p: &str) -> DockerHost {
+    DockerHost::Unix(PathBuf::from(p))
+}
+
+#[test]
+fn discovery_follows_the_docker_cli_order() {
+    let ctx = meta_path("/h/.docker", "remote");
+    let full = Fake::new(&[("DOCKER_HOST", "unix:///env.sock"), ("DOCKER_CONTEXT", "remote"), ("HOME", "/h")])
+        .file(&ctx, &meta("unix:///ctx.sock"))
+        .file("/h/.docker/config.json", r#"{"currentContext":"other"}"#)
+        .file("/var/run/docker.sock", "");
+    let d = full.discover(Some("unix:///flag.sock")).unwrap();
+    assert_eq!((d.host, d.how.as_str()), (unix("/flag.sock"), "--host"));
+    let d = full.discover(None).unwrap();
+    assert_eq!((d.host, d.how.as_str()), (unix("/env.sock"), "DOCKER_HOST"));
+    let no_host = Fake { env: full.env.iter().filter(|(k, _)| *k != "DOCKER_HOST").cloned().collect(), ..full };
+    let d = no_host.discover(None).unwrap();
+    assert_eq!(d.host, unix("/ctx.sock"));
+    assert_eq!(d.how, r#"docker context "remote" (DOCKER_CONTEXT)"#);
+    // currentContext, in $DOCKER_CONFIG rather than ~/.docker.
+    let current = Fake::new(&[("DOCKER_CONFIG", "/cfg"), ("HOME", "/h")])
+        .file("/cfg/config.json", r#"{"auths":{},"currentContext":"podman"}"#)
+        .file(&meta_path("/cfg", "podman"), &meta("tcp://10.0.0.1:2375"));
+    let d = current.discover(None).unwrap();
+    assert_eq!(d.host, DockerHost::Tcp("10.0.0.1:2375".into()));
+    assert_eq!(d.how, r#"docker context "podman" (currentContext in /cfg/config.json)"#);
+    // An empty flag or DOCKER_HOST is as good as none; "default" is the default socket.
+    let default = Fake::new(&[("DOCKER_HOST", ""), ("DOCKER_CONTEXT", "default"), ("HOME", "/h")]).file("/var/run/docker.sock", "");
+    let d = default.discover(Some("")).unwrap();
+    assert_eq!((d.host, d.how.as_str()), (unix("/var/run/docker.sock"), "the default socket"));
+}
+
+#[test]
+fn the_default_socket_falls_back_to_rootless_docker_then_podman() {
+    let run = [("XDG_RUNTIME_DIR", "/run/user/1000")];
+    let found = |f: Fake| f.discover(None).unwrap();
+    let d = found(Fake::new(&run).file("/run/user/1000/docker.sock", "").file("/run/podman/podman.sock", ""));
+    assert_eq!(d.host, unix("/run/user/1000/docker.sock"));
+    assert!(d.how.contains("rootless Docker"), "{}", d.how);
+    let d = found(Fake::new(&run).file("/run/podman/podman.sock", "").file("/run/user/1000/podman/podman.sock", ""));
+    assert_eq!(d.host, unix("/run/podman/podman.sock"));
+    assert!(d.how.contains("Podman"), "{}", d.how);
+    let d = found(Fake::new(&run).file("/run/user/1000/podman/podman.sock", ""));
+    assert_eq!(d.host, unix("/run/user/1000/podman/podman.sock"));
+    assert!(d.how.contains("rootless Podman"), "{}", d.how);
+    // Without XDG_RUNTIME_DIR only the fixed paths are tried; with nothing there, the default.
+    let d = found(Fake::new(&[]).file("/run/user/1000/docker.sock", ""));
+    assert_eq!(d.host, unix("/var/run/docker.sock"));
+    assert!(d.how.contains("no rootless Docker or Podman socket"), "{}", d.how);
+}
+
+#[test]
+fn bad_contexts_are_one_line_errors() {
+    let err = |f: Fake| format!("{:#}", f.discover(None).unwrap_err());
+    let e = err(Fake::new(&[("DOCKER_CONTEXT", "gone"), ("HOME", "/h")]));
+    assert!(e.starts_with(r#"docker context "gone" (from DOCKER_CONTEXT) does not exist: no /h/.docker/contexts/meta/"#) && e.contains("docker context ls"), "{e}");
+    let e = err(Fake::new(&[("DOCKER_CONTEXT", "x")]));
+    assert!(e.contains("neither DOCKER_CONFIG nor HOME"), "{e}");
+    let e = err(Fake::new(&[("HOME", "/h")]).file("/h/.docker/config.json", "{not json"));
+    assert!(e.starts_with("cannot read the docker config /h/.docker/config.json"), "{e}");
+    let e = err(Fake::new(&[("DOCKER_CONTEXT", "c"), ("HOME", "/h")]).file(&meta_path("/h/.docker", "c"), r#"{"Endpoints":{}}"#));
+    assert!(e.contains("no Endpoints.docker.Host"), "{e}");
+    let e = err(Fake::new(&[("DOCKER_CONTEXT", "c"), ("HOME", "/h")]).file(&meta_path("/h/.docker", "c"), &meta("http://x")));
+    assert!(e.starts_with(r#"invalid docker context "c" host "#), "{e}");
+    let e = format!("{:#}", Fake::new(&[]).discover(Some("tcp://h:x")).unwrap_err());
+    assert!(e.starts_with("invalid --host "), "{e}");
+    for e in [e] {
+        assert!(!e.contains('\n'), "{e}");
+    }
+    // No config file at all is fine: the default socket.
+    assert_eq!(Fake::new(&[("HOME", "/h")]).discover(None).unwrap().host, unix("/var/run/docker.sock"));
+}

@@ -1,0 +1,95 @@
+//! Finding the daemon the way the docker CLI does (issue 11): docker contexts selected by
+//! `DOCKER_CONTEXT` and by the config's `currentContext`, with `DOCKER_HOST` unset, and `-H`.
+
+use crate::support::*;
+use std::path::Path;
+use std::process::Command;
+
+/// A docker config dir at `dir` with a context `name` whose endpoint is `host`, and
+/// `currentContext` set to `current` if given.
+fn docker_config_with_context(dir: &Path, name: &str, host: &str, current: Option<&str>) {
+    let id = sha256_digest(name.as_bytes());
+    let meta = dir.join("contexts/meta").join(id.trim_start_matches("sha256:"));
+    std::fs::create_dir_all(&meta).unwrap();
+    let json = serde_json::json!({
+        "Name": name,
+        "Metadata": {"Description": "idpush e2e"},
+        "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": false}},
+    });
+    std::fs::write(meta.join("meta.json"), json.to_string()).unwrap();
+    let mut config = serde_json::json!({"auths": {}});
+    if let Some(c) = current {
+        config["currentContext"] = c.into();
+    }
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// idpush with `DOCKER_HOST` unset and `DOCKER_CONFIG` at `config`, plus `env`.
+fn idpush_without_docker_host(dir: &TestDir, config: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd: Command = Idpush::new(&dir.sub(&unique("run")), "unused").into_command();
+    cmd.env_remove("DOCKER_HOST").env("DOCKER_CONFIG", config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args);
+    run(cmd, "idpush", IDPUSH_TIMEOUT)
+}
+
+fn push_via_context(what: &str, use_env: bool) {
+    let env = env();
+    let dir = TestDir::new(&format!("engines-{what}"));
+    let mut images = ImageGuard::new();
+    let name = format!("{}:v1", unique(&format!("e2e-{what}")));
+    let id = import_image(&dir.path, &name, 4096);
+    images.add(&name);
+    let config = dir.sub("docker-config");
+    let ctx = unique("ctx");
+    docker_config_with_context(&config, &ctx, &env.docker_host, (!use_env).then_some(ctx.as_str()));
+    let repo = unique(&format!("ctx/{what}"));
+    let dest = format!("{}/{repo}:v1", env.registry);
+    let extra: Vec<(&str, &str)> = if use_env { vec![("DOCKER_CONTEXT", ctx.as_str())] } else { vec![] };
+    let out = idpush_without_docker_host(&dir, &config, &extra, &["push", &name, &dest, "--log-level", "info"]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let how = if use_env { "(DOCKER_CONTEXT)".to_string() } else { format!("(currentContext in {})", config.join("config.json").display()) };
+    let want = format!("docker daemon: {} (from docker context {ctx:?} {how})", env.docker_host);
+    assert!(out.stderr.contains(&want), "stderr lacks {want:?}:\n{}", out.describe());
+    let pushed = parse_pushed(&out);
+    assert_eq!(pull_and_id(&pushed.by_digest()), id, "image ID after the round trip");
+}
+
+#[test]
+fn docker_context_env_selects_the_daemon() {
+    push_via_context("ctxenv", true);
+}
+
+#[test]
+fn current_context_in_the_docker_config_selects_the_daemon() {
+    push_via_context("ctxcur", false);
+}
+
+#[test]
+fn host_flag_wins_over_docker_host_and_context() {
+    let env = env();
+    let dir = TestDir::new("engines-flag");
+    let mut images = ImageGuard::new();
+    let name = format!("{}:v1", unique("e2e-hflag"));
+    images.add(&name);
+    import_image(&dir.path, &name, 1024);
+    let config = dir.sub("docker-config");
+    docker_config_with_context(&config, "nowhere", "unix:///nonexistent/ctx.sock", Some("nowhere"));
+    let dest = format!("{}/{}:v1", env.registry, unique("ctx/hflag"));
+    let missing = [("DOCKER_HOST", "unix:///nonexistent/env.sock")];
+    let out = idpush_without_docker_host(&dir, &config, &missing, &["push", &name, &dest, "-H", &env.docker_host]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    // Without the flag DOCKER_HOST is used, and it is wrong: exit 2 naming it.
+    let out = idpush_without_docker_host(&dir, &config, &missing, &["push", &name, &dest]);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("/nonexistent/env.sock does not exist"), "{}", out.describe());
+    // Without either, the context: also wrong, and named.
+    let out = idpush_without_docker_host(&dir, &config, &[], &["push", &name, &dest]);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("/nonexistent/ctx.sock does not exist"), "{}", out.describe());
+    let out = idpush_without_docker_host(&dir, &config, &[("DOCKER_CONTEXT", "missing-ctx")], &["push", &name, &dest]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr.contains("docker context \"missing-ctx\" (from DOCKER_CONTEXT) does not exist"), "{}", out.describe());
+}
