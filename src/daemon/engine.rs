@@ -17,6 +17,9 @@ use crate::error::{fail, Cause};
 
 /// The newest API version we speak; we use `min(this, the daemon's)`.
 const MAX_API: (u32, u32) = (1, 47);
+/// The oldest API version a daemon may advertise (Docker 19.03; Docker 20.10 and Podman 4
+/// speak 1.41): older ones lack what inspect and export must say.
+const MIN_API: (u32, u32) = (1, 40);
 /// The version to assume when the daemon does not say (what the Go client assumes).
 const FALLBACK_API: &str = "1.24";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,11 +90,18 @@ impl Engine {
                 format!("the docker daemon at {} failed /_ping: {msg}", engine.host),
             ));
         }
-        engine.version = negotiate(resp.headers.get("api-version")).map_err(|v| {
-            fail(
+        engine.version = negotiate(resp.headers.get("api-version")).map_err(|v| match v {
+            Refusal::Malformed(v) => fail(
                 Cause::DaemonRefused,
                 format!("the docker daemon at {} sent an invalid Api-Version {v:?}", engine.host),
-            )
+            ),
+            Refusal::TooOld(v) => fail(
+                Cause::DaemonRefused,
+                format!(
+                    "the docker daemon at {} speaks API v{v}; idpush needs v{}.{} or newer (Docker 19.03+, Podman 3+): upgrade the engine",
+                    engine.host, MIN_API.0, MIN_API.1
+                ),
+            ),
         })?;
         log::debug!("docker daemon at {}: using API v{}", engine.host, engine.version);
         Ok(engine)
@@ -100,6 +110,13 @@ impl Engine {
     /// The negotiated API version, like `1.47`.
     pub fn api_version(&self) -> &str {
         &self.version
+    }
+
+    /// Whether the negotiated version has what API `major.minor` added (a query parameter
+    /// is sent only when it does).
+    #[allow(dead_code)] // for the `platform` parameter of the export (1.48+)
+    pub fn supports(&self, major: u32, minor: u32) -> bool {
+        parse_version(&self.version).is_some_and(|v| v >= (major, minor))
     }
 
     /// The daemon this engine talks to.
@@ -285,13 +302,26 @@ fn dial_error(host: &DockerHost, e: &io::Error) -> String {
     }
 }
 
-/// The API version to use given the daemon's `Api-Version`; `Err` carries a malformed value.
-fn negotiate(server: Option<&str>) -> Result<String, String> {
+/// Why the daemon's `Api-Version` will not do.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Not `MAJOR.MINOR` (an excerpt).
+    Malformed(String),
+    /// Older than [`MIN_API`].
+    TooOld(String),
+}
+
+/// The API version to use given the daemon's `Api-Version`: `min(ours, the daemon's)`. No
+/// header at all: [`FALLBACK_API`], as the Go client does.
+fn negotiate(server: Option<&str>) -> Result<String, Refusal> {
     let Some(server) = server.map(str::trim) else {
         return Ok(FALLBACK_API.to_string());
     };
-    let (major, minor) =
-        parse_version(server).ok_or_else(|| server.chars().take(40).collect::<String>())?;
+    let (major, minor) = parse_version(server)
+        .ok_or_else(|| Refusal::Malformed(server.chars().take(40).collect::<String>()))?;
+    if (major, minor) < MIN_API {
+        return Err(Refusal::TooOld(format!("{major}.{minor}")));
+    }
     let (major, minor) = (major, minor).min(MAX_API);
     Ok(format!("{major}.{minor}"))
 }

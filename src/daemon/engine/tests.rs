@@ -21,6 +21,10 @@ fn negotiates_the_api_version() {
     assert_eq!(negotiate(Some("2.0")).unwrap(), "1.47");
     assert_eq!(negotiate(Some("1.41")).unwrap(), "1.41");
     assert_eq!(negotiate(Some(" 1.47 ")).unwrap(), "1.47");
+    assert_eq!(negotiate(Some("1.40")).unwrap(), "1.40");
+    assert_eq!(negotiate(Some("1.39")), Err(Refusal::TooOld("1.39".into())));
+    assert_eq!(negotiate(Some("0.99")), Err(Refusal::TooOld("0.99".into())));
+    assert_eq!(negotiate(Some("1.x")), Err(Refusal::Malformed("1.x".into())));
     for bad in ["abc", "1.", ".5", "1.4.1", "1.-2", ""] {
         assert!(negotiate(Some(bad)).is_err(), "{bad:?}");
     }
@@ -173,6 +177,19 @@ fn connect_rejects_garbage_and_failures() {
         .unwrap_err()
         .to_string()
         .contains("invalid Api-Version \"banana\""));
+
+    let dir = TempDir::new();
+    let (host, _server) = fake_unix(&dir.0, &["HTTP/1.1 200 OK\r\nApi-Version: 1.39\r\n\r\n"]);
+    let err = Engine::connect(host).unwrap_err();
+    assert_eq!(class_of(&err), Class::Permanent);
+    assert!(err.to_string().contains("speaks API v1.39; idpush needs v1.40 or newer"), "{err}");
+}
+
+#[test]
+fn supports_only_what_the_negotiated_version_knows() {
+    let at = |v: &str| Engine { host: DockerHost::Unix("/s".into()), version: v.into() };
+    assert!(at("1.48").supports(1, 48) && at("1.48").supports(1, 40));
+    assert!(!at("1.47").supports(1, 48) && !at("1.24").supports(1, 40));
 }
 
 #[test]
