@@ -3,7 +3,7 @@
 # loopback port, both started by this script and stopped only through the pid files it wrote.
 #
 #   scripts/test-env.sh start            install what is missing, start (or reuse) both, write $DIR/env
-#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | all)
+#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | podman | all)
 #   scripts/test-env.sh status           one line per component; exit 0 only if all run
 #   scripts/test-env.sh missing          the components not running now (what a caller will start)
 #   scripts/test-env.sh clean            stop, then delete $DIR
@@ -286,6 +286,7 @@ status() {
   "$REPO/scripts/env-auth.sh" status "$DIR" | sed 's/^/auth: /'
   grep -q running < <("$REPO/scripts/env-auth.sh" status "$DIR") || ok=1
   "$REPO/scripts/env-tls.sh" status "$DIR" | sed 's/^/tls: /' || ok=1
+  "$REPO/scripts/env-podman.sh" status "$DIR" | sed 's/^/podman: /' || ok=1
   return $ok
 }
 
@@ -303,6 +304,7 @@ case "$cmd" in
     write_env
     "$REPO/scripts/env-auth.sh" start "$DIR" # authenticated registries: appends to $DIR/env
     "$REPO/scripts/env-tls.sh" start "$DIR" # nginx TLS in front of the registry: appends to $DIR/env
+    "$REPO/scripts/env-podman.sh" start "$DIR" # podman's Docker-compatible API: appends to $DIR/env
     log "environment ready: $DIR/env"
     cat "$DIR/env"
     ;;
@@ -312,13 +314,15 @@ case "$cmd" in
       registry) stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry ;;
       auth) "$REPO/scripts/env-auth.sh" stop "$DIR" ;;
       tls) "$REPO/scripts/env-tls.sh" stop "$DIR" ;;
+      podman) "$REPO/scripts/env-podman.sh" stop "$DIR" ;;
       all)
+        "$REPO/scripts/env-podman.sh" stop "$DIR" # podman system service
         "$REPO/scripts/env-tls.sh" stop "$DIR" # nginx in front of the registry
         "$REPO/scripts/env-auth.sh" stop "$DIR" # the authenticated registries
         stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
         stop_dockerd
         ;;
-      *) die "unknown component '${2}' (dockerd | registry | auth | tls | all)" ;;
+      *) die "unknown component '${2}' (dockerd | registry | auth | tls | podman | all)" ;;
     esac
     ;;
   status)
@@ -328,6 +332,7 @@ case "$cmd" in
     # The components not running now, in stopping order: a caller that starts the environment
     # stops exactly these afterwards, and so only what it started.
     now=$(status 2>/dev/null || true)
+    grep -q '^podman: podman running' <<<"$now" || echo podman
     grep -q '^tls: nginx running' <<<"$now" || echo tls
     grep -q '^auth: .*running' <<<"$now" || echo auth
     grep -q '^registry running' <<<"$now" || echo registry
@@ -340,7 +345,7 @@ case "$cmd" in
     [ "$RUN" = "$DIR" ] || rm -rf "$RUN"
     ;;
   *)
-    echo "usage: $0 start | stop [dockerd|registry|auth|tls|all] | status | missing | clean | install" >&2
+    echo "usage: $0 start | stop [dockerd|registry|auth|tls|podman|all] | status | missing | clean | install" >&2
     exit 2
     ;;
 esac

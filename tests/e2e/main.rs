@@ -19,6 +19,7 @@ mod logging;
 mod loopback_tls;
 mod lying;
 mod memory;
+mod podman;
 mod push;
 mod resume;
 mod settings;
