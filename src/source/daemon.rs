@@ -20,6 +20,13 @@ use crate::source::gate::{Gate, Verdict};
 use crate::store::{Layer, Store};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the export may keep its first byte before progress says we are waiting: Podman
+/// writes the whole image to a temporary file before it answers.
+const SLOW_START: Duration = Duration::from_secs(2);
 
 /// An image the daemon has: what inspect said about it.
 pub struct Found {
@@ -27,6 +34,8 @@ pub struct Found {
     from: String,
     /// The image ID (its config digest) and `RootFS.Layers`.
     expected: Expected,
+    /// Where to say that the export is slow to start.
+    progress: Progress,
 }
 
 impl Found {
@@ -56,7 +65,7 @@ pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Resul
     let expected = expected_of(&info, name, &from)?;
     log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
     progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected })
+    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone() })
 }
 
 /// The image ID and `RootFS.Layers` of an inspect answer, as digests.
@@ -74,16 +83,66 @@ fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expec
     Ok(Expected { id, layers })
 }
 
-/// GET /images/get?names=sha256:{id}: the export of exactly the image found.
+/// GET /images/get?names=sha256:{id}: the export of exactly the image found. When its first
+/// byte takes more than [`SLOW_START`], progress says we are waiting for the daemon.
 pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
+    let message = format!("waiting for the daemon at {} to start the export of {} (it may be writing the image to a temporary file first)", found.from, found.name);
+    let waiting = Waiting::start(found.progress.clone(), SLOW_START, message);
     let stream = engine.export(&found.expected.id.to_string())?;
-    Ok(Export { found, stream })
+    Ok(Export { found, stream: Box::new(FirstByte { inner: stream, waiting: Some(waiting) }) })
+}
+
+/// A thread that prints one progress line unless dropped within its delay.
+struct Waiting {
+    done: Arc<AtomicBool>,
+}
+
+impl Waiting {
+    fn start(progress: Progress, after: Duration, message: String) -> Waiting {
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = done.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < after {
+                if seen.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20).min(after));
+            }
+            if !seen.load(Ordering::Relaxed) {
+                progress.line(message);
+            }
+        });
+        Waiting { done }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The export stream; the wait is over at its first byte (or error).
+struct FirstByte<R> {
+    inner: R,
+    waiting: Option<Waiting>,
+}
+
+impl<R: Read> Read for FirstByte<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf);
+        if !buf.is_empty() {
+            self.waiting = None;
+        }
+        n
+    }
 }
 
 /// Reads the export into `store`; `on_layer` hears of each layer of the image as soon as it
 /// is on disk and known to be one of the image's layers.
 pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
-    let Export { found: Found { name, from, expected }, stream } = export;
+    let Export { found: Found { name, from, expected, .. }, stream } = export;
     let gate = Gate::new(expected.id.clone(), expected.layers.clone());
     let what = format!("the export of {name} ({}) from {from}", expected.id);
     let image = archive::read_with(stream, store, &what, Some(&expected), &mut |path, layer, file| {

@@ -93,3 +93,35 @@ fn host_flag_wins_over_docker_host_and_context() {
     assert_eq!(out.code, Some(1), "{}", out.describe());
     assert!(out.stderr.contains("docker context \"missing-ctx\" (from DOCKER_CONTEXT) does not exist"), "{}", out.describe());
 }
+
+/// A daemon that keeps the export's first byte for a while (Podman writes the whole image to a
+/// temporary file first): progress says idpush is waiting for it, and the push succeeds.
+#[test]
+fn a_slow_export_start_says_it_is_waiting_for_the_daemon() {
+    use crate::fake_daemon::{Export, FakeDaemon, FakeImage};
+    let env = env();
+    let dir = TestDir::new("engines-slow");
+    let mut images = ImageGuard::new();
+    let name = format!("{}:v1", unique("e2e-slowstart"));
+    let id = import_image(&dir.path, &name, 10_000);
+    images.add(&name);
+    let save = run(docker_cmd(&["save", &name]), "docker save", TOOL_TIMEOUT);
+    assert_eq!(save.code, Some(0), "{}", save.describe());
+    let tar = docker_cmd(&["save", &name]).output().expect("docker save").stdout;
+    let image = |export| FakeImage { name: name.clone(), id: id.clone(), diff_ids: image_diff_ids(&name), size: tar.len() as u64, export };
+    let fake = image(Export::SlowStart(std::time::Duration::from_secs(3), tar.clone()));
+    let daemon = FakeDaemon::start(&dir.path, Some(fake));
+    let dest = format!("{}/{}:v1", env.registry, unique("ctx/slow"));
+    let out = Idpush::new(&dir.sub("run"), &daemon.docker_host()).args(["push", &name, &dest]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let want = format!("waiting for the daemon at {} to start the export of {name}", daemon.docker_host());
+    assert!(out.stderr.contains(&want), "stderr lacks {want:?}:\n{}", out.describe());
+    // A prompt daemon: no such line (a fresh HOME, so no layer cache skips the export).
+    let quick = image(Export::Full(tar.clone()));
+    let dir2 = TestDir::new("engines-quick");
+    let daemon = FakeDaemon::start(&dir2.path, Some(quick));
+    let out = Idpush::new(&dir2.sub("run"), &daemon.docker_host()).args(["push", &name, &dest]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(!out.stderr.contains("waiting for the daemon"), "{}", out.describe());
+    assert!(daemon.export_started(), "the second push did not export");
+}

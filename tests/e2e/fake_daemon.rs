@@ -22,6 +22,10 @@ pub enum Export {
     TruncatedClose(Vec<u8>),
     /// These bytes, then nothing more until the server is dropped (to interrupt the client).
     Stall(Vec<u8>),
+    /// The whole tar as `Full`, but only after this long without a byte (not even the
+    /// response head), like Podman writing its temporary file.
+    #[allow(dead_code)]
+    SlowStart(Duration, Vec<u8>),
 }
 
 /// The image the fake daemon knows.
@@ -312,6 +316,9 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 }
                 continue;
             };
+            if let Export::SlowStart(delay, _) = &img.export {
+                std::thread::sleep(*delay);
+            }
             w.write_all(
                 format!(
                     "HTTP/1.1 200 OK\r\nApi-Version: {API_VERSION}\r\nDocker-Experimental: false\r\n\
@@ -326,7 +333,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 continue;
             }
             match &img.export {
-                Export::Full(data) | Export::TruncatedCleanEnd(data) => {
+                Export::Full(data) | Export::TruncatedCleanEnd(data) | Export::SlowStart(_, data) => {
                     write_chunks(&mut w, data)?;
                     w.write_all(b"0\r\n\r\n")?;
                     w.flush()?;
