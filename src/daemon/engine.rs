@@ -263,8 +263,26 @@ fn dial(host: &DockerHost) -> anyhow::Result<Stream> {
     let result = match host {
         DockerHost::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
         DockerHost::Tcp(addr) => dial_tcp(addr).map(Stream::Tcp),
+        DockerHost::TcpTls(addr, files) => return dial_tls(host, addr, files),
     };
     result.map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))
+}
+
+/// Connects and completes the TLS handshake (within [`CONNECT_TIMEOUT`]); bad certificate
+/// files are bad input, a failed handshake leaves the daemon unreachable.
+fn dial_tls(host: &DockerHost, addr: &str, files: &super::tls::TlsFiles) -> anyhow::Result<Stream> {
+    let config = super::tls::config(files)?;
+    let sock = dial_tcp(addr).map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))?;
+    sock.set_read_timeout(Some(CONNECT_TIMEOUT)).and(sock.set_write_timeout(Some(CONNECT_TIMEOUT))).context("setting a socket timeout")?;
+    let name = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let stream = super::tls::connect(sock, name, config).map_err(|e| {
+        let hint = match files.verify {
+            true => "check the daemon's certificate and DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem",
+            false => "check DOCKER_CERT_PATH's cert.pem and key.pem",
+        };
+        fail(Cause::DaemonUnreachable, format!("cannot reach the docker daemon at {host}: TLS handshake failed: {e} ({hint})"))
+    })?;
+    Ok(Stream::Tls(Box::new(stream)))
 }
 
 /// Resolves `addr` and connects to the first address that answers, each within a timeout.

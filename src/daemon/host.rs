@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::tls::TlsFiles;
 use crate::error::{fail, Cause};
 use serde::Deserialize;
 use std::path::Path;
@@ -14,6 +15,8 @@ use std::path::Path;
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 const PODMAN_SOCKET: &str = "/run/podman/podman.sock";
 const DEFAULT_TCP_PORT: u16 = 2375;
+/// docker's default port for `tcp://` with TLS.
+const DEFAULT_TLS_PORT: u16 = 2376;
 /// The `Host` header over a unix socket, as the Go client sends it.
 const UNIX_HOST_HEADER: &str = "api.moby.localhost";
 
@@ -24,6 +27,8 @@ pub enum DockerHost {
     Unix(PathBuf),
     /// Plain (non-TLS) TCP, as `host:port`.
     Tcp(String),
+    /// TCP with TLS, as `host:port`, and the certificate files.
+    TcpTls(String, TlsFiles),
 }
 
 impl DockerHost {
@@ -34,23 +39,24 @@ impl DockerHost {
         discover(None, &Sys::real()).map(|d| d.host)
     }
 
-    /// [`DockerHost::from_env`] given the value of `DOCKER_HOST` and whether TLS is asked for.
-    pub(crate) fn from_values(host: Option<&str>, tls: bool) -> anyhow::Result<DockerHost> {
+    /// The daemon `DOCKER_HOST` names (`None` or empty: the default socket), with TLS when
+    /// `tls` says so and it is a `tcp://` address.
+    pub(crate) fn from_values(host: Option<&str>, tls: Option<TlsFiles>) -> anyhow::Result<DockerHost> {
         let Some(host) = host.filter(|h| !h.is_empty()) else {
             return Ok(DockerHost::Unix(PathBuf::from(DEFAULT_SOCKET)));
         };
-        let host = DockerHost::parse(host)?;
-        if tls && matches!(host, DockerHost::Tcp(_)) {
-            return Err(fail(
-                Cause::BadInput,
-                format!("cannot use TLS to reach the docker daemon at {host} (idpush speaks plain tcp:// and unix:// only; unset DOCKER_TLS_VERIFY or use the daemon's unix socket)"),
-            ));
-        }
-        Ok(host)
+        DockerHost::parse_as(host, tls)
     }
 
     /// Parses `unix:///path` or `tcp://host[:port]` (default port 2375).
+    #[cfg_attr(not(test), allow(dead_code))] // discovery uses parse_as; kept for other callers
     pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
+        DockerHost::parse_as(s, None)
+    }
+
+    /// [`DockerHost::parse`], with TLS for a `tcp://` address when `tls` is given (default
+    /// port 2376, as docker's).
+    fn parse_as(s: &str, tls: Option<TlsFiles>) -> anyhow::Result<DockerHost> {
         // The value may carry a user and password (tcp://user:pw@host): quoted redacted.
         let bad = |why: &str| fail(Cause::BadInput, format!("invalid DOCKER_HOST {}: {why}", crate::redact::quote(s)));
         let (scheme, rest) = s
@@ -62,7 +68,10 @@ impl DockerHost {
                 Err(bad("unix:// takes a socket path, not a user or password"))
             }
             "unix" => Ok(DockerHost::Unix(PathBuf::from(rest))),
-            "tcp" => parse_tcp(rest).map(DockerHost::Tcp).map_err(bad),
+            "tcp" => match tls {
+                None => parse_tcp(rest, DEFAULT_TCP_PORT).map(DockerHost::Tcp).map_err(bad),
+                Some(files) => parse_tcp(rest, DEFAULT_TLS_PORT).map(|a| DockerHost::TcpTls(a, files)).map_err(bad),
+            },
             "ssh" => Err(bad("ssh:// is not supported (forward the socket with `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock user@host` and set DOCKER_HOST=unix:///tmp/docker.sock)")),
             other => Err(bad(&format!("{}:// is not supported (use unix:// or tcp://)", crate::redact::redact(other)))),
         }
@@ -72,7 +81,7 @@ impl DockerHost {
     pub(crate) fn host_header(&self) -> &str {
         match self {
             DockerHost::Unix(_) => UNIX_HOST_HEADER,
-            DockerHost::Tcp(addr) => addr,
+            DockerHost::Tcp(addr) | DockerHost::TcpTls(addr, _) => addr,
         }
     }
 }
@@ -111,15 +120,15 @@ pub struct Discovered {
 /// Docker socket (`$XDG_RUNTIME_DIR/docker.sock`), then Podman's (`/run/podman/podman.sock`,
 /// `$XDG_RUNTIME_DIR/podman/podman.sock`).
 pub fn discover(flag: Option<&str>, sys: &Sys) -> anyhow::Result<Discovered> {
-    let tls = ["DOCKER_TLS_VERIFY", "DOCKER_TLS"].iter().any(|v| (sys.env)(v).is_some());
+    let config_dir = docker_config_dir(sys);
+    let tls = |host: &str| env_tls(sys, host, config_dir.as_deref());
     if let Some(flag) = flag.filter(|f| !f.is_empty()) {
-        let host = DockerHost::from_values(Some(flag), tls).map_err(|e| renamed(e, "DOCKER_HOST", "--host"))?;
+        let host = DockerHost::from_values(Some(flag), tls(flag)?).map_err(|e| renamed(e, "DOCKER_HOST", "--host"))?;
         return Ok(Discovered { host, how: "--host".into() });
     }
     if let Some(env) = (sys.env)("DOCKER_HOST") {
-        return Ok(Discovered { host: DockerHost::from_values(Some(&env), tls)?, how: "DOCKER_HOST".into() });
+        return Ok(Discovered { host: DockerHost::from_values(Some(&env), tls(&env)?)?, how: "DOCKER_HOST".into() });
     }
-    let config_dir = docker_config_dir(sys);
     let (context, how) = match (sys.env)("DOCKER_CONTEXT") {
         Some(name) => (Some(name), "DOCKER_CONTEXT".to_string()),
         None => match &config_dir {
@@ -140,6 +149,24 @@ pub fn discover(flag: Option<&str>, sys: &Sys) -> anyhow::Result<Discovered> {
         }
         None => Ok(default_socket(sys)),
     }
+}
+
+/// TLS for a `tcp://` `host` from the environment, as docker reads it: `DOCKER_TLS_VERIFY`
+/// (verify) or `DOCKER_TLS` (no verification), files from `DOCKER_CERT_PATH`, else the docker
+/// config dir.
+fn env_tls(sys: &Sys, host: &str, config_dir: Option<&Path>) -> anyhow::Result<Option<TlsFiles>> {
+    let verify = (sys.env)("DOCKER_TLS_VERIFY").is_some();
+    if !(verify || (sys.env)("DOCKER_TLS").is_some()) || !host.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("tcp://")) {
+        return Ok(None);
+    }
+    let (dir, from) = match (sys.env)("DOCKER_CERT_PATH") {
+        Some(d) => (PathBuf::from(d), "DOCKER_CERT_PATH"),
+        None => match config_dir {
+            Some(d) => (d.to_path_buf(), "the docker config dir; set DOCKER_CERT_PATH"),
+            None => return Ok(Some(TlsFiles { verify, ca: None, client: None })),
+        },
+    };
+    TlsFiles::in_dir(&dir, verify, sys.exists, from).map(Some)
 }
 
 /// `$DOCKER_CONFIG`, else `$HOME/.docker`.
@@ -177,6 +204,8 @@ fn context_host(sys: &Sys, dir: &Path, name: &str, how: &str) -> anyhow::Result<
     struct Endpoint {
         #[serde(rename = "Host", default)]
         host: Option<String>,
+        #[serde(rename = "SkipTLSVerify", default)]
+        skip_tls_verify: bool,
     }
     let id = crate::digest::Digest::of(name.as_bytes());
     let file = dir.join("contexts/meta").join(id.hex()).join("meta.json");
@@ -188,14 +217,19 @@ fn context_host(sys: &Sys, dir: &Path, name: &str, how: &str) -> anyhow::Result<
     };
     let bad = |why: String| fail(Cause::BadInput, format!("docker context {name:?}: {why} in {} (check `docker context inspect {name}`)", file.display()));
     let meta: Meta = serde_json::from_str(&text).map_err(|e| bad(format!("invalid json: {e}")))?;
-    let host = meta.endpoints.and_then(|e| e.docker).and_then(|d| d.host).filter(|h| !h.is_empty());
+    let endpoint = meta.endpoints.and_then(|e| e.docker);
+    let skip_verify = endpoint.as_ref().is_some_and(|d| d.skip_tls_verify);
+    let host = endpoint.and_then(|d| d.host).filter(|h| !h.is_empty());
     let host = host.ok_or_else(|| bad("no Endpoints.docker.Host".into()))?;
+    // TLS when the context has TLS files (contexts/tls/<id>/docker/{ca,cert,key}.pem) or
+    // skips verification.
     let tls_dir = dir.join("contexts/tls").join(id.hex()).join("docker");
-    let host = DockerHost::parse(&host).map_err(|e| renamed(e, "DOCKER_HOST", &format!("docker context {name:?} host")))?;
-    if matches!(host, DockerHost::Tcp(_)) && (sys.exists)(&tls_dir) {
-        return Err(bad(format!("TLS material in {} is not supported (idpush speaks plain tcp:// and unix:// only)", tls_dir.display())));
-    }
-    Ok(host)
+    let tls = match (sys.exists)(&tls_dir) {
+        true => Some(TlsFiles::in_dir(&tls_dir, !skip_verify, sys.exists, &format!("docker context {name:?}"))?),
+        false if skip_verify => Some(TlsFiles { verify: false, ca: None, client: None }),
+        false => None,
+    };
+    DockerHost::parse_as(&host, tls).map_err(|e| renamed(e, "DOCKER_HOST", &format!("docker context {name:?} host")))
 }
 
 /// The default socket if it exists, else the rootless Docker socket, else Podman's (rootful,
@@ -227,7 +261,7 @@ fn renamed(e: anyhow::Error, from: &str, to: &str) -> anyhow::Error {
 }
 
 /// Checks `host[:port][/]` and adds the default port.
-fn parse_tcp(rest: &str) -> Result<String, &'static str> {
+fn parse_tcp(rest: &str, default_port: u16) -> Result<String, &'static str> {
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
         return Err("expected tcp://host:port with no path, user or query");
@@ -242,7 +276,7 @@ fn parse_tcp(rest: &str) -> Result<String, &'static str> {
         return Err("missing or malformed host");
     }
     match port.strip_prefix(':') {
-        None if port.is_empty() => Ok(format!("{host}:{DEFAULT_TCP_PORT}")),
+        None if port.is_empty() => Ok(format!("{host}:{default_port}")),
         Some(p)
             if p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0) =>
         {
@@ -256,7 +290,7 @@ impl fmt::Display for DockerHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DockerHost::Unix(path) => write!(f, "unix://{}", path.display()),
-            DockerHost::Tcp(addr) => write!(f, "tcp://{addr}"),
+            DockerHost::Tcp(addr) | DockerHost::TcpTls(addr, _) => write!(f, "tcp://{addr}"),
         }
     }
 }

@@ -26,6 +26,8 @@ const MAX_TRAILERS: usize = 16 * 1024;
 pub enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    /// TLS over TCP (a remote daemon with `DOCKER_TLS_VERIFY`).
+    Tls(Box<super::tls::TlsStream>),
 }
 
 impl Stream {
@@ -34,6 +36,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
             Stream::Tcp(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
+            Stream::Tls(s) => s.sock.set_read_timeout(timeout).and(s.sock.set_write_timeout(timeout)),
         }
     }
 }
@@ -53,6 +56,7 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
         .map_err(timeout_kind)
     }
@@ -63,6 +67,7 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
         .map_err(timeout_kind)
     }
@@ -71,6 +76,7 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.flush(),
             Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::{class_of, Class};
+use crate::daemon::tls::TlsFiles;
 
 fn tcp(s: &str) -> DockerHost {
     DockerHost::Tcp(s.to_string())
@@ -51,18 +52,19 @@ fn parses_docker_host() {
 
 #[test]
 fn docker_host_from_values_and_display() {
-    let default = DockerHost::from_values(None, false).unwrap();
+    let unix = |p: &str| DockerHost::Unix(PathBuf::from(p));
+    let files = TlsFiles { verify: true, ca: None, client: None };
+    let default = DockerHost::from_values(None, None).unwrap();
     assert_eq!(default.to_string(), "unix:///var/run/docker.sock");
-    assert_eq!(DockerHost::from_values(Some(""), true).unwrap(), default);
+    assert_eq!(DockerHost::from_values(Some(""), Some(files.clone())).unwrap(), default);
     assert_eq!(
-        DockerHost::from_values(Some("tcp://h"), false).unwrap().to_string(),
+        DockerHost::from_values(Some("tcp://h"), None).unwrap().to_string(),
         "tcp://h:2375"
     );
-    assert!(DockerHost::from_values(Some("tcp://h"), true)
-        .unwrap_err()
-        .to_string()
-        .contains("TLS"));
-    assert!(DockerHost::from_values(Some("unix:///s"), true).is_ok());
+    // TLS: docker's default port is 2376.
+    assert_eq!(DockerHost::from_values(Some("tcp://h"), Some(files.clone())).unwrap(), DockerHost::TcpTls("h:2376".into(), files.clone()));
+    assert_eq!(DockerHost::from_values(Some("tcp://h:1"), Some(files.clone())).unwrap().to_string(), "tcp://h:1");
+    assert_eq!(DockerHost::from_values(Some("unix:///s"), Some(files)).unwrap(), unix("/s"));
 }
 
 /// A fake environment and file system for [`discover`].
@@ -168,4 +170,49 @@ fn bad_contexts_are_one_line_errors() {
     }
     // No config file at all is fine: the default socket.
     assert_eq!(Fake::new(&[("HOME", "/h")]).discover(None).unwrap().host, unix("/var/run/docker.sock"));
+}
+
+#[test]
+fn tls_comes_from_docker_tls_verify_and_docker_cert_path() {
+    let tls = |verify, ca: Option<&str>, client: Option<(&str, &str)>| TlsFiles {
+        verify,
+        ca: ca.map(PathBuf::from),
+        client: client.map(|(c, k)| (PathBuf::from(c), PathBuf::from(k))),
+    };
+    let certs = |f: Fake| f.file("/c/ca.pem", "").file("/c/cert.pem", "").file("/c/key.pem", "");
+    let f = certs(Fake::new(&[("DOCKER_HOST", "tcp://d.example"), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "/c")]));
+    let want = tls(true, Some("/c/ca.pem"), Some(("/c/cert.pem", "/c/key.pem")));
+    assert_eq!(f.discover(None).unwrap().host, DockerHost::TcpTls("d.example:2376".into(), want.clone()));
+    assert_eq!(f.discover(Some("tcp://e:9")).unwrap().host, DockerHost::TcpTls("e:9".into(), want));
+    // A unix socket never uses TLS.
+    assert_eq!(f.discover(Some("unix:///s")).unwrap().host, DockerHost::Unix("/s".into()));
+    // DOCKER_TLS alone: TLS without verification; files from ~/.docker.
+    let f = Fake::new(&[("DOCKER_HOST", "tcp://d:1"), ("DOCKER_TLS", "1"), ("HOME", "/h")]).file("/h/.docker/ca.pem", "");
+    assert_eq!(f.discover(None).unwrap().host, DockerHost::TcpTls("d:1".into(), tls(false, Some("/h/.docker/ca.pem"), None)));
+    // Neither: plain tcp, whatever files there are.
+    let f = certs(Fake::new(&[("DOCKER_HOST", "tcp://d"), ("DOCKER_CERT_PATH", "/c")]));
+    assert_eq!(f.discover(None).unwrap().host, DockerHost::Tcp("d:2375".into()));
+    // Half a client certificate is an error naming the missing file.
+    let f = Fake::new(&[("DOCKER_HOST", "tcp://d"), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "/c")]).file("/c/cert.pem", "");
+    let e = f.discover(None).unwrap_err().to_string();
+    assert!(e.contains("/c has cert.pem but no key.pem (DOCKER_CERT_PATH)"), "{e}");
+}
+
+#[test]
+fn a_context_with_tls_files_uses_tls() {
+    let dir = "/h/.docker";
+    let id = crate::digest::Digest::of(b"remote");
+    let tls_dir = format!("{dir}/contexts/tls/{}/docker", id.hex());
+    let base = Fake::new(&[("DOCKER_CONTEXT", "remote"), ("HOME", "/h")]).file(&meta_path(dir, "remote"), &meta("tcp://10.1.1.1:2376"));
+    let with_files = Fake { dirs: vec![PathBuf::from(&tls_dir)], ..base }
+        .file(&format!("{tls_dir}/ca.pem"), "")
+        .file(&format!("{tls_dir}/cert.pem"), "")
+        .file(&format!("{tls_dir}/key.pem"), "");
+    let DockerHost::TcpTls(addr, files) = with_files.discover(None).unwrap().host else { panic!("no TLS") };
+    assert_eq!(addr, "10.1.1.1:2376");
+    assert!(files.verify && files.ca.is_some() && files.client.is_some(), "{files:?}");
+    // SkipTLSVerify without files: TLS, unverified.
+    let skip = meta("tcp://10.1.1.1:2376").replace(r#""SkipTLSVerify":false"#, r#""SkipTLSVerify":true"#);
+    let f = Fake::new(&[("DOCKER_CONTEXT", "remote"), ("HOME", "/h")]).file(&meta_path(dir, "remote"), &skip);
+    assert_eq!(f.discover(None).unwrap().host, DockerHost::TcpTls("10.1.1.1:2376".into(), TlsFiles { verify: false, ca: None, client: None }));
 }
