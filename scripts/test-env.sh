@@ -3,7 +3,7 @@
 # loopback port, both started by this script and stopped only through the pid files it wrote.
 #
 #   scripts/test-env.sh start            install what is missing, start (or reuse) both, write $DIR/env
-#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | podman | all)
+#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | podman | dockertls | all)
 #   scripts/test-env.sh status           one line per component; exit 0 only if all run
 #   scripts/test-env.sh missing          the components not running now (what a caller will start)
 #   scripts/test-env.sh clean            stop, then delete $DIR
@@ -287,6 +287,7 @@ status() {
   grep -q running < <("$REPO/scripts/env-auth.sh" status "$DIR") || ok=1
   "$REPO/scripts/env-tls.sh" status "$DIR" | sed 's/^/tls: /' || ok=1
   "$REPO/scripts/env-podman.sh" status "$DIR" | sed 's/^/podman: /' || ok=1
+  "$REPO/scripts/env-dockertls.sh" status "$DIR" | sed 's/^/dockertls: /' || ok=1
   return $ok
 }
 
@@ -305,6 +306,7 @@ case "$cmd" in
     "$REPO/scripts/env-auth.sh" start "$DIR" # authenticated registries: appends to $DIR/env
     "$REPO/scripts/env-tls.sh" start "$DIR" # nginx TLS in front of the registry: appends to $DIR/env
     "$REPO/scripts/env-podman.sh" start "$DIR" # podman's Docker-compatible API: appends to $DIR/env
+    "$REPO/scripts/env-dockertls.sh" start "$DIR" # the dockerd over tcp:// + TLS (nginx stream proxy): appends to $DIR/env
     log "environment ready: $DIR/env"
     cat "$DIR/env"
     ;;
@@ -315,14 +317,16 @@ case "$cmd" in
       auth) "$REPO/scripts/env-auth.sh" stop "$DIR" ;;
       tls) "$REPO/scripts/env-tls.sh" stop "$DIR" ;;
       podman) "$REPO/scripts/env-podman.sh" stop "$DIR" ;;
+      dockertls) "$REPO/scripts/env-dockertls.sh" stop "$DIR" ;;
       all)
+        "$REPO/scripts/env-dockertls.sh" stop "$DIR" # TLS proxy in front of dockerd
         "$REPO/scripts/env-podman.sh" stop "$DIR" # podman system service
         "$REPO/scripts/env-tls.sh" stop "$DIR" # nginx in front of the registry
         "$REPO/scripts/env-auth.sh" stop "$DIR" # the authenticated registries
         stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
         stop_dockerd
         ;;
-      *) die "unknown component '${2}' (dockerd | registry | auth | tls | podman | all)" ;;
+      *) die "unknown component '${2}' (dockerd | registry | auth | tls | podman | dockertls | all)" ;;
     esac
     ;;
   status)
@@ -332,6 +336,7 @@ case "$cmd" in
     # The components not running now, in stopping order: a caller that starts the environment
     # stops exactly these afterwards, and so only what it started.
     now=$(status 2>/dev/null || true)
+    grep -q '^dockertls: nginx running' <<<"$now" || echo dockertls
     grep -q '^podman: podman running' <<<"$now" || echo podman
     grep -q '^tls: nginx running' <<<"$now" || echo tls
     grep -q '^auth: .*running' <<<"$now" || echo auth
@@ -345,7 +350,7 @@ case "$cmd" in
     [ "$RUN" = "$DIR" ] || rm -rf "$RUN"
     ;;
   *)
-    echo "usage: $0 start | stop [dockerd|registry|auth|tls|podman|all] | status | missing | clean | install" >&2
+    echo "usage: $0 start | stop [dockerd|registry|auth|tls|podman|dockertls|all] | status | missing | clean | install" >&2
     exit 2
     ;;
 esac

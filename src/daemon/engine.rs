@@ -188,7 +188,7 @@ impl Engine {
             ),
             io::ErrorKind::UnexpectedEof => fail(
                 Cause::DaemonFailed,
-                format!("the docker daemon at {host} closed the connection during {method} {target}: {e}"),
+                format!("the docker daemon at {host} closed the connection during {method} {target}: {e}{}", eof_hint(host)),
             ),
             io::ErrorKind::InvalidData => fail(
                 Cause::DaemonRefused,
@@ -247,6 +247,17 @@ impl<R: Read> Read for ExportStream<R> {
             );
             crate::error::io_failure(e.kind(), cause, message)
         })
+    }
+}
+
+/// What a TCP daemon that hangs up at once may want: TLS, or a client certificate.
+fn eof_hint(host: &DockerHost) -> &'static str {
+    match host {
+        DockerHost::Tcp(_) => " (if the daemon uses TLS, set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)",
+        DockerHost::TcpTls(_, files) if files.client.is_none() => {
+            " (if the daemon wants a client certificate, put cert.pem and key.pem in DOCKER_CERT_PATH)"
+        }
+        _ => "",
     }
 }
 

@@ -8,6 +8,7 @@
 mod auth;
 mod cache;
 mod corpus;
+mod daemon_tls;
 mod engine25;
 mod engines;
 mod errors;
