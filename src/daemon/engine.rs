@@ -168,8 +168,23 @@ impl Engine {
         let stream = dial(&self.host)?;
         stream.set_timeout(Some(timeout)).context("setting a socket timeout")?;
         log::debug!("docker: {method} {target}");
-        http::roundtrip(stream, method, target, self.host.host_header())
-            .map_err(|e| self.io_error(e, method, target, timeout))
+        let ssh_stderr = match &stream {
+            Stream::Ssh(s) => Some(s.stderr()),
+            _ => None,
+        };
+        http::roundtrip(stream, method, target, self.host.host_header()).map_err(|e| {
+            // The stream is gone (ssh has exited): what ssh said is the reason.
+            match ssh_stderr.as_deref().and_then(super::ssh::last_line) {
+                Some(said) => fail(
+                    Cause::DaemonUnreachable,
+                    format!("cannot reach the docker daemon at {}: ssh said: {said} (check that `{}` works)", self.host, match &self.host {
+                        DockerHost::Ssh(t) => t.try_command(),
+                        _ => String::new(),
+                    }),
+                ),
+                None => self.io_error(e, method, target, timeout),
+            }
+        })
     }
 
     /// A one-line error for a failed request: a timeout, a garbled answer, a broken socket.
@@ -275,6 +290,13 @@ fn dial(host: &DockerHost) -> anyhow::Result<Stream> {
         DockerHost::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
         DockerHost::Tcp(addr) => dial_tcp(addr).map(Stream::Tcp),
         DockerHost::TcpTls(addr, files) => return dial_tls(host, addr, files),
+        DockerHost::Ssh(target) => return super::ssh::SshStream::spawn(target).map(Stream::Ssh).map_err(|e| {
+            let why = match e.kind() {
+                io::ErrorKind::NotFound => "ssh is not installed (install the OpenSSH client)".to_string(),
+                _ => format!("cannot run ssh: {e}"),
+            };
+            fail(Cause::DaemonUnreachable, format!("cannot reach the docker daemon at {host}: {why}"))
+        }),
     };
     result.map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))
 }

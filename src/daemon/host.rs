@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::ssh::SshTarget;
 use super::tls::TlsFiles;
 use crate::error::{fail, Cause};
 use serde::Deserialize;
@@ -29,6 +30,8 @@ pub enum DockerHost {
     Tcp(String),
     /// TCP with TLS, as `host:port`, and the certificate files.
     TcpTls(String, TlsFiles),
+    /// `ssh://[user@]host[:port]`: `docker system dial-stdio` run over ssh.
+    Ssh(SshTarget),
 }
 
 impl DockerHost {
@@ -61,7 +64,7 @@ impl DockerHost {
         let bad = |why: &str| fail(Cause::BadInput, format!("invalid DOCKER_HOST {}: {why}", crate::redact::quote(s)));
         let (scheme, rest) = s
             .split_once("://")
-            .ok_or_else(|| bad("expected unix:///path/to/docker.sock or tcp://host:port"))?;
+            .ok_or_else(|| bad("expected unix:///path/to/docker.sock, tcp://host:port or ssh://user@host"))?;
         match scheme.to_ascii_lowercase().as_str() {
             "unix" if rest.is_empty() => Err(bad("missing socket path")),
             "unix" if rest.split('/').next().is_some_and(|a| a.contains('@')) => {
@@ -72,8 +75,8 @@ impl DockerHost {
                 None => parse_tcp(rest, DEFAULT_TCP_PORT).map(DockerHost::Tcp).map_err(bad),
                 Some(files) => parse_tcp(rest, DEFAULT_TLS_PORT).map(|a| DockerHost::TcpTls(a, files)).map_err(bad),
             },
-            "ssh" => Err(bad("ssh:// is not supported (forward the socket with `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock user@host` and set DOCKER_HOST=unix:///tmp/docker.sock)")),
-            other => Err(bad(&format!("{}:// is not supported (use unix:// or tcp://)", crate::redact::redact(other)))),
+            "ssh" => SshTarget::parse(rest).map(DockerHost::Ssh).map_err(bad),
+            other => Err(bad(&format!("{}:// is not supported (use unix://, tcp:// or ssh://)", crate::redact::redact(other)))),
         }
     }
 
@@ -82,6 +85,8 @@ impl DockerHost {
         match self {
             DockerHost::Unix(_) => UNIX_HOST_HEADER,
             DockerHost::Tcp(addr) | DockerHost::TcpTls(addr, _) => addr,
+            // What the docker CLI sends through its connection helpers.
+            DockerHost::Ssh(_) => "api.moby.localhost",
         }
     }
 }
@@ -291,6 +296,7 @@ impl fmt::Display for DockerHost {
         match self {
             DockerHost::Unix(path) => write!(f, "unix://{}", path.display()),
             DockerHost::Tcp(addr) | DockerHost::TcpTls(addr, _) => write!(f, "tcp://{addr}"),
+            DockerHost::Ssh(target) => write!(f, "{target}"),
         }
     }
 }

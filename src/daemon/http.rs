@@ -28,6 +28,8 @@ pub enum Stream {
     Tcp(TcpStream),
     /// TLS over TCP (a remote daemon with `DOCKER_TLS_VERIFY`).
     Tls(Box<super::tls::TlsStream>),
+    /// `ssh … docker system dial-stdio`'s stdin and stdout (no timeouts).
+    Ssh(super::ssh::SshStream),
 }
 
 impl Stream {
@@ -37,6 +39,7 @@ impl Stream {
             Stream::Unix(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
             Stream::Tcp(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
             Stream::Tls(s) => s.sock.set_read_timeout(timeout).and(s.sock.set_write_timeout(timeout)),
+            Stream::Ssh(_) => Ok(()),
         }
     }
 }
@@ -57,6 +60,7 @@ impl Read for Stream {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::Ssh(s) => s.read(buf),
         }
         .map_err(timeout_kind)
     }
@@ -68,6 +72,7 @@ impl Write for Stream {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::Ssh(s) => s.write(buf),
         }
         .map_err(timeout_kind)
     }
@@ -77,6 +82,7 @@ impl Write for Stream {
             Stream::Unix(s) => s.flush(),
             Stream::Tcp(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::Ssh(s) => s.flush(),
         }
     }
 }

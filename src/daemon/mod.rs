@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod host;
+pub mod ssh;
 pub mod tls;
 pub mod http;
 

@@ -43,11 +43,11 @@ fn parses_docker_host() {
         assert!(format!("{err}").starts_with(&format!("invalid DOCKER_HOST {}: ", crate::redact::quote(s))), "{err}");
         assert_eq!(class_of(&err), Class::Permanent);
     }
-    let err = DockerHost::parse("ssh://me@box").unwrap_err().to_string();
-    assert!(
-        err.contains("ssh:// is not supported") && err.contains("DOCKER_HOST=unix://"),
-        "{err}"
-    );
+    let ssh = DockerHost::parse("ssh://me@box:2222").unwrap();
+    assert_eq!(ssh, DockerHost::Ssh(SshTarget { user: Some("me".into()), host: "box".into(), port: Some(2222) }));
+    assert_eq!(ssh.to_string(), "ssh://me@box:2222");
+    let err = DockerHost::parse("ssh://me:pw@box").unwrap_err().to_string();
+    assert!(err.contains("takes no password") && !err.contains("pw@"), "{err}");
 }
 
 #[test]
