@@ -82,6 +82,11 @@ pub struct PushArgs {
     #[argh(option, short = 'H')]
     pub host: Option<String>,
 
+    /// the platform of a multi-platform image to push, as os/arch[/variant] (e.g. linux/arm64;
+    /// the containerd image store; needs a daemon with API 1.49+, Docker 28.1+)
+    #[argh(option)]
+    pub platform: Option<String>,
+
     /// registry URL (default https://gitea.cnoe.localtest.me:8443)
     #[argh(option, short = 'r')]
     pub registry: Option<String>,

@@ -393,6 +393,7 @@ mod tests {
             image: image.into(),
             dest: dest.map(Into::into),
             host: None,
+            platform: None,
             registry: None,
             username: None,
             password: None,

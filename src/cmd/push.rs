@@ -9,6 +9,7 @@ use std::process::ExitCode;
 pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let mut args = args;
     let host_flag = args.host.take();
+    let platform = args.platform.take().map(|p| daemon::Platform::parse(&p)).transpose()?;
     if args.password_stdin {
         args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
@@ -37,7 +38,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     log::info!("docker daemon: {} (from {})", daemon.host, daemon.how);
     let engine = daemon::Engine::connect(daemon.host)?;
     // Nothing is read from the export before the registry has answered and accepted us.
-    let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
+    let found = source::daemon::lookup_platform(&engine, &plan.source, platform.as_ref(), &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).

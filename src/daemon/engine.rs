@@ -3,6 +3,7 @@
 //! `docker save` export. Every call opens its own connection through [`super::http`]; connection
 //! failures become one-line `Cause::DaemonUnreachable` errors (exit 2) that say how to fix them.
 
+use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
@@ -15,8 +16,13 @@ use super::http::{self, Response, Stream};
 use super::host::DockerHost;
 use crate::error::{fail, Cause};
 
-/// The newest API version we speak; we use `min(this, the daemon's)`.
-const MAX_API: (u32, u32) = (1, 47);
+/// The newest API version we speak; we use `min(this, the daemon's)`. 1.49 (Docker 28.1):
+/// both inspect and export take a `platform`.
+const MAX_API: (u32, u32) = (1, 49);
+/// The version whose inspect and export both take `platform` (export has it from 1.48).
+pub const PLATFORM_API: (u32, u32) = (1, 49);
+/// The containerd image store came with Docker 24 (API 1.43); older daemons are not asked.
+const CONTAINERD_STORE_API: (u32, u32) = (1, 43);
 /// The oldest API version a daemon may advertise (Docker 19.03; Docker 20.10 and Podman 4
 /// speak 1.41): older ones lack what inspect and export must say.
 const MIN_API: (u32, u32) = (1, 40);
@@ -49,6 +55,76 @@ pub struct ImageInfo {
     pub size: u64,
     /// `RootFS.Layers`: the image's diff_ids, in order.
     pub layers: Vec<String>,
+}
+
+/// Where the daemon keeps images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageStore {
+    /// The graph drivers (overlay2, vfs, …): exports carry uncompressed layers.
+    Classic,
+    /// The containerd image store (`driver-type io.containerd.snapshotter.v1`): exports are OCI
+    /// layouts with the layers compressed as pulled, and images may be multi-platform.
+    Containerd,
+}
+
+/// The image store an `/info` answer names: `DriverStatus` has `["driver-type",
+/// "io.containerd.snapshotter.v1"]` for the containerd store.
+fn image_store_of(body: &[u8]) -> ImageStore {
+    #[derive(Deserialize)]
+    struct Info {
+        #[serde(rename = "DriverStatus", default)]
+        driver_status: Option<Vec<Vec<String>>>,
+    }
+    let status = serde_json::from_slice::<Info>(body).ok().and_then(|i| i.driver_status).unwrap_or_default();
+    let containerd = status
+        .iter()
+        .any(|kv| matches!(kv.as_slice(), [k, v] if k == "driver-type" && v == "io.containerd.snapshotter.v1"));
+    if containerd { ImageStore::Containerd } else { ImageStore::Classic }
+}
+
+/// An OCI platform: `os/architecture[/variant]`, as `--platform` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// Parses `os/arch[/variant]` (lowercase letters, digits, `_`, `-`, `.`).
+    pub fn parse(s: &str) -> anyhow::Result<Platform> {
+        let part = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.".contains(&b));
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] if part(os) && part(arch) => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
+            [os, arch, v] if part(os) && part(arch) && part(v) => {
+                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) })
+            }
+            _ => Err(fail(
+                Cause::BadInput,
+                format!("invalid --platform {}: expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", crate::redact::quote(s)),
+            )),
+        }
+    }
+
+    /// The JSON the Engine API's `platform` parameter takes.
+    fn json(&self) -> String {
+        let mut v = serde_json::json!({"os": self.os, "architecture": self.architecture});
+        if let Some(variant) = &self.variant {
+            v["variant"] = variant.clone().into();
+        }
+        v.to_string()
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
 }
 
 /// The inspect JSON; fields may be missing or null.
@@ -114,7 +190,6 @@ impl Engine {
 
     /// Whether the negotiated version has what API `major.minor` added (a query parameter
     /// is sent only when it does).
-    #[allow(dead_code)] // for the `platform` parameter of the export (1.48+)
     pub fn supports(&self, major: u32, minor: u32) -> bool {
         parse_version(&self.version).is_some_and(|v| v >= (major, minor))
     }
@@ -125,9 +200,17 @@ impl Engine {
     }
 
     /// GET /images/{name}/json
+    #[cfg_attr(not(test), allow(dead_code))] // push uses inspect_platform
     pub fn inspect(&self, name: &str) -> anyhow::Result<ImageInfo> {
+        self.inspect_platform(name, None)
+    }
+
+    /// GET /images/{name}/json[?platform=…]: `platform` (an OCI platform as JSON) is sent only
+    /// when the negotiated version knows it ([`PLATFORM_API`]); else it is an error.
+    pub fn inspect_platform(&self, name: &str, platform: Option<&Platform>) -> anyhow::Result<ImageInfo> {
         check_name(name)?;
-        let path = format!("/v{}/images/{}/json", self.version, encode(name, b"/:@"));
+        let query = self.platform_query(platform, '?')?;
+        let path = format!("/v{}/images/{}/json{query}", self.version, encode(name, b"/:@"));
         let mut resp = self.call("GET", &path, CALL_TIMEOUT)?;
         if resp.status != 200 {
             return Err(self.status_error(&mut resp, name, "inspecting"));
@@ -148,14 +231,58 @@ impl Engine {
 
     /// GET /images/get?names={name}: the image as a `docker save` tar stream. Give an image
     /// ID (`sha256:…`): a repository name exports every tag of it.
+    #[cfg_attr(not(test), allow(dead_code))] // push uses export_platform
     pub fn export(&self, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+        self.export_platform(name, None)
+    }
+
+    /// [`Engine::export`] of one platform of a multi-platform image (see
+    /// [`Engine::inspect_platform`]).
+    pub fn export_platform(&self, name: &str, platform: Option<&Platform>) -> anyhow::Result<Box<dyn Read + Send>> {
         check_name(name)?;
-        let path = format!("/v{}/images/get?names={}", self.version, encode(name, b":"));
+        let query = self.platform_query(platform, '&')?;
+        let path = format!("/v{}/images/get?names={}{query}", self.version, encode(name, b":"));
         let mut resp = self.call("GET", &path, EXPORT_TIMEOUT)?;
         if resp.status != 200 {
             return Err(self.status_error(&mut resp, name, "exporting"));
         }
         Ok(Box::new(ExportStream { inner: resp.body, host: self.host.to_string(), name: name.to_string() }))
+    }
+
+    /// `{sep}platform={json}` for `platform`, or nothing; an error when the negotiated version
+    /// does not know the parameter (it is never sent to a daemon that would ignore it).
+    fn platform_query(&self, platform: Option<&Platform>, sep: char) -> anyhow::Result<String> {
+        let Some(p) = platform else { return Ok(String::new()) };
+        if !self.supports(PLATFORM_API.0, PLATFORM_API.1) {
+            return Err(fail(
+                Cause::BadInput,
+                format!(
+                    "--platform {p} needs a daemon with API v{}.{} or newer (Docker 28.1+); the daemon at {} speaks v{} (drop --platform to push the image it has)",
+                    PLATFORM_API.0, PLATFORM_API.1, self.host, self.version
+                ),
+            ));
+        }
+        Ok(format!("{sep}platform={}", encode(&p.json(), b"")))
+    }
+
+    /// GET /info: which image store the daemon uses. Asked only of daemons that may have the
+    /// containerd store (API 1.43+); a failed call says nothing (classic is assumed).
+    pub fn image_store(&self) -> ImageStore {
+        if !self.supports(CONTAINERD_STORE_API.0, CONTAINERD_STORE_API.1) {
+            return ImageStore::Classic;
+        }
+        let path = format!("/v{}/info", self.version);
+        let body = self.call("GET", &path, CALL_TIMEOUT).and_then(|mut r| match r.status {
+            200 => r.body.read_to_end_limited(MAX_JSON).map_err(anyhow::Error::from),
+            s => anyhow::bail!("HTTP {s}"),
+        });
+        match body {
+            Ok(body) => image_store_of(&body),
+            Err(e) => {
+                log::debug!("GET /info on the daemon at {} failed ({e:#}): assuming the classic image store", self.host);
+                ImageStore::Classic
+            }
+        }
     }
 
     /// Opens a connection, sends one request and reads the response head.

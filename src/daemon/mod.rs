@@ -9,6 +9,6 @@ pub mod ssh;
 pub mod tls;
 pub mod http;
 
-pub use engine::{Engine, ImageInfo};
+pub use engine::{Engine, ImageInfo, ImageStore, Platform};
 #[allow(unused_imports)] // the name other call sites use: `daemon::DockerHost::from_env()`
 pub use host::DockerHost;

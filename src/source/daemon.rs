@@ -10,7 +10,7 @@
 //! the export must hash to that ID, and a layer is handed over for upload only once its
 //! diff_id is one of the image's `RootFS.Layers` ([`gate`](crate::source::gate)).
 
-use crate::daemon::{Engine, ImageInfo};
+use crate::daemon::{Engine, ImageInfo, ImageStore, Platform};
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
@@ -36,6 +36,8 @@ pub struct Found {
     expected: Expected,
     /// Where to say that the export is slow to start.
     progress: Progress,
+    /// `--platform`: the one platform of a multi-platform image to export.
+    platform: Option<Platform>,
 }
 
 impl Found {
@@ -58,14 +60,24 @@ pub struct Export {
 
 /// GET /images/{name}/json: the image's ID and layers (a bare `myapp` is `myapp:latest` to
 /// the daemon, as to docker).
+#[allow(dead_code)] // push calls lookup_platform; kept for other callers
 pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Result<Found> {
-    let info = engine.inspect(name)?;
+    lookup_platform(engine, name, None, progress)
+}
+
+/// [`lookup`] of one platform (`--platform`) of a multi-platform image (the containerd image
+/// store), which the export will then be asked for too.
+pub fn lookup_platform(engine: &Engine, name: &str, platform: Option<&Platform>, progress: &Progress) -> anyhow::Result<Found> {
+    let info = engine.inspect_platform(name, platform)?;
+    if engine.image_store() == ImageStore::Containerd {
+        log::debug!("the daemon at {} uses the containerd image store: layers are exported compressed and pushed as they are", engine.host());
+    }
     log::debug!("daemon at {} speaks API {}", engine.host(), engine.api_version());
     let from = engine.host().to_string();
     let expected = expected_of(&info, name, &from)?;
     log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
     progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone() })
+    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone(), platform: platform.cloned() })
 }
 
 /// The image ID and `RootFS.Layers` of an inspect answer, as digests.
@@ -88,7 +100,7 @@ fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expec
 pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
     let message = format!("waiting for the daemon at {} to start the export of {} (it may be writing the image to a temporary file first)", found.from, found.name);
     let waiting = Waiting::start(found.progress.clone(), SLOW_START, message);
-    let stream = engine.export(&found.expected.id.to_string())?;
+    let stream = engine.export_platform(&found.expected.id.to_string(), found.platform.as_ref())?;
     Ok(Export { found, stream: Box::new(FirstByte { inner: stream, waiting: Some(waiting) }) })
 }
 

@@ -16,9 +16,9 @@ fn tcp(s: &str) -> DockerHost {
 #[test]
 fn negotiates_the_api_version() {
     assert_eq!(negotiate(None).unwrap(), "1.24");
-    assert_eq!(negotiate(Some("1.52")).unwrap(), "1.47");
-    assert_eq!(negotiate(Some("1.100")).unwrap(), "1.47");
-    assert_eq!(negotiate(Some("2.0")).unwrap(), "1.47");
+    assert_eq!(negotiate(Some("1.52")).unwrap(), "1.49");
+    assert_eq!(negotiate(Some("1.100")).unwrap(), "1.49");
+    assert_eq!(negotiate(Some("2.0")).unwrap(), "1.49");
     assert_eq!(negotiate(Some("1.41")).unwrap(), "1.41");
     assert_eq!(negotiate(Some(" 1.47 ")).unwrap(), "1.47");
     assert_eq!(negotiate(Some("1.40")).unwrap(), "1.40");
@@ -135,7 +135,7 @@ fn connects_with_head_then_get_fallback() {
     let answers = ["HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n", PING_OK];
     let (host, server) = fake_unix(&dir.0, &answers);
     let engine = Engine::connect(host.clone()).unwrap();
-    assert_eq!((engine.api_version(), engine.host()), ("1.47", &host));
+    assert_eq!((engine.api_version(), engine.host()), ("1.49", &host));
     let seen = server.join().unwrap();
     assert_eq!(
         seen.iter().map(|r| first_line(r)).collect::<Vec<_>>(),
@@ -221,7 +221,7 @@ fn inspects_images() {
     assert!(engine.inspect("").is_err() && engine.inspect("a b").is_err());
 
     let seen = server.join().unwrap();
-    assert_eq!(first_line(&seen[1]), "GET /v1.47/images/reg:5000/a/b:tag/json HTTP/1.1");
+    assert_eq!(first_line(&seen[1]), "GET /v1.49/images/reg:5000/a/b:tag/json HTTP/1.1");
 }
 
 #[test]
@@ -245,8 +245,8 @@ fn exports_stream_and_report_truncation() {
     assert_eq!(class_of(&anyhow::Error::new(err).context("reading the archive")), Class::Transient);
     assert_eq!(engine.export("x").err().map(|e| class_of(&e)), Some(Class::NotFound));
     let seen = server.join().unwrap();
-    assert_eq!(first_line(&seen[1]), format!("GET /v1.47/images/get?names={id} HTTP/1.1"));
-    assert_eq!(first_line(&seen[2]), "GET /v1.47/images/get?names=a%2Fb:t HTTP/1.1");
+    assert_eq!(first_line(&seen[1]), format!("GET /v1.49/images/get?names={id} HTTP/1.1"));
+    assert_eq!(first_line(&seen[2]), "GET /v1.49/images/get?names=a%2Fb:t HTTP/1.1");
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn talks_tcp_with_a_host_header() {
     let addr = listener.local_addr().unwrap().to_string();
     let server = serve(move || listener.accept().unwrap().0, vec![PING_OK.as_bytes().to_vec()]);
     let engine = Engine::connect(tcp(&addr)).unwrap();
-    assert_eq!(engine.api_version(), "1.47");
+    assert_eq!(engine.api_version(), "1.49");
     assert!(server.join().unwrap()[0].contains(&format!("\r\nHost: {addr}\r\n")));
 }
 
@@ -289,4 +289,36 @@ fn connection_failures_are_not_found_with_a_hint() {
         msg.contains("permission denied on /var/run/docker.sock") && msg.contains("`docker` group"),
         "{msg}"
     );
+}
+
+#[test]
+fn platform_is_sent_only_to_daemons_that_know_it() {
+    let p = Platform::parse("linux/arm64/v8").unwrap();
+    assert_eq!(p.to_string(), "linux/arm64/v8");
+    assert_eq!(p.json(), r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#);
+    for bad in ["linux", "linux/", "/amd64", "Linux/amd64", "linux/amd64/v8/x", "linux/amd 64"] {
+        let e = Platform::parse(bad).unwrap_err().to_string();
+        assert!(e.starts_with("invalid --platform") && e.contains("os/arch[/variant]"), "{bad}: {e}");
+    }
+    let at = |v: &str| Engine { host: DockerHost::Unix("/nonexistent/d.sock".into()), version: v.into() };
+    assert_eq!(at("1.49").platform_query(Some(&p), '?').unwrap(), "?platform=%7B%22architecture%22%3A%22arm64%22%2C%22os%22%3A%22linux%22%2C%22variant%22%3A%22v8%22%7D");
+    assert_eq!(at("1.41").platform_query(None, '&').unwrap(), "");
+    // Refused before anything is sent (the socket does not even exist).
+    for v in ["1.48", "1.41"] {
+        let e = at(v).inspect_platform("a:1", Some(&p)).unwrap_err();
+        assert_eq!(class_of(&e), Class::Permanent);
+        assert!(e.to_string().contains(&format!("needs a daemon with API v1.49 or newer (Docker 28.1+); the daemon at unix:///nonexistent/d.sock speaks v{v}")), "{e}");
+    }
+}
+
+#[test]
+fn the_image_store_comes_from_info() {
+    let info = |status: &str| format!(r#"{{"Driver":"overlayfs","DriverStatus":{status},"ID":"x"}}"#);
+    assert_eq!(image_store_of(info(r#"[["driver-type","io.containerd.snapshotter.v1"]]"#).as_bytes()), ImageStore::Containerd);
+    assert_eq!(image_store_of(info(r#"[["Backing Filesystem","extfs"],["Supports d_type","true"]]"#).as_bytes()), ImageStore::Classic);
+    assert_eq!(image_store_of(info("null").as_bytes()), ImageStore::Classic);
+    assert_eq!(image_store_of(b"not json"), ImageStore::Classic);
+    // Not asked below 1.43 (Podman, Docker 20.10): no connection at all.
+    let old = Engine { host: DockerHost::Unix("/nonexistent/d.sock".into()), version: "1.41".into() };
+    assert_eq!(old.image_store(), ImageStore::Classic);
 }
