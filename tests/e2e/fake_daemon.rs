@@ -42,6 +42,10 @@ pub struct FakeImage {
 
 struct Shared {
     image: Option<FakeImage>,
+    /// The `Api-Version` announced.
+    api: String,
+    /// Whether `GET /info` names the containerd image store.
+    containerd: bool,
     connections: AtomicUsize,
     requests: Mutex<Vec<String>>,
     export_started: AtomicBool,
@@ -57,12 +61,20 @@ pub struct FakeDaemon {
 impl FakeDaemon {
     /// Listen on `dir`/d.sock. `image: None` makes a daemon that knows no image.
     pub fn start(dir: &Path, image: Option<FakeImage>) -> FakeDaemon {
+        FakeDaemon::start_as(dir, image, API_VERSION, false)
+    }
+
+    /// [`FakeDaemon::start`] announcing API `api`, and with `containerd` an `/info` that names
+    /// the containerd image store (else `/info` is not found, as before).
+    pub fn start_as(dir: &Path, image: Option<FakeImage>, api: &str, containerd: bool) -> FakeDaemon {
         let path = dir.join("d.sock");
         let _ = std::fs::remove_file(&path);
         let listener =
             UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
         let shared = Arc::new(Shared {
             image,
+            api: api.to_string(),
+            containerd,
             connections: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
             export_started: AtomicBool::new(false),
@@ -171,13 +183,14 @@ fn matches(image: &FakeImage, name: &str) -> bool {
 
 fn respond(
     w: &mut UnixStream,
+    api: &str,
     status: &str,
     content_type: &str,
     body: &[u8],
     head: bool,
 ) -> std::io::Result<()> {
     let mut h = format!(
-        "HTTP/1.1 {status}\r\nApi-Version: {API_VERSION}\r\nDocker-Experimental: false\r\nOstype: linux\r\n\
+        "HTTP/1.1 {status}\r\nApi-Version: {api}\r\nDocker-Experimental: false\r\nOstype: linux\r\n\
          Server: Docker/25.0.0 (linux)\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -195,10 +208,11 @@ fn respond(
     w.flush()
 }
 
-fn not_found(w: &mut UnixStream, msg: &str, head: bool) -> std::io::Result<()> {
+fn not_found(w: &mut UnixStream, api: &str, msg: &str, head: bool) -> std::io::Result<()> {
     let body = serde_json::json!({ "message": msg }).to_string();
     respond(
         w,
+        api,
         "404 Not Found",
         "application/json",
         body.as_bytes(),
@@ -217,6 +231,7 @@ fn write_chunks(w: &mut UnixStream, data: &[u8]) -> std::io::Result<()> {
 
 /// Serve requests on one connection until the client closes it. Returns Err to drop it.
 fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
+    let api = sh.api.as_str();
     conn.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut w = conn.try_clone()?;
     let mut r = BufReader::new(conn);
@@ -267,15 +282,22 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
         let query = query.to_string();
 
         if path == "/_ping" {
-            respond(&mut w, "200 OK", "text/plain; charset=utf-8", b"OK", head)?;
+            respond(&mut w, api, "200 OK", "text/plain; charset=utf-8", b"OK", head)?;
+        } else if path == "/info" && sh.containerd {
+            let body = serde_json::json!({
+                "ID": "e2e-fake", "Driver": "overlayfs", "ServerVersion": "29.1.0",
+                "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
+            })
+            .to_string();
+            respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
         } else if path == "/version" {
             let body = serde_json::json!({
-                "Version": "25.0.0", "ApiVersion": API_VERSION, "MinAPIVersion": "1.24",
+                "Version": "25.0.0", "ApiVersion": api, "MinAPIVersion": "1.24",
                 "Os": "linux", "Arch": "amd64", "KernelVersion": "6.1.0",
                 "GoVersion": "go1.21.6", "GitCommit": "e2e-fake",
             })
             .to_string();
-            respond(&mut w, "200 OK", "application/json", body.as_bytes(), head)?;
+            respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
         } else if let Some(name) = path
             .strip_prefix("/images/")
             .and_then(|p| p.strip_suffix("/json"))
@@ -293,9 +315,9 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                         "RootFS": { "Type": "layers", "Layers": img.diff_ids },
                     })
                     .to_string();
-                    respond(&mut w, "200 OK", "application/json", body.as_bytes(), head)?;
+                    respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
                 }
-                _ => not_found(&mut w, &format!("No such image: {name}"), head)?,
+                _ => not_found(&mut w, api, &format!("No such image: {name}"), head)?,
             }
         } else if path == "/images/get" || (path.starts_with("/images/") && path.ends_with("/get"))
         {
@@ -310,7 +332,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 percent_decode(path.trim_start_matches("/images/").trim_end_matches("/get"))
             };
             let Some(img) = sh.image.as_ref().filter(|img| matches(img, &name)) else {
-                not_found(&mut w, &format!("No such image: {name}"), head)?;
+                not_found(&mut w, api, &format!("No such image: {name}"), head)?;
                 if close {
                     return Ok(());
                 }
@@ -321,7 +343,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
             }
             w.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nApi-Version: {API_VERSION}\r\nDocker-Experimental: false\r\n\
+                    "HTTP/1.1 200 OK\r\nApi-Version: {api}\r\nDocker-Experimental: false\r\n\
                      Ostype: linux\r\nServer: Docker/25.0.0 (linux)\r\nContent-Type: application/x-tar\r\n\
                      Transfer-Encoding: chunked\r\n\r\n"
                 )
@@ -353,7 +375,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 }
             }
         } else {
-            not_found(&mut w, &format!("page not found: {method} {path}"), head)?;
+            not_found(&mut w, api, &format!("page not found: {method} {path}"), head)?;
         }
         if close {
             return Ok(());

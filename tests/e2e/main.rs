@@ -7,6 +7,7 @@
 
 mod auth;
 mod cache;
+mod containerd;
 mod corpus;
 mod daemon_tls;
 mod engine25;
