@@ -125,3 +125,35 @@ fn a_slow_export_start_says_it_is_waiting_for_the_daemon() {
     assert!(!out.stderr.contains("waiting for the daemon"), "{}", out.describe());
     assert!(daemon.export_started(), "the second push did not export");
 }
+
+/// With no DOCKER_HOST, context or default socket, idpush finds rootless Docker's socket
+/// (`$XDG_RUNTIME_DIR/docker.sock`), else rootless Podman's (`$XDG_RUNTIME_DIR/podman/podman.sock`):
+/// here symlinks to the test dockerd's socket, and says which it used.
+#[test]
+fn without_any_setting_the_rootless_sockets_are_found() {
+    for fixed in ["/var/run/docker.sock", "/run/podman/podman.sock"] {
+        assert!(!std::path::Path::new(fixed).exists(), "{fixed} exists on this machine: this test needs it absent to see the rootless fallbacks");
+    }
+    let env = env();
+    let dir = TestDir::new("engines-rootless");
+    let mut images = ImageGuard::new();
+    let name = format!("{}:v1", unique("e2e-rootless"));
+    import_image(&dir.path, &name, 1024);
+    images.add(&name);
+    let dest = format!("{}/{}:v1", env.registry, unique("ctx/rootless"));
+    let config = dir.sub("empty-docker-config");
+    for (link, how) in [("docker.sock", "rootless Docker's socket"), ("podman/podman.sock", "rootless Podman's socket")] {
+        let xdg = dir.sub(&unique("xdg"));
+        let path = xdg.join(link);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(env.docker_socket(), &path).unwrap();
+        let out = idpush_without_docker_host(&dir, &config, &[("XDG_RUNTIME_DIR", xdg.to_str().unwrap())], &["push", &name, &dest, "--log-level", "info"]);
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        let want = format!("docker daemon: unix://{} (from {how}", path.display());
+        assert!(out.stderr.contains(&want), "stderr lacks {want:?}:\n{}", out.describe());
+    }
+    // Nothing anywhere: the default socket's error, exit 2.
+    let out = idpush_without_docker_host(&dir, &config, &[("XDG_RUNTIME_DIR", dir.sub("no-sockets").to_str().unwrap())], &["push", &name, &dest]);
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(out.stderr.contains("/var/run/docker.sock does not exist"), "{}", out.describe());
+}

@@ -131,6 +131,13 @@ fn a_two_layer_podman_build_round_trips_and_localhost_is_dropped() {
     // Named in full, `localhost/` is dropped from the destination too.
     let (again, out) = push_from_podman(&dir, &format!("localhost/{app}:latest"), None);
     assert_eq!((again.repo.as_str(), again.digest.as_str()), (app.as_str(), pushed.digest.as_str()), "{}", out.describe());
+
+    // A name podman keeps normalised (`docker.io/library/NAME`) is found by its short name.
+    let short = unique("e2e-podman-short");
+    podman(&["tag", &format!("localhost/{app}:latest"), &format!("docker.io/library/{short}:v2")]);
+    let _tagged = PodmanImages(vec![format!("docker.io/library/{short}:v2")]);
+    let (third, out) = push_from_podman(&dir, &format!("{short}:v2"), None);
+    assert_eq!((third.repo.as_str(), third.tag.as_deref(), third.digest.as_str()), (short.as_str(), Some("v2"), pushed.digest.as_str()), "{}", out.describe());
 }
 
 #[test]
