@@ -35,7 +35,10 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         read_timeout: plan.read_timeout,
     })?;
     let daemon = daemon::host::discover(host_flag.as_deref(), &daemon::host::Sys::real())?;
-    log::info!("docker daemon: {} (from {})", daemon.host, daemon.how);
+    // The progress line names the daemon; why this one is worth an info line only when the
+    // user did not name it (a context, a rootless or Podman socket).
+    let level = if daemon.named_by_user() { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "docker daemon: {} (from {})", daemon.host, daemon.how);
     let engine = daemon::Engine::connect(daemon.host)?;
     // Nothing is read from the export before the registry has answered and accepted us.
     let found = source::daemon::lookup_platform(&engine, &plan.source, platform.as_ref(), &progress)?;

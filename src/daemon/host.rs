@@ -119,6 +119,14 @@ pub struct Discovered {
     pub how: String,
 }
 
+impl Discovered {
+    /// Whether the user named this daemon (`--host`, `DOCKER_HOST`) or it is the default
+    /// socket, rather than a context or a fallback socket found for them.
+    pub fn named_by_user(&self) -> bool {
+        self.how == "--host" || self.how == "DOCKER_HOST" || self.how == "the default socket"
+    }
+}
+
 /// Finds the daemon in the docker CLI's order: `flag` (`-H/--host`), `DOCKER_HOST`,
 /// `DOCKER_CONTEXT`, `currentContext` in `$DOCKER_CONFIG/config.json` (else
 /// `~/.docker/config.json`), then the default socket; when that does not exist, the rootless

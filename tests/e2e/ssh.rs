@@ -38,7 +38,7 @@ fn a_push_over_ssh_round_trips() {
     let dest = format!("{}/{}:v1", env().registry, unique("ssh/push"));
     let out = idpush_over_ssh(&dir, &host, &["push", &name, &dest, "--log-level", "info"]);
     assert_eq!(out.code, Some(0), "{}", out.describe());
-    assert!(out.stderr.contains(&format!("docker daemon: {host} (from DOCKER_HOST)")), "{}", out.describe());
+    assert!(out.stderr.contains(&format!("from the daemon at {host}")), "{}", out.describe());
     assert_eq!(pull_and_id(&parse_pushed(&out).by_digest()), id, "image ID after the round trip");
     // Image not found over ssh is still exit 2 with the daemon's answer.
     let out = idpush_over_ssh(&dir, &host, &["push", "no-such-image-over-ssh:v1", &dest]);

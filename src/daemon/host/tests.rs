@@ -116,6 +116,7 @@ fn discovery_follows_the_docker_cli_order() {
     assert_eq!((d.host, d.how.as_str()), (unix("/env.sock"), "DOCKER_HOST"));
     let no_host = Fake { env: full.env.iter().filter(|(k, _)| *k != "DOCKER_HOST").cloned().collect(), ..full };
     let d = no_host.discover(None).unwrap();
+    let no_host_discovered = d.clone();
     assert_eq!(d.host, unix("/ctx.sock"));
     assert_eq!(d.how, r#"docker context "remote" (DOCKER_CONTEXT)"#);
     // currentContext, in $DOCKER_CONFIG rather than ~/.docker.
@@ -128,7 +129,9 @@ fn discovery_follows_the_docker_cli_order() {
     // An empty flag or DOCKER_HOST is as good as none; "default" is the default socket.
     let default = Fake::new(&[("DOCKER_HOST", ""), ("DOCKER_CONTEXT", "default"), ("HOME", "/h")]).file("/var/run/docker.sock", "");
     let d = default.discover(Some("")).unwrap();
+    assert!(d.named_by_user());
     assert_eq!((d.host, d.how.as_str()), (unix("/var/run/docker.sock"), "the default socket"));
+    assert!(!no_host_discovered.named_by_user(), "a context is worth an info line");
 }
 
 #[test]
