@@ -28,7 +28,7 @@ pub enum Stream {
     Tcp(TcpStream),
     /// TLS over TCP (a remote daemon with `DOCKER_TLS_VERIFY`).
     Tls(Box<super::tls::TlsStream>),
-    /// `ssh … docker system dial-stdio`'s stdin and stdout (no timeouts).
+    /// `ssh … docker system dial-stdio`'s stdin and stdout.
     Ssh(super::ssh::SshStream),
 }
 
@@ -39,7 +39,10 @@ impl Stream {
             Stream::Unix(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
             Stream::Tcp(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
             Stream::Tls(s) => s.sock.set_read_timeout(timeout).and(s.sock.set_write_timeout(timeout)),
-            Stream::Ssh(_) => Ok(()),
+            Stream::Ssh(s) => {
+                s.set_timeout(timeout);
+                Ok(())
+            }
         }
     }
 }

@@ -3,10 +3,13 @@
 //! child's stdin and stdout. No new dependency: it is a child process and two pipes. What ssh
 //! says on stderr is kept (bounded) for the error message when the connection fails.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// The most of ssh's stderr we keep.
 const MAX_STDERR: usize = 16 << 10;
@@ -99,12 +102,18 @@ impl std::fmt::Display for SshTarget {
     }
 }
 
-/// The running `ssh … docker system dial-stdio`: reads are its stdout, writes its stdin.
+/// The running `ssh … docker system dial-stdio`: reads are its stdout, writes its stdin. Its
+/// stdout is read on a thread of its own, so that a read can time out like a socket's.
 #[derive(Debug)]
 pub struct SshStream {
     child: Child,
     stdin: Option<ChildStdin>,
-    stdout: ChildStdout,
+    /// Chunks of stdout; an empty chunk or a closed channel is its end.
+    chunks: Receiver<io::Result<Vec<u8>>>,
+    /// What is left of the last chunk.
+    pending: Vec<u8>,
+    taken: usize,
+    timeout: Cell<Option<Duration>>,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_thread: Option<JoinHandle<()>>,
 }
@@ -112,14 +121,20 @@ pub struct SshStream {
 impl SshStream {
     /// Starts ssh; fails only if it cannot be run at all.
     pub fn spawn(target: &SshTarget) -> io::Result<SshStream> {
-        let mut child = Command::new("ssh")
-            .args(target.args())
+        let mut cmd = Command::new("ssh");
+        cmd.args(target.args());
+        SshStream::spawn_command(cmd)
+    }
+
+    /// Runs `cmd` with its stdin, stdout and stderr as the stream's pipes.
+    fn spawn_command(mut cmd: Command) -> io::Result<SshStream> {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
         let stdin = child.stdin.take();
-        let (Some(stdout), Some(mut err_pipe)) = (child.stdout.take(), child.stderr.take()) else {
+        let (Some(mut stdout), Some(mut err_pipe)) = (child.stdout.take(), child.stderr.take()) else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(io::Error::other("ssh started without pipes"));
@@ -137,7 +152,30 @@ impl SshStream {
                 kept.extend_from_slice(&buf[..n.min(room)]);
             }
         });
-        Ok(SshStream { child, stdin, stdout, stderr, stderr_thread: Some(stderr_thread) })
+        // A few chunks in flight at most: the reader waits for the HTTP parser.
+        let (tx, chunks) = mpsc::sync_channel(4);
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; 64 * 1024];
+            match stdout.read(&mut buf) {
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() || n == 0 {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        });
+        Ok(SshStream { child, stdin, chunks, pending: Vec::new(), taken: 0, timeout: Cell::new(None), stderr, stderr_thread: Some(stderr_thread) })
+    }
+
+    /// How long a read may wait for ssh's output (`None`: forever).
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        self.timeout.set(timeout);
     }
 
     /// Where ssh's stderr collects (complete once the stream is dropped).
@@ -148,7 +186,24 @@ impl SshStream {
 
 impl Read for SshStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.stdout.read(buf)
+        if self.taken == self.pending.len() {
+            let chunk = match self.timeout.get() {
+                Some(t) => match self.chunks.recv_timeout(t) {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => return Err(io::Error::from(io::ErrorKind::TimedOut)),
+                    Err(RecvTimeoutError::Disconnected) => Ok(Vec::new()),
+                },
+                None => self.chunks.recv().unwrap_or_else(|_| Ok(Vec::new())),
+            }?;
+            if chunk.is_empty() {
+                return Ok(0);
+            }
+            (self.pending, self.taken) = (chunk, 0);
+        }
+        let n = buf.len().min(self.pending.len() - self.taken);
+        buf[..n].copy_from_slice(&self.pending[self.taken..self.taken + n]);
+        self.taken += n;
+        Ok(n)
     }
 }
 
@@ -173,8 +228,16 @@ impl Drop for SshStream {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Its stderr is complete once the pipe closes; a grandchild (a ProxyCommand) may hold
+        // it open, so wait only briefly.
         if let Some(t) = self.stderr_thread.take() {
-            let _ = t.join();
+            let until = std::time::Instant::now() + Duration::from_secs(1);
+            while !t.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -212,6 +275,35 @@ mod tests {
             t(Some("root"), "h", Some(2)).args(),
             ["-T", "-o", "ConnectTimeout=30", "-l", "root", "-p", "2", "--", "h", "docker", "system", "dial-stdio"]
         );
+    }
+
+    fn sh(script: &str) -> SshStream {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        SshStream::spawn_command(cmd).unwrap()
+    }
+
+    #[test]
+    fn the_child_is_a_stream_with_timeouts() {
+        // Echo one line back, then exit: what was written comes back, then the end.
+        let mut s = sh("read line; printf '%s\\n' \"$line\"; echo oops >&2");
+        s.write_all(b"GET /_ping\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "GET /_ping\n");
+        let stderr = s.stderr();
+        drop(s);
+        assert_eq!(last_line(&stderr).as_deref(), Some("oops"));
+        // A child that says nothing: the read times out.
+        let mut s = sh("exec sleep 30");
+        s.set_timeout(Some(Duration::from_millis(100)));
+        let start = std::time::Instant::now();
+        let e = s.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // Dropping it ends the child (no 30 s wait).
+        drop(s);
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
