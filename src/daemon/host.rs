@@ -51,7 +51,8 @@ impl DockerHost {
         DockerHost::parse_as(host, tls)
     }
 
-    /// Parses `unix:///path` or `tcp://host[:port]` (default port 2375).
+    /// Parses `unix:///path`, `tcp://host[:port]` (default port 2375) or
+    /// `ssh://[user@]host[:port]`.
     #[cfg_attr(not(test), allow(dead_code))] // discovery uses parse_as; kept for other callers
     pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
         DockerHost::parse_as(s, None)
