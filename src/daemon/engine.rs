@@ -82,6 +82,66 @@ fn image_store_of(body: &[u8]) -> ImageStore {
     if containerd { ImageStore::Containerd } else { ImageStore::Classic }
 }
 
+/// One manifest of an image in the containerd store (`Manifests` of inspect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestSummary {
+    /// The manifest's digest.
+    pub digest: String,
+    /// Whether its content is in the daemon (an image pulled for one platform lists all).
+    pub available: bool,
+    /// `image` or `attestation`.
+    pub kind: String,
+    pub platform: Option<Platform>,
+}
+
+fn manifests_of(body: &[u8]) -> serde_json::Result<Vec<ManifestSummary>> {
+    #[derive(Deserialize)]
+    struct Inspect {
+        #[serde(rename = "Manifests", default)]
+        manifests: Option<Vec<Summary>>,
+    }
+    #[derive(Deserialize)]
+    struct Summary {
+        #[serde(rename = "ID", default)]
+        id: String,
+        #[serde(rename = "Available", default)]
+        available: bool,
+        #[serde(rename = "Kind", default)]
+        kind: String,
+        #[serde(rename = "ImageData", default)]
+        image_data: Option<ImageData>,
+    }
+    #[derive(Deserialize)]
+    struct ImageData {
+        #[serde(rename = "Platform")]
+        platform: Option<PlatformJson>,
+    }
+    #[derive(Deserialize)]
+    struct PlatformJson {
+        #[serde(default)]
+        os: String,
+        #[serde(default)]
+        architecture: String,
+        #[serde(default)]
+        variant: Option<String>,
+    }
+    let j: Inspect = serde_json::from_slice(body)?;
+    Ok(j.manifests
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| ManifestSummary {
+            digest: m.id,
+            available: m.available,
+            kind: m.kind,
+            platform: m.image_data.and_then(|d| d.platform).map(|p| Platform {
+                os: p.os,
+                architecture: p.architecture,
+                variant: p.variant.filter(|v| !v.is_empty()),
+            }),
+        })
+        .collect())
+}
+
 /// An OCI platform: `os/architecture[/variant]`, as `--platform` takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
@@ -105,6 +165,14 @@ impl Platform {
                 format!("invalid --platform {}: expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", crate::redact::quote(s)),
             )),
         }
+    }
+
+    /// Whether a manifest for `other` serves this platform: same os and architecture, and the
+    /// same variant when this one names a variant.
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && self.variant.as_ref().is_none_or(|v| other.variant.as_ref() == Some(v))
     }
 
     /// The JSON the Engine API's `platform` parameter takes.
@@ -247,6 +315,24 @@ impl Engine {
             return Err(self.status_error(&mut resp, name, "exporting"));
         }
         Ok(Box::new(ExportStream { inner: resp.body, host: self.host.to_string(), name: name.to_string() }))
+    }
+
+    /// GET /images/{name}/json?manifests=1 (API 1.48+, the containerd image store): the
+    /// image's manifests, each with its platform. Empty for a daemon too old to say.
+    pub fn manifests(&self, name: &str) -> anyhow::Result<Vec<ManifestSummary>> {
+        check_name(name)?;
+        if !self.supports(1, 48) {
+            return Ok(Vec::new());
+        }
+        let path = format!("/v{}/images/{}/json?manifests=1", self.version, encode(name, b"/:@"));
+        let mut resp = self.call("GET", &path, CALL_TIMEOUT)?;
+        if resp.status != 200 {
+            return Err(self.status_error(&mut resp, name, "inspecting"));
+        }
+        let body = resp.body.read_to_end_limited(MAX_JSON).with_context(|| format!("reading the manifests of {name} from {}", self.host))?;
+        manifests_of(&body).map_err(|e| {
+            fail(Cause::DaemonRefused, format!("the docker daemon at {} sent invalid inspect json for {name}: {e}", self.host))
+        })
     }
 
     /// `{sep}platform={json}` for `platform`, or nothing; an error when the negotiated version

@@ -38,6 +38,9 @@ pub struct Found {
     progress: Progress,
     /// `--platform`: the one platform of a multi-platform image to export.
     platform: Option<Platform>,
+    /// The image ID the export is asked for (the inspect's; `expected.id` is the platform's
+    /// manifest when one platform of a containerd-store image is exported).
+    export_id: String,
 }
 
 impl Found {
@@ -68,16 +71,41 @@ pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Resul
 /// [`lookup`] of one platform (`--platform`) of a multi-platform image (the containerd image
 /// store), which the export will then be asked for too.
 pub fn lookup_platform(engine: &Engine, name: &str, platform: Option<&Platform>, progress: &Progress) -> anyhow::Result<Found> {
-    let info = engine.inspect_platform(name, platform)?;
+    let mut info = engine.inspect_platform(name, platform)?;
+    let export_id = info.id.clone();
     if engine.image_store() == ImageStore::Containerd {
         log::debug!("the daemon at {} uses the containerd image store: layers are exported compressed and pushed as they are", engine.host());
+        if let Some(p) = platform {
+            // One platform's export is that platform's manifest alone: the image is known by
+            // the manifest's digest there, not by the index's (the image ID).
+            info.id = platform_manifest(engine, name, &info.id, p)?;
+        }
     }
     log::debug!("daemon at {} speaks API {}", engine.host(), engine.api_version());
     let from = engine.host().to_string();
     let expected = expected_of(&info, name, &from)?;
     log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
     progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone(), platform: platform.cloned() })
+    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone(), platform: platform.cloned(), export_id })
+}
+
+/// The digest of image `id`'s manifest for `platform` (containerd store), from inspect's
+/// `Manifests`; none available for it is "not found".
+fn platform_manifest(engine: &Engine, name: &str, id: &str, platform: &Platform) -> anyhow::Result<String> {
+    let manifests = engine.manifests(id)?;
+    let images: Vec<_> = manifests.iter().filter(|m| m.kind == "image").collect();
+    let found = images.iter().find(|m| m.available && m.platform.as_ref().is_some_and(|p| platform.matches(p)));
+    match found {
+        Some(m) => Ok(m.digest.clone()),
+        None if manifests.is_empty() => Ok(id.to_string()),
+        None => {
+            let have: Vec<String> = images.iter().filter(|m| m.available).filter_map(|m| m.platform.as_ref().map(|p| p.to_string())).collect();
+            Err(fail(
+                Cause::ImageNotFound,
+                format!("image not found: {name} for {platform} (the daemon at {} has it for {})", engine.host(), if have.is_empty() { "no platform".to_string() } else { have.join(", ") }),
+            ))
+        }
+    }
 }
 
 /// The image ID and `RootFS.Layers` of an inspect answer, as digests.
@@ -100,7 +128,7 @@ fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expec
 pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
     let message = format!("waiting for the daemon at {} to start the export of {} (it may be writing the image to a temporary file first)", found.from, found.name);
     let waiting = Waiting::start(found.progress.clone(), SLOW_START, message);
-    let stream = engine.export_platform(&found.expected.id.to_string(), found.platform.as_ref())?;
+    let stream = engine.export_platform(&found.export_id, found.platform.as_ref())?;
     Ok(Export { found, stream: Box::new(FirstByte { inner: stream, waiting: Some(waiting) }) })
 }
 

@@ -40,12 +40,21 @@ pub struct FakeImage {
     pub export: Export,
 }
 
+/// What a fake daemon with the containerd image store knows beyond the image.
+#[derive(Clone, Debug, Default)]
+pub struct Containerd {
+    /// `Manifests` of `GET /images/{name}/json?manifests=1`.
+    pub manifests: serde_json::Value,
+    /// The export served when the request has a `platform` parameter (else the image's).
+    pub platform_export: Option<Vec<u8>>,
+}
+
 struct Shared {
     image: Option<FakeImage>,
     /// The `Api-Version` announced.
     api: String,
-    /// Whether `GET /info` names the containerd image store.
-    containerd: bool,
+    /// With the containerd image store: `GET /info` names it, `?manifests=1` lists these.
+    containerd: Option<Containerd>,
     connections: AtomicUsize,
     requests: Mutex<Vec<String>>,
     export_started: AtomicBool,
@@ -61,12 +70,12 @@ pub struct FakeDaemon {
 impl FakeDaemon {
     /// Listen on `dir`/d.sock. `image: None` makes a daemon that knows no image.
     pub fn start(dir: &Path, image: Option<FakeImage>) -> FakeDaemon {
-        FakeDaemon::start_as(dir, image, API_VERSION, false)
+        FakeDaemon::start_as(dir, image, API_VERSION, None)
     }
 
     /// [`FakeDaemon::start`] announcing API `api`, and with `containerd` an `/info` that names
     /// the containerd image store (else `/info` is not found, as before).
-    pub fn start_as(dir: &Path, image: Option<FakeImage>, api: &str, containerd: bool) -> FakeDaemon {
+    pub fn start_as(dir: &Path, image: Option<FakeImage>, api: &str, containerd: Option<Containerd>) -> FakeDaemon {
         let path = dir.join("d.sock");
         let _ = std::fs::remove_file(&path);
         let listener =
@@ -283,7 +292,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
 
         if path == "/_ping" {
             respond(&mut w, api, "200 OK", "text/plain; charset=utf-8", b"OK", head)?;
-        } else if path == "/info" && sh.containerd {
+        } else if path == "/info" && sh.containerd.is_some() {
             let body = serde_json::json!({
                 "ID": "e2e-fake", "Driver": "overlayfs", "ServerVersion": "29.1.0",
                 "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
@@ -305,7 +314,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
             let name = percent_decode(name);
             match &sh.image {
                 Some(img) if matches(img, &name) => {
-                    let body = serde_json::json!({
+                    let mut body = serde_json::json!({
                         "Id": img.id,
                         "RepoTags": [img.name],
                         "RepoDigests": [],
@@ -313,8 +322,11 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                         "Os": "linux",
                         "Architecture": "amd64",
                         "RootFS": { "Type": "layers", "Layers": img.diff_ids },
-                    })
-                    .to_string();
+                    });
+                    if let Some(c) = sh.containerd.as_ref().filter(|_| query.contains("manifests=1")) {
+                        body["Manifests"] = c.manifests.clone();
+                    }
+                    let body = body.to_string();
                     respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
                 }
                 _ => not_found(&mut w, api, &format!("No such image: {name}"), head)?,
@@ -352,6 +364,16 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
             sh.export_started.store(true, Ordering::SeqCst);
             if head {
                 w.write_all(b"0\r\n\r\n")?;
+                continue;
+            }
+            let platform_export = sh.containerd.as_ref().and_then(|c| c.platform_export.clone()).filter(|_| query.contains("platform="));
+            if let Some(data) = platform_export {
+                write_chunks(&mut w, &data)?;
+                w.write_all(b"0\r\n\r\n")?;
+                w.flush()?;
+                if close {
+                    return Ok(());
+                }
                 continue;
             }
             match &img.export {

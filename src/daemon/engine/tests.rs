@@ -322,3 +322,22 @@ fn the_image_store_comes_from_info() {
     let old = Engine { host: DockerHost::Unix("/nonexistent/d.sock".into()), version: "1.41".into() };
     assert_eq!(old.image_store(), ImageStore::Classic);
 }
+
+#[test]
+fn manifests_and_platform_matching() {
+    let body = br#"{"Id":"sha256:i","Manifests":[
+        {"ID":"sha256:a","Available":false,"Kind":"image","ImageData":{"Platform":{"os":"linux","architecture":"arm64","variant":"v8"}}},
+        {"ID":"sha256:b","Available":true,"Kind":"image","ImageData":{"Platform":{"os":"linux","architecture":"amd64"}}},
+        {"ID":"sha256:c","Available":true,"Kind":"attestation","AttestationData":{"For":"sha256:b"}}]}"#;
+    let m = manifests_of(body).unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!((m[1].digest.as_str(), m[1].available, m[1].kind.as_str()), ("sha256:b", true, "image"));
+    assert_eq!(m[0].platform, Some(Platform::parse("linux/arm64/v8").unwrap()));
+    assert_eq!(m[2].platform, None);
+    assert!(manifests_of(br#"{"Id":"x"}"#).unwrap().is_empty());
+    let p = |s: &str| Platform::parse(s).unwrap();
+    assert!(p("linux/arm64").matches(&p("linux/arm64/v8")));
+    assert!(p("linux/arm64/v8").matches(&p("linux/arm64/v8")));
+    assert!(!p("linux/arm64/v8").matches(&p("linux/arm64")));
+    assert!(!p("linux/amd64").matches(&p("linux/arm64")));
+}
