@@ -65,7 +65,9 @@ Environment: IDPBUILDER_REGISTRY_URL, IDPBUILDER_REGISTRY_USERNAME, IDPBUILDER_R
 IDPBUILDER_REGISTRY_TOKEN, IDPBUILDER_REGISTRY_INSECURE, IDPBUILDER_RETRIES, \
 IDPBUILDER_RETRY_MAX_DELAY, IDPBUILDER_CONNECT_TIMEOUT, IDPBUILDER_READ_TIMEOUT stand in for the \
 flags of the same name; a flag always wins (IDPBUILDER_REGISTRY_INSECURE takes 1/0, true/false, yes/no or on/off). \
-A docker-credential-* helper gets 30 seconds to answer. DOCKER_HOST names the daemon (default unix:///var/run/docker.sock). \
+A docker-credential-* helper gets 30 seconds to answer. DOCKER_HOST, DOCKER_CONTEXT and the docker config's currentContext name the daemon, as for docker (default unix:///var/run/docker.sock, else $XDG_RUNTIME_DIR/docker.sock, /run/podman/podman.sock, $XDG_RUNTIME_DIR/podman/podman.sock; --log-level info says which was used); \
+tcp:// uses TLS with DOCKER_TLS_VERIFY (or DOCKER_TLS, unverified) and DOCKER_CERT_PATH's ca.pem, cert.pem, key.pem; \
+ssh:// runs `ssh … docker system dial-stdio`. \
 TMPDIR is where layers are spooled. \
 IDPUSH_CACHE_DIR names the layer cache dir (what earlier pushes learned, so an unchanged image is \
 pushed without exporting it; every claim is checked with the registry), IDPUSH_NO_CACHE=1 stands in for --no-cache, \
@@ -94,6 +96,12 @@ pub struct PushArgs {
     /// where to push it: host[:port]/path/name[:tag|@digest]
     #[argh(positional)]
     pub dest: Option<String>,
+
+    /// the docker daemon to read the image from: unix:///path/to/docker.sock, tcp://host:port
+    /// or ssh://[user@]host[:port] (default: DOCKER_HOST, DOCKER_CONTEXT, the docker config's
+    /// currentContext, the default socket, then rootless Docker's and Podman's sockets)
+    #[argh(option, short = 'H')]
+    pub host: Option<String>,
 
     /// registry URL (default https://gitea.cnoe.localtest.me:8443)
     #[argh(option, short = 'r')]
@@ -172,8 +180,9 @@ pub struct PushArgs {
     #[argh(option)]
     pub tag: Vec<String>,
 
-    /// of a multi-platform image (an OCI index or manifest list), push only the image for
-    /// this platform, os/arch[/variant], under the tag (default: the whole index)
+    /// of a multi-platform image (an OCI index or manifest list in a layout or archive, or a
+    /// daemon with the containerd image store: API 1.49+, Docker 28.1+), push only the image
+    /// for this platform, os/arch[/variant], under the tag (default: the whole index)
     #[argh(option)]
     pub platform: Option<String>,
 

@@ -17,6 +17,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     if args.password_stdin && args.image == "-" {
         anyhow::bail!("--password-stdin and SOURCE - both read stdin: give the password with --password or IDPBUILDER_REGISTRY_PASSWORD");
     }
+    let host_flag = args.host.take();
     if args.password_stdin {
         args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
@@ -33,11 +34,11 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         daemon_source: matches!(plan.from, source::Source::Daemon(_)),
         ..report::hint::Facts::registry(&plan.base_url, &host, &plan.credentials, &plan.credential_source)
     };
-    push(plan, &env).map_err(|e| report::hint::add(e, &facts))
+    push(plan, host_flag.as_deref(), &env).map_err(|e| report::hint::add(e, &facts))
 }
 
 /// The push itself, once the plan is made.
-fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
+fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
     let progress = progress::Progress::new(plan.quiet);
 
     let mut registry = registry::Registry::new(registry::Options {
@@ -53,18 +54,21 @@ fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::R
         read_timeout: plan.read_timeout,
     })?;
     let name = match &plan.from {
-        source::Source::Daemon(name) if plan.platform.is_some() => anyhow::bail!(
-            "--platform picks one image of a multi-platform index (an OCI layout or archive); the daemon's {name} is one image already: drop --platform"
-        ),
         source::Source::Daemon(name) => name.clone(),
         _ => {
             let pushed = push_read(&mut plan, &mut registry, &progress)?;
             return print(&pushed);
         }
     };
-    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    let daemon = daemon::host::discover(host_flag, &daemon::host::Sys::real())?;
+    // The progress line names the daemon; why this one is worth an info line only when the
+    // user did not name it (a context, a rootless or Podman socket).
+    let level = if daemon.named_by_user() { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "docker daemon: {} (from {})", daemon.host, daemon.how);
+    let engine = daemon::Engine::connect(daemon.host)?;
     // Nothing is read from the export before the registry has answered and accepted us.
-    let found = source::daemon::lookup(&engine, &name, &progress)?;
+    // --platform picks one image of a daemon with the containerd image store (API 1.49+).
+    let found = source::daemon::lookup_platform(&engine, &name, plan.platform.as_ref(), &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).

@@ -7,8 +7,11 @@
 
 mod auth;
 mod cache;
+mod containerd;
 mod corpus;
+mod daemon_tls;
 mod engine25;
+mod engines;
 mod errors;
 mod fake_daemon;
 mod fault_proxy;
@@ -20,6 +23,7 @@ mod loopback_tls;
 mod listing;
 mod lying;
 mod memory;
+mod podman;
 mod push;
 mod resume;
 mod roundtrips;
@@ -28,6 +32,7 @@ mod signals;
 mod source;
 mod sources;
 mod stream;
+mod ssh;
 mod support;
 mod tls;
 mod token_server;
