@@ -4,3 +4,4 @@ pub mod archive;
 
 pub mod daemon;
 pub mod gate;
+pub mod ignore;
