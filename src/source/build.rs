@@ -1,0 +1,269 @@
+//! `idpush build CONTEXT`: a folder becomes a one-layer OCI image in the store.
+//!
+//! The context is walked first ([`walk`]), so a problem (a missing context, an unreadable file,
+//! a FIFO, a symlink that climbs out of the context, a bad `.dockerignore`) is one error before
+//! anything is written. Then one tar is written from that list on a thread and spooled into the
+//! store as it streams (hashed for the diff_id, compressed, hashed again). The tar is
+//! deterministic: entries depth-first with each dir's names sorted bytewise, uid/gid 0 and no
+//! user or group names, the permission bits (and setuid/setgid/sticky) kept, every mtime
+//! clamped to the build's epoch (`SOURCE_DATE_EPOCH`, else 0), symlinks stored as symlinks with
+//! their target as it is, hard links stored as separate files. The same folder therefore gives
+//! the same layer, config and manifest digests whenever and wherever it is built.
+//!
+//! The image config (platform, labels, env, entrypoint...) is `config.rs`. The result is an
+//! [`Image`] in a [`Store`]: the same value a push uploads, so `--push` can reuse the uploader.
+
+mod config;
+
+pub use config::{Platform, Settings};
+
+use crate::error::{fail, Cause};
+use crate::image::Image;
+use crate::source::ignore::{self, Matcher};
+use crate::store::{Layer, Store};
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+/// The file the context's exclusions are read from.
+pub const IGNORE_FILE: &str = ".dockerignore";
+
+/// One entry of the layer, as found by [`walk`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative to the context, slash-separated, no leading `./` (`bin/tool`).
+    pub path: String,
+    pub kind: Kind,
+    /// Permission bits plus setuid, setgid and sticky (`mode & 0o7777`).
+    pub mode: u32,
+    /// Seconds since the epoch, as the file system has it (clamped when written).
+    pub mtime: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    /// A regular file of this many bytes (at the time of the walk).
+    File { size: u64 },
+    /// A symlink and its target, never followed.
+    Symlink(PathBuf),
+}
+
+/// Builds the image: the context's one layer and a config from `settings`, in `store`.
+pub fn build(context: &Path, settings: &Settings, store: Store) -> anyhow::Result<Image> {
+    let entries = walk(context)?;
+    let layer = spool(context, &entries, settings.epoch, &store)?;
+    let config = store.write_blob(&config::bytes(settings, &layer.diff_id))?;
+    Ok(Image::oci(store, config, &[layer]))
+}
+
+/// Every entry the layer will hold, in tar order: what is in `context` minus what its
+/// `.dockerignore` excludes. Checks each file can be opened.
+pub fn walk(context: &Path) -> anyhow::Result<Vec<Entry>> {
+    let meta = fs::metadata(context).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => {
+            fail(Cause::BadInput, format!("the build context {} does not exist (give a directory)", context.display()))
+        }
+        _ => bad(context, &e),
+    })?;
+    if !meta.is_dir() {
+        return Err(fail(Cause::BadInput, format!("the build context {} is not a directory", context.display())));
+    }
+    let ignore_path = context.join(IGNORE_FILE);
+    let matcher = match fs::symlink_metadata(&ignore_path) {
+        Ok(m) if m.is_file() => {
+            let text = fs::read_to_string(&ignore_path).map_err(|e| bad(&ignore_path, &e))?;
+            Matcher::parse(&text).map_err(|e| fail(Cause::BadInput, format!("{}: {e}", ignore_path.display())))?
+        }
+        _ => Matcher::default(),
+    };
+    let mut entries = Vec::new();
+    walk_dir(context, "", &matcher, &mut entries)?;
+    Ok(entries)
+}
+
+/// Appends the entries under `dir` (context-relative `rel`, "" for the root) to `out`.
+fn walk_dir(dir: &Path, rel: &str, matcher: &Matcher, out: &mut Vec<Entry>) -> anyhow::Result<()> {
+    let mut names = Vec::new();
+    for item in fs::read_dir(dir).map_err(|e| bad(dir, &e))? {
+        let item = item.map_err(|e| bad(dir, &e))?;
+        let name = item.file_name().into_string().map_err(|name| {
+            fail(
+                Cause::BadInput,
+                format!("{}: the name is not UTF-8 (rename it, or exclude it in {IGNORE_FILE})", dir.join(name).display()),
+            )
+        })?;
+        names.push(name);
+    }
+    names.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for name in names {
+        let path = dir.join(&name);
+        let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let excluded = matcher.excludes(&rel);
+        let meta = fs::symlink_metadata(&path).map_err(|e| bad(&path, &e))?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            // An excluded dir is still walked when an exception may re-include something in it;
+            // it goes into the layer only if something in it does.
+            if excluded && !matcher.has_exceptions() {
+                continue;
+            }
+            let at = out.len();
+            out.push(entry(rel.clone(), Kind::Dir, &meta));
+            walk_dir(&path, &rel, matcher, out)?;
+            if excluded && out.len() == at + 1 {
+                out.pop();
+            }
+            continue;
+        }
+        if excluded {
+            continue;
+        }
+        if kind.is_file() {
+            File::open(&path).map_err(|e| bad(&path, &e))?;
+            out.push(entry(rel, Kind::File { size: meta.len() }, &meta));
+        } else if kind.is_symlink() {
+            let target = fs::read_link(&path).map_err(|e| bad(&path, &e))?;
+            check_target(&path, &rel, &target)?;
+            out.push(entry(rel, Kind::Symlink(target), &meta));
+        } else {
+            let what = if kind.is_fifo() {
+                "a named pipe (FIFO)"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "a device file"
+            };
+            return Err(fail(
+                Cause::BadInput,
+                format!(
+                    "{} is {what}: a build context may hold only files, dirs and symlinks (exclude it in {IGNORE_FILE})",
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn entry(path: String, kind: Kind, meta: &Metadata) -> Entry {
+    Entry { path, kind, mode: meta.mode() & 0o7777, mtime: u64::try_from(meta.mtime()).unwrap_or(0) }
+}
+
+/// A relative symlink target must stay inside the context (`../x` from the root would point
+/// at the host, not the image); an absolute one names a path in the image and is kept.
+fn check_target(path: &Path, rel: &str, target: &Path) -> anyhow::Result<()> {
+    let Some(text) = target.to_str() else {
+        return Err(fail(Cause::BadInput, format!("{}: the symlink's target is not UTF-8", path.display())));
+    };
+    if text.starts_with('/') {
+        return Ok(());
+    }
+    let parent = rel.rfind('/').map_or("", |i| &rel[..i]);
+    let resolved = ignore::clean(format!("{parent}/{text}").trim_start_matches('/'));
+    if resolved == ".." || resolved.starts_with("../") {
+        return Err(fail(
+            Cause::BadInput,
+            format!(
+                "{} is a symlink to {text}, outside the build context (make it point inside, or exclude it in {IGNORE_FILE})",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A file or dir of the context that cannot be read, as one line naming it.
+fn bad(path: &Path, e: &io::Error) -> anyhow::Error {
+    fail(Cause::BadInput, format!("cannot read {}: {}", path.display(), e.to_string().to_lowercase()))
+}
+
+/// Writes the layer tar of `entries` on a thread and spools it into `store` as it streams.
+pub fn spool(context: &Path, entries: &[Entry], epoch: u64, store: &Store) -> anyhow::Result<Layer> {
+    let (reader, writer) = io::pipe().map_err(|e| fail(Cause::LocalIo, format!("cannot make a pipe: {e}")))?;
+    std::thread::scope(|scope| {
+        let tar = scope.spawn(move || write_tar(context, entries, epoch, writer));
+        let spooled = store.spool_tar(reader);
+        let written = tar.join().unwrap_or_else(|_| Err(fail(Cause::LocalIo, "the layer writer failed")));
+        match (written, spooled) {
+            (Ok(()), spooled) => spooled,
+            // The writer's broken pipe is only the spool giving up: its error says why.
+            (Err(e), Err(spool_e)) if is_broken_pipe(&e) => Err(spool_e),
+            (Err(e), _) => Err(e),
+        }
+    })
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}
+
+/// The deterministic tar of `entries` (read from `context`) into `out`.
+pub fn write_tar(context: &Path, entries: &[Entry], epoch: u64, out: impl Write) -> anyhow::Result<()> {
+    let mut tar = tar::Builder::new(out);
+    for e in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_username("").and_then(|_| header.set_groupname(""))?;
+        header.set_mode(e.mode);
+        header.set_mtime(e.mtime.min(epoch));
+        let path = context.join(&e.path);
+        match &e.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, format!("{}/", e.path), io::empty())
+            }
+            Kind::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, &e.path, target)
+            }
+            Kind::File { size } => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(*size);
+                let file = File::open(&path).map_err(|err| bad(&path, &err))?;
+                tar.append_data(&mut header, &e.path, Exact { inner: file, left: *size, path: &path })
+            }
+        }
+        .map_err(|err| match err.get_ref().and_then(|inner| inner.downcast_ref::<crate::error::Failure>()) {
+            Some(_) => anyhow::Error::new(err),
+            None if err.kind() == io::ErrorKind::BrokenPipe => anyhow::Error::new(err),
+            None => bad(&path, &err),
+        })?;
+    }
+    tar.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// A file's content, exactly as many bytes as its tar header says: a file that grew is cut at
+/// that size, one that shrank is an error (the tar would be corrupt).
+struct Exact<'a> {
+    inner: File,
+    left: u64,
+    path: &'a Path,
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(crate::error::io_failure(
+                io::ErrorKind::UnexpectedEof,
+                Cause::BadInput,
+                format!("{} shrank while it was read (build again once nothing writes to it)", self.path.display()),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests;
