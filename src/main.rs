@@ -16,6 +16,7 @@ mod image;
 mod interrupt;
 mod logger;
 mod oci;
+mod output;
 mod plan;
 mod progress;
 mod push;
