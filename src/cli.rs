@@ -20,6 +20,7 @@ pub struct Cli {
 #[argh(subcommand)]
 pub enum Command {
     Push(PushArgs),
+    Build(BuildArgs),
 }
 
 /// Push an image from the local Docker daemon to a registry.
@@ -152,4 +153,94 @@ pub struct PushArgs {
     /// the fastest
     #[argh(option)]
     pub compression_level: Option<u32>,
+}
+
+/// Build an image from a directory: one layer holding the context (like `COPY . /` onto
+/// scratch), written as an OCI layout or archive.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "build",
+    example = "\
+Build the folder ./site into an OCI archive, with a label and a command:
+  {command_name} ./site --output oci-archive:site.tar --tag v1 --label org.opencontainers.image.source=https://example.com/site --cmd '[\"/bin/server\"]'
+
+Write an OCI layout dir (created, or added to) and check it with skopeo:
+  {command_name} ./site --output oci:layout --tag v1 && skopeo inspect oci:layout:v1",
+    note = "\
+The layer holds every file, dir and symlink of CONTEXT except what CONTEXT/.dockerignore excludes \
+(Docker's rules: comments, *, **, ?, [...], ! exceptions, the last matching line wins; the \
+.dockerignore itself may be excluded). Entries are sorted by name, owned by uid/gid 0, keep their \
+permission bits, and their mtimes are clamped to SOURCE_DATE_EPOCH (seconds since 1970; 0 when \
+unset): the same folder always gives the same digests. Symlinks are stored as symlinks, never \
+followed; a relative symlink that points outside CONTEXT, a FIFO, a socket, a device or an \
+unreadable file is an error. The config's created time is that epoch too.
+
+--entrypoint and --cmd take a JSON array (exec form, '[\"/app\", \"--serve\"]') or a plain string, \
+run as /bin/sh -c STRING (shell form), as in a Dockerfile. Env starts with Docker's default PATH. \
+--output may be given more than once; an oci:DIR that is already a layout gets the image added \
+(a --tag already there now names this image). Every output is written in a temp dir beside it and \
+renamed into place: nothing partial is left on error or Ctrl-C.
+
+On success, stdout has one line per output: the output with the image's manifest digest \
+(oci-archive:site.tar@sha256:...). Progress goes to stderr.",
+    error_code(0, "built and written"),
+    error_code(1, "error (bad flag, bad context, cannot write the output)"),
+    error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
+)]
+pub struct BuildArgs {
+    /// the directory whose files become the image's one layer
+    #[argh(positional)]
+    pub context: String,
+
+    /// where to write the image: oci-archive:PATH (a tar of an OCI layout) or oci:DIR (an OCI
+    /// layout); repeatable
+    #[argh(option)]
+    pub output: Vec<String>,
+
+    /// name the image in the layout's index.json (org.opencontainers.image.ref.name), e.g. v1;
+    /// repeatable
+    #[argh(option)]
+    pub tag: Vec<String>,
+
+    /// a label KEY=VALUE for the image config; repeatable
+    #[argh(option)]
+    pub label: Vec<String>,
+
+    /// an environment variable KEY=VALUE for the image config; repeatable
+    #[argh(option)]
+    pub env: Vec<String>,
+
+    /// the entrypoint: a JSON array (exec form) or a string run by /bin/sh -c
+    #[argh(option)]
+    pub entrypoint: Option<String>,
+
+    /// the default command: a JSON array (exec form) or a string run by /bin/sh -c
+    #[argh(option)]
+    pub cmd: Option<String>,
+
+    /// the working directory of the container (an absolute path)
+    #[argh(option)]
+    pub workdir: Option<String>,
+
+    /// the user the container runs as (name, uid, or user:group)
+    #[argh(option)]
+    pub user: Option<String>,
+
+    /// os/arch[/variant] of the image, e.g. linux/arm64 (default: linux on this machine's
+    /// architecture)
+    #[argh(option)]
+    pub platform: Option<String>,
+
+    /// error, warn, info, debug or trace (default info)
+    #[argh(option)]
+    pub log_level: Option<String>,
+
+    /// print nothing but the result
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+
+    /// directory for the temporary image files (default $TMPDIR or /tmp)
+    #[argh(option)]
+    pub tmpdir: Option<String>,
 }

@@ -39,15 +39,23 @@ fn main() -> ExitCode {
         let _ = writeln!(std::io::stdout(), "idpush {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let Some(cli::Command::Push(args)) = cli.command else {
-        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` (see `idpush push --help`)");
+    let Some(command) = cli.command else {
+        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` or `idpush build CONTEXT --output ...` (see `idpush --help`)");
         return ExitCode::from(exit::ERROR);
     };
-    // First, so nothing that follows (the plan, credential lookups) logs into the void; the
-    // plan still validates the flag.
-    logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
+    // The logger first, so nothing that follows (the plan, credential lookups) logs into the
+    // void; the plan still validates the flag.
+    let (log_level, quiet) = match &command {
+        cli::Command::Push(args) => (args.log_level.as_deref(), args.quiet),
+        cli::Command::Build(args) => (args.log_level.as_deref(), args.quiet),
+    };
+    logger::init(logger::level_from_flags(log_level, quiet));
     interrupt::install();
-    match cmd::push::run(args) {
+    let result = match command {
+        cli::Command::Push(args) => cmd::push::run(args),
+        cli::Command::Build(args) => cmd::build::run(args),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => exit::report(&e),
     }

@@ -15,7 +15,7 @@ use crate::store::Store;
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -13,7 +13,7 @@
 //! The image config (platform, labels, env, entrypoint...) is `config.rs`. The result is an
 //! [`Image`] in a [`Store`]: the same value a push uploads, so `--push` can reuse the uploader.
 
-mod config;
+pub mod config;
 
 pub use config::{Platform, Settings};
 

@@ -1,0 +1,153 @@
+//! `idpush build CONTEXT`: wires the flags and environment into a build plan, the build
+//! (`source/build.rs`) into a store, and each `--output` writer (`output/`); prints one line
+//! per output. The built [`Image`](crate::image::Image) is what `push` uploads, so `--push
+//! DEST` and `--base` can be wired here later without touching the build.
+
+use crate::source::build::{self, Platform, Settings};
+use crate::{cli, error::fail, error::Cause, output, progress, store};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What to build and where to write it: the flags and environment, checked.
+#[derive(Debug)]
+pub struct Plan {
+    pub context: PathBuf,
+    pub settings: Settings,
+    pub outputs: Vec<output::Output>,
+    pub tags: Vec<String>,
+    pub quiet: bool,
+    pub tmpdir: PathBuf,
+}
+
+/// Checks every flag (and `SOURCE_DATE_EPOCH`, `TMPDIR`) before anything is read or written.
+pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Plan> {
+    if let Some(level) = &args.log_level {
+        if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+            return Err(fail(Cause::BadInput, format!("--log-level {level:?} is not one of error, warn, info, debug, trace")));
+        }
+    }
+    if args.output.is_empty() {
+        return Err(fail(
+            Cause::BadInput,
+            "give at least one --output oci-archive:PATH or --output oci:DIR (where to write the image)",
+        ));
+    }
+    let outputs = args.output.iter().map(|o| output::Output::parse(o)).collect::<anyhow::Result<Vec<_>>>()?;
+    for t in &args.tag {
+        output::check_tag(t)?;
+    }
+    let epoch = match env("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+        None => 0,
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            fail(Cause::BadInput, format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970 (e.g. $(git log -1 --format=%ct))"))
+        })?,
+    };
+    let platform = match &args.platform {
+        Some(p) => Platform::parse(p)?,
+        None => Platform::host(),
+    };
+    let mut settings = Settings::new(platform, epoch);
+    for l in &args.label {
+        let (k, v) = build::config::parse_pair("--label", l)?;
+        settings.labels.insert(k, v);
+    }
+    for e in &args.env {
+        let (k, v) = build::config::parse_pair("--env", e)?;
+        settings.set_env(&k, &v);
+    }
+    settings.entrypoint = args.entrypoint.as_deref().map(|e| build::config::parse_command("--entrypoint", e)).transpose()?;
+    settings.cmd = args.cmd.as_deref().map(|c| build::config::parse_command("--cmd", c)).transpose()?;
+    if let Some(w) = &args.workdir {
+        if !w.starts_with('/') {
+            return Err(fail(Cause::BadInput, format!("--workdir {w:?}: give an absolute path (e.g. /app)")));
+        }
+    }
+    settings.workdir = args.workdir;
+    if args.user.as_deref() == Some("") {
+        return Err(fail(Cause::BadInput, "--user is empty: give a name, a uid, or user:group"));
+    }
+    settings.user = args.user;
+    let tmpdir = args.tmpdir.or_else(|| env("TMPDIR")).filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into());
+    Ok(Plan { context: args.context.into(), settings, outputs, tags: args.tag, quiet: args.quiet, tmpdir: tmpdir.into() })
+}
+
+pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
+    let env = |k: &str| std::env::var(k).ok();
+    let plan = plan(args, &env)?;
+    let progress = progress::Progress::new(plan.quiet);
+    progress.line(format!("building {}", plan.context.display()));
+    let store = store::Store::create(&plan.tmpdir)?;
+    let image = build::build(&plan.context, &plan.settings, store).inspect_err(|_| store::remove_all())?;
+    for layer in &image.layers {
+        progress.blob("layer", &layer.digest, layer.size, "built");
+    }
+    let mut stdout = std::io::stdout().lock();
+    for out in &plan.outputs {
+        crate::interrupt::check()?;
+        output::write(&image, out, &plan.tags).inspect_err(|_| store::remove_all())?;
+        progress.line(format!("wrote {out}"));
+        // A closed stdout (`| true`) is not an error: the image is written.
+        let _ = writeln!(stdout, "{out}@{}", image.manifest_digest);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> cli::BuildArgs {
+        let mut all = vec!["ctx"];
+        all.extend_from_slice(extra);
+        <cli::BuildArgs as argh::FromArgs>::from_args(&["build"], &all).unwrap()
+    }
+
+    fn err(extra: &[&str], env: &[(&str, &str)]) -> String {
+        let env = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        format!("{:#}", plan(args(extra), &env).unwrap_err())
+    }
+
+    #[test]
+    fn plans_every_flag() {
+        let env = |k: &str| (k == "SOURCE_DATE_EPOCH").then(|| "1700000000".to_string());
+        let p = plan(
+            args(&[
+                "--output", "oci:l", "--output", "oci-archive:a.tar", "--tag", "v1", "--label", "a=1", "--label", "a=2",
+                "--env", "X=1", "--cmd", "serve", "--entrypoint", "[\"/app\"]", "--workdir", "/w", "--user", "1000:1000",
+                "--platform", "linux/arm64", "-q",
+            ]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(p.outputs, [output::Output::OciDir("l".into()), output::Output::OciArchive("a.tar".into())]);
+        assert_eq!(p.settings.epoch, 1_700_000_000);
+        assert_eq!(p.settings.labels["a"], "2");
+        assert_eq!(p.settings.env, ["X=1"]);
+        assert_eq!(p.settings.cmd.as_deref(), Some(&["/bin/sh".to_string(), "-c".into(), "serve".into()][..]));
+        assert_eq!(p.settings.entrypoint.as_deref(), Some(&["/app".to_string()][..]));
+        assert_eq!(p.settings.platform.architecture, "arm64");
+        assert!(p.quiet);
+        assert_eq!(p.tmpdir, PathBuf::from("/tmp"));
+        let p = plan(args(&["--output", "oci:l"]), &|_| None).unwrap();
+        assert_eq!((p.settings.epoch, p.settings.platform.clone()), (0, Platform::host()));
+    }
+
+    #[test]
+    fn bad_flags_are_one_line_each() {
+        let out = ["--output", "oci:l"];
+        fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+            [&["--output", "oci:l"][..], extra].concat()
+        }
+        assert!(err(&[], &[]).starts_with("give at least one --output"));
+        assert!(err(&["--output", "tar:x"], &[]).starts_with("--output \"tar:x\""));
+        assert!(err(&with(&["--label", "novalue"]), &[]).starts_with("--label \"novalue\": give KEY=VALUE"));
+        assert!(err(&with(&["--env", "=x"]), &[]).starts_with("--env"));
+        assert!(err(&with(&["--tag", "bad tag"]), &[]).starts_with("--tag"));
+        assert!(err(&with(&["--platform", "amd64"]), &[]).starts_with("--platform"));
+        assert!(err(&with(&["--cmd", "[oops"]), &[]).starts_with("--cmd"));
+        assert!(err(&with(&["--workdir", "rel"]), &[]).starts_with("--workdir"));
+        assert!(err(&with(&["--log-level", "loud"]), &[]).starts_with("--log-level"));
+        assert!(err(&out, &[("SOURCE_DATE_EPOCH", "yesterday")]).starts_with("SOURCE_DATE_EPOCH=\"yesterday\""));
+    }
+}
