@@ -1,0 +1,297 @@
+//! `idpush build CONTEXT`: a folder becomes an OCI image, checked with independent tools.
+//! - the archive and the layout are read by skopeo (digest, labels, created) and umoci (files,
+//!   modes, symlinks of the unpacked rootfs);
+//! - the image, copied into the real daemon by skopeo, holds exactly the non-ignored files
+//!   with their modes and symlinks (`docker create` + `docker export`: the image has no shell);
+//! - the same context gives the same digest, also after its mtimes changed;
+//! - bad inputs: one clear line, exit 1, no output and nothing in TMPDIR.
+
+use crate::support::*;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A context with files, a subdir, an executable, symlinks and a `.dockerignore` that excludes
+/// logs (but one), a secret and an ignored dir.
+fn context(dir: &TestDir) -> PathBuf {
+    let ctx = dir.sub("ctx");
+    let write = |p: &str, content: &str, mode: u32| {
+        let path = ctx.join(p);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, content).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("hello.txt", "hello from idpush build\n", 0o644);
+    write("bin/tool", "#!/bin/sh\necho tool\n", 0o755);
+    write("app/config/settings.json", "{\"a\": 1}\n", 0o600);
+    write("app/data.bin", &"x".repeat(100_000), 0o644);
+    write("logs/1.log", "noise", 0o644);
+    write("logs/keep.log", "kept", 0o644);
+    write("debug.log", "noise", 0o644);
+    write("secret.key", "do not ship", 0o600);
+    write("node_modules/pkg/index.js", "x", 0o644);
+    symlink("hello.txt", ctx.join("link-to-hello")).unwrap();
+    symlink("../hello.txt", ctx.join("app/up")).unwrap();
+    symlink("/usr/bin/env", ctx.join("bin/env")).unwrap();
+    fs::write(ctx.join(".dockerignore"), "# not shipped\n*.log\n**/*.log\n!logs/keep.log\nsecret.key\n/node_modules\n").unwrap();
+    ctx
+}
+
+/// Content as compared: itself when short, else its size and digest (keeps failures readable).
+fn summary(content: String) -> String {
+    if content.len() <= 200 {
+        content
+    } else {
+        format!("{} bytes, {}", content.len(), sha256_digest(content.as_bytes()))
+    }
+}
+
+/// What the image must hold: path → (type, mode, content or link target).
+fn expected() -> BTreeMap<String, (char, u32, String)> {
+    let f = |mode, c: &str| ('f', mode, summary(c.to_string()));
+    let d = || ('d', 0o755, String::new());
+    let l = |t: &str| ('l', 0o777, t.to_string());
+    [
+        (".dockerignore", f(0o644, "# not shipped\n*.log\n**/*.log\n!logs/keep.log\nsecret.key\n/node_modules\n")),
+        ("app", d()),
+        ("app/config", d()),
+        ("app/config/settings.json", f(0o600, "{\"a\": 1}\n")),
+        ("app/data.bin", f(0o644, &"x".repeat(100_000))),
+        ("app/up", l("../hello.txt")),
+        ("bin", d()),
+        ("bin/env", l("/usr/bin/env")),
+        ("bin/tool", f(0o755, "#!/bin/sh\necho tool\n")),
+        ("hello.txt", f(0o644, "hello from idpush build\n")),
+        ("link-to-hello", l("hello.txt")),
+        ("logs", d()),
+        ("logs/keep.log", f(0o644, "kept")),
+    ]
+    .into_iter()
+    .map(|(p, e)| (p.to_string(), e))
+    .collect()
+}
+
+/// The entries of a tar, as [`expected`] describes them.
+fn tar_entries(bytes: &[u8]) -> BTreeMap<String, (char, u32, String)> {
+    let mut out = BTreeMap::new();
+    for e in tar::Archive::new(bytes).entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+        let h = e.header().clone();
+        let (kind, content) = match h.entry_type() {
+            tar::EntryType::Directory => ('d', String::new()),
+            tar::EntryType::Symlink => ('l', e.link_name().unwrap().unwrap().to_string_lossy().into_owned()),
+            _ => {
+                let mut s = String::new();
+                e.read_to_string(&mut s).unwrap();
+                ('f', summary(s))
+            }
+        };
+        let mode = if kind == 'l' { 0o777 } else { h.mode().unwrap() & 0o7777 };
+        out.insert(path, (kind, mode, content));
+    }
+    out
+}
+
+/// The rootfs tree under `root`, as [`expected`] describes it.
+fn tree(root: &Path) -> BTreeMap<String, (char, u32, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (char, u32, String)>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                out.insert(rel, ('l', 0o777, fs::read_link(&path).unwrap().to_string_lossy().into_owned()));
+            } else if meta.is_dir() {
+                out.insert(rel, ('d', meta.permissions().mode() & 0o7777, String::new()));
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, ('f', meta.permissions().mode() & 0o7777, summary(fs::read_to_string(&path).unwrap())));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn idpush(dir: &TestDir) -> Idpush {
+    Idpush::new(&dir.sub(&unique("run")), &env().docker_host)
+}
+
+/// The manifest digest of each stdout line `OUTPUT@sha256:...`, checked against `outputs`.
+fn digests(out: &Output, outputs: &[String]) -> Vec<String> {
+    assert_eq!(out.code, Some(0), "idpush build failed:\n{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), outputs.len(), "one stdout line per output:\n{}", out.describe());
+    lines
+        .iter()
+        .zip(outputs)
+        .map(|(line, o)| {
+            let (name, digest) = line.rsplit_once('@').unwrap_or_else(|| panic!("no @digest in {line:?}"));
+            assert_eq!(name, o);
+            assert!(is_sha256_digest(digest), "{line:?}");
+            digest.to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn build_context_into_archive_and_layout_then_run_in_daemon() {
+    let dir = TestDir::new("build-full");
+    let ctx = context(&dir);
+    let (archive, layout) = (dir.path.join("img.tar"), dir.path.join("layout"));
+    let outputs = [format!("oci-archive:{}", archive.display()), format!("oci:{}", layout.display())];
+    let out = idpush(&dir)
+        .args(["build", ctx.to_str().unwrap(), "--output", &outputs[0], "--output", &outputs[1], "--tag", "v1"])
+        .args(["--label", "org.opencontainers.image.title=e2e", "--label", "team=build", "--env", "GREETING=hi"])
+        .args(["--entrypoint", "[\"/bin/tool\"]", "--cmd", "--serve", "--workdir", "/app", "--user", "1000:1000"])
+        .args(["--platform", "linux/amd64"])
+        .run();
+    let got = digests(&out, &outputs);
+    assert_eq!(got[0], got[1], "both outputs hold the same image");
+    let digest = &got[0];
+
+    // skopeo reads both; the config says what the flags said.
+    for reference in [format!("oci-archive:{}", archive.display()), format!("oci:{}:v1", layout.display())] {
+        let out = skopeo(&["inspect", &reference]);
+        assert_eq!(out.code, Some(0), "skopeo inspect {reference}:\n{}", out.describe());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["Digest"], digest.as_str(), "{reference}");
+        assert_eq!(v["Labels"], serde_json::json!({"org.opencontainers.image.title": "e2e", "team": "build"}));
+        assert_eq!((v["Os"].as_str(), v["Architecture"].as_str()), (Some("linux"), Some("amd64")));
+        assert_eq!(v["Created"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
+    }
+    let raw = skopeo(&["inspect", "--config", "--raw", &format!("oci:{}:v1", layout.display())]);
+    let config: serde_json::Value = serde_json::from_str(&raw.stdout).unwrap_or_else(|e| panic!("{e}: {}", raw.describe()));
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/bin/tool"]));
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["/bin/sh", "-c", "--serve"]));
+    assert_eq!((config["config"]["WorkingDir"].as_str(), config["config"]["User"].as_str()), (Some("/app"), Some("1000:1000")));
+    assert!(config["config"]["Env"].as_array().unwrap().contains(&serde_json::json!("GREETING=hi")));
+
+    // umoci unpacks the layout: exactly the non-ignored files, modes and symlinks.
+    let bundle = dir.path.join("bundle");
+    let out = run(
+        {
+            let mut c = std::process::Command::new("umoci");
+            c.args(["unpack", "--image", &format!("{}:v1", layout.display()), bundle.to_str().unwrap()]);
+            c
+        },
+        "umoci unpack",
+        TOOL_TIMEOUT,
+    );
+    assert_eq!(out.code, Some(0), "umoci unpack (Debian package umoci) failed:\n{}", out.describe());
+    assert_eq!(tree(&bundle.join("rootfs")), expected());
+
+    // Into the real daemon (skopeo), then `docker create` + `docker export`.
+    let name = format!("{}:v1", unique("e2e-build"));
+    let mut images = ImageGuard::new();
+    let out = skopeo(&[
+        "copy",
+        "--dest-daemon-host",
+        &env().docker_host,
+        &format!("oci-archive:{}", archive.display()),
+        &format!("docker-daemon:{name}"),
+    ]);
+    assert_eq!(out.code, Some(0), "skopeo copy into the daemon:\n{}", out.describe());
+    images.add(&name);
+    let labels = docker(&["image", "inspect", "-f", "{{json .Config.Labels}}", &name]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(labels.trim()).unwrap()["team"], "build");
+    let cid = docker(&["create", &name]).trim().to_string();
+    let export = docker_cmd(&["export", &cid]).output().unwrap();
+    let _ = docker_output(&["rm", "-f", &cid]);
+    assert!(export.status.success(), "docker export failed");
+    let mut files = tar_entries(&export.stdout);
+    // What the daemon adds to every container.
+    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
+        files.remove(added);
+    }
+    assert_eq!(files, expected());
+}
+
+#[test]
+fn same_context_same_digest_whatever_the_mtimes() {
+    let dir = TestDir::new("build-same");
+    let ctx = context(&dir);
+    let build = |name: &str, epoch: Option<&str>| {
+        let out = format!("oci-archive:{}", dir.path.join(name).display());
+        let mut run = idpush(&dir).args(["build", "-q", ctx.to_str().unwrap(), "--output", &out]);
+        if let Some(e) = epoch {
+            run = run.env("SOURCE_DATE_EPOCH", e);
+        }
+        let result = run.run();
+        assert!(result.stderr.is_empty(), "-q prints nothing but the result:\n{}", result.describe());
+        digests(&result, &[out])[0].clone()
+    };
+    let first = build("a.tar", None);
+    // Touch every file and dir (now): mtimes are clamped, nothing changes.
+    let status = std::process::Command::new("find").arg(&ctx).args(["-exec", "touch", "-h", "{}", "+"]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(build("b.tar", None), first);
+    assert_eq!(fs::read(dir.path.join("a.tar")).unwrap(), fs::read(dir.path.join("b.tar")).unwrap(), "even the archive bytes");
+
+    // SOURCE_DATE_EPOCH: another digest, its created time, and again stable.
+    let dated = build("c.tar", Some("1700000000"));
+    assert_ne!(dated, first);
+    assert_eq!(build("d.tar", Some("1700000000")), dated);
+    let out = skopeo(&["inspect", &format!("oci-archive:{}", dir.path.join("c.tar").display())]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
+    assert_eq!(v["Created"], "2023-11-14T22:13:20Z");
+
+    // A changed byte changes it.
+    fs::write(ctx.join("hello.txt"), "hello from idpush build!\n").unwrap();
+    assert_ne!(build("e.tar", None), first);
+}
+
+#[test]
+fn bad_inputs_are_one_line_and_leave_nothing() {
+    let dir = TestDir::new("build-bad");
+    let good = dir.sub("good");
+    fs::write(good.join("f"), "x").unwrap();
+    let escape = dir.sub("escape");
+    symlink("../../etc/passwd", escape.join("evil")).unwrap();
+    let fifo = dir.sub("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(fifo.join("pipe")).status().unwrap().success());
+    let badignore = dir.sub("badignore");
+    fs::write(badignore.join(".dockerignore"), "[oops\n").unwrap();
+    let missing = dir.path.join("missing");
+
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec![p(&missing)], format!("the build context {} does not exist", p(&missing))),
+        (vec![p(&escape)], format!("{}/evil is a symlink to ../../etc/passwd, outside the build context", p(&escape))),
+        (vec![p(&fifo)], format!("{}/pipe is a named pipe (FIFO)", p(&fifo))),
+        (vec![p(&badignore)], "line 1: \"[oops\" has a `[` without its `]`".into()),
+        (vec![p(&good), "--label".into(), "novalue".into()], "--label \"novalue\": give KEY=VALUE".into()),
+        (vec![p(&good), "--platform".into(), "amd64".into()], "--platform \"amd64\"".into()),
+    ];
+    let output = dir.path.join("out.tar");
+    for (args, message) in cases {
+        let run_dir = dir.sub(&unique("run"));
+        let out = Idpush::new(&run_dir, &env().docker_host)
+            .args(["build".to_string(), "--output".into(), format!("oci-archive:{}", output.display())])
+            .args(&args)
+            .run();
+        assert_eq!(out.code, Some(1), "{args:?}:\n{}", out.describe());
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout:\n{}", out.describe());
+        let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("idpush: error: ")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: one error line:\n{}", out.describe());
+        assert!(errors[0].contains(&message), "{args:?}: want {message:?}:\n{}", out.describe());
+        assert!(!output.exists(), "{args:?}: no output written");
+        assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new(), "{args:?}: TMPDIR left empty");
+    }
+    // An output in a dir that does not exist: refused, nothing left beside it.
+    let run_dir = dir.sub(&unique("run"));
+    let out = Idpush::new(&run_dir, &env().docker_host)
+        .args(["build", &p(&good), "--output", &format!("oci:{}/no/such/layout", dir.path.display())])
+        .run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr.contains("does not exist (create it first)"), "{}", out.describe());
+    assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
+    let mut left = dir_entries(&dir.path);
+    left.retain(|n| n.starts_with("idpush-"));
+    assert_eq!(left, Vec::<String>::new(), "no temp dir beside the outputs");
+}
