@@ -295,3 +295,73 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     left.retain(|n| n.starts_with("idpush-"));
     assert_eq!(left, Vec::<String>::new(), "no temp dir beside the outputs");
 }
+
+extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Whether process `pid` catches signal `sig` yet (its `SigCgt` mask).
+fn catches(pid: u32, sig: i32) -> bool {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
+}
+
+/// A signal at some moment of a build (walking, spooling the layer, writing each output) ends
+/// it with 128 + the signal and leaves no temp dir in TMPDIR or beside the outputs, and no
+/// partial output (one renamed into place just before is whole); a build that finished first
+/// wrote both outputs.
+#[test]
+fn signals_during_a_build_leave_nothing_partial() {
+    let dir = TestDir::new("build-signal");
+    let ctx = dir.sub("ctx");
+    // Sparse zeros: no disk used, but about a second or two of compression here.
+    fs::File::create(ctx.join("zeros")).unwrap().set_len(256 << 20).unwrap();
+    fs::write(ctx.join("small"), "x").unwrap();
+    let out_dir = dir.sub("out");
+    let mut interrupted = 0;
+    for (i, (sig, delay_ms)) in [(2, 0u64), (15, 300), (2, 700), (1, 1200), (2, 1800), (15, 2500)].into_iter().enumerate() {
+        let run_dir = dir.sub(&format!("run{i}"));
+        let (archive, layout) = (out_dir.join(format!("img{i}.tar")), out_dir.join(format!("layout{i}")));
+        let mut child = Idpush::new(&run_dir, &env().docker_host)
+            .args(["build", ctx.to_str().unwrap()])
+            .args(["--output", &format!("oci-archive:{}", archive.display()), "--output", &format!("oci:{}", layout.display())])
+            .spawn();
+        let start = std::time::Instant::now();
+        while !catches(child.id(), sig) {
+            assert!(!child.has_exited() && start.elapsed().as_secs() < 30, "idpush never caught signal {sig}");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: kill(2) on our own child, not yet waited for.
+        unsafe { kill(child.id() as i32, sig) };
+        let out = child.wait(IDPUSH_TIMEOUT);
+        match out.code {
+            Some(0) => {
+                assert!(archive.is_file() && layout.join("index.json").is_file(), "{}", out.describe());
+            }
+            Some(code) if code == 128 + sig => {
+                interrupted += 1;
+                assert!(out.stderr.contains("idpush: interrupted ("), "{}", out.describe());
+                // An output renamed into place just before the signal is whole; none is partial.
+                for (exists, reference) in [
+                    (archive.exists(), format!("oci-archive:{}", archive.display())),
+                    (layout.exists(), format!("oci:{}", layout.display())),
+                ] {
+                    if exists {
+                        let check = skopeo(&["inspect", &reference]);
+                        assert_eq!(check.code, Some(0), "partial {reference} after signal {sig}:\n{}", check.describe());
+                    }
+                }
+            }
+            _ => panic!("signal {sig} after {delay_ms} ms: want exit 0 or {}:\n{}", 128 + sig, out.describe()),
+        }
+        assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new(), "TMPDIR left non-empty");
+        let left: Vec<String> = dir_entries(&out_dir).into_iter().filter(|n| n.starts_with("idpush-")).collect();
+        assert_eq!(left, Vec::<String>::new(), "a temp dir left beside the outputs");
+    }
+    assert!(interrupted >= 2, "only {interrupted} of 6 builds were interrupted: the build is too fast to test this");
+}
