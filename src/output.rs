@@ -42,6 +42,15 @@ impl Output {
     }
 }
 
+impl Output {
+    /// The file or dir written.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Output::OciArchive(p) | Output::OciDir(p) => p,
+        }
+    }
+}
+
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -76,9 +76,14 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let env = |k: &str| std::env::var(k).ok();
     let plan = plan(args, &env)?;
     let progress = progress::Progress::new(plan.quiet);
-    progress.line(format!("building {}", plan.context.display()));
+    // The outputs, when inside the context, stay out of the image (a rebuild would pack the
+    // last result); as canonical paths, like the walk's.
+    let outputs: Vec<PathBuf> = plan.outputs.iter().filter_map(|o| canonical(o.path())).collect();
+    let entries = build::walk(&plan.context, &outputs)?;
+    progress.line(format!("building {} ({} entries)", plan.context.display(), entries.len()));
+    // Made after the walk, so a TMPDIR inside the context is not packed either.
     let store = store::Store::create(&plan.tmpdir)?;
-    let image = build::build(&plan.context, &plan.settings, store).inspect_err(|_| store::remove_all())?;
+    let image = build::build(&plan.context, &entries, &plan.settings, store).inspect_err(|_| store::remove_all())?;
     for layer in &image.layers {
         progress.blob("layer", &layer.digest, layer.size, "built");
     }
@@ -91,6 +96,16 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(stdout, "{out}@{}", image.manifest_digest);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `path` made absolute through its parent dir's canonical path (the path itself may not exist
+/// yet); None if the parent cannot be resolved (the writer then reports it).
+fn canonical(path: &std::path::Path) -> Option<PathBuf> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
 }
 
 #[cfg(test)]

@@ -50,17 +50,19 @@ pub enum Kind {
     Symlink(PathBuf),
 }
 
-/// Builds the image: the context's one layer and a config from `settings`, in `store`.
-pub fn build(context: &Path, settings: &Settings, store: Store) -> anyhow::Result<Image> {
-    let entries = walk(context)?;
-    let layer = spool(context, &entries, settings.epoch, &store)?;
+/// Builds the image from the walked context ([`walk`]): its one layer and a config from
+/// `settings`, in `store`.
+pub fn build(context: &Path, entries: &[Entry], settings: &Settings, store: Store) -> anyhow::Result<Image> {
+    let layer = spool(context, entries, settings.epoch, &store)?;
     let config = store.write_blob(&config::bytes(settings, &layer.diff_id))?;
     Ok(Image::oci(store, config, &[layer]))
 }
 
 /// Every entry the layer will hold, in tar order: what is in `context` minus what its
-/// `.dockerignore` excludes. Checks each file can be opened.
-pub fn walk(context: &Path) -> anyhow::Result<Vec<Entry>> {
+/// `.dockerignore` excludes and minus the paths in `skip` (absolute, as
+/// [`std::fs::canonicalize`] gives them: the build's own outputs, when they are inside the
+/// context, so a rebuild does not pack the last result). Checks each file can be opened.
+pub fn walk(context: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<Entry>> {
     let meta = fs::metadata(context).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => {
             fail(Cause::BadInput, format!("the build context {} does not exist (give a directory)", context.display()))
@@ -78,13 +80,25 @@ pub fn walk(context: &Path) -> anyhow::Result<Vec<Entry>> {
         }
         _ => Matcher::default(),
     };
+    let skip: Vec<String> = match fs::canonicalize(context) {
+        Ok(root) => skip.iter().filter_map(|p| p.strip_prefix(&root).ok()).filter_map(|p| p.to_str()).map(String::from).collect(),
+        Err(_) => Vec::new(),
+    };
     let mut entries = Vec::new();
-    walk_dir(context, "", &matcher, &mut entries)?;
+    walk_dir(context, "", &Walk { matcher: &matcher, skip: &skip }, &mut entries)?;
     Ok(entries)
 }
 
+/// What [`walk_dir`] leaves out.
+struct Walk<'a> {
+    matcher: &'a Matcher,
+    /// Context-relative paths never put in the layer.
+    skip: &'a [String],
+}
+
 /// Appends the entries under `dir` (context-relative `rel`, "" for the root) to `out`.
-fn walk_dir(dir: &Path, rel: &str, matcher: &Matcher, out: &mut Vec<Entry>) -> anyhow::Result<()> {
+fn walk_dir(dir: &Path, rel: &str, rules: &Walk, out: &mut Vec<Entry>) -> anyhow::Result<()> {
+    let matcher = rules.matcher;
     let mut names = Vec::new();
     for item in fs::read_dir(dir).map_err(|e| bad(dir, &e))? {
         let item = item.map_err(|e| bad(dir, &e))?;
@@ -100,6 +114,9 @@ fn walk_dir(dir: &Path, rel: &str, matcher: &Matcher, out: &mut Vec<Entry>) -> a
     for name in names {
         let path = dir.join(&name);
         let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        if rules.skip.contains(&rel) {
+            continue;
+        }
         let excluded = matcher.excludes(&rel);
         let meta = fs::symlink_metadata(&path).map_err(|e| bad(&path, &e))?;
         let kind = meta.file_type();
@@ -111,7 +128,7 @@ fn walk_dir(dir: &Path, rel: &str, matcher: &Matcher, out: &mut Vec<Entry>) -> a
             }
             let at = out.len();
             out.push(entry(rel.clone(), Kind::Dir, &meta));
-            walk_dir(&path, &rel, matcher, out)?;
+            walk_dir(&path, &rel, rules, out)?;
             if excluded && out.len() == at + 1 {
                 out.pop();
             }

@@ -11,7 +11,8 @@ fn image(dir: &TempDir, content: &str) -> Image {
     fs::write(ctx.join("f"), content).unwrap();
     let spool = dir.join("spool");
     fs::create_dir_all(&spool).unwrap();
-    build::build(&ctx, &Settings::new(Platform::parse("linux/amd64").unwrap(), 0), Store::create(&spool).unwrap()).unwrap()
+    let entries = build::walk(&ctx, &[]).unwrap();
+    build::build(&ctx, &entries, &Settings::new(Platform::parse("linux/amd64").unwrap(), 0), Store::create(&spool).unwrap()).unwrap()
 }
 
 fn index_of(bytes: &[u8]) -> Vec<(String, Option<String>)> {

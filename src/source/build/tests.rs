@@ -31,7 +31,7 @@ fn paths(entries: &[Entry]) -> Vec<&str> {
 fn walk_sorts_excludes_and_keeps_exceptions() {
     let dir = TempDir::new("build-walk");
     let root = context(&dir);
-    let entries = walk(&root).unwrap();
+    let entries = walk(&root, &[]).unwrap();
     assert_eq!(
         paths(&entries),
         [".dockerignore", "abs-link", "hello.txt", "link", "logs", "logs/keep.log", "run.sh", "sub", "sub/a.txt", "sub/deep", "sub/deep/b.txt", "sub/up"]
@@ -44,42 +44,69 @@ fn walk_sorts_excludes_and_keeps_exceptions() {
 
     // The ignore file may exclude itself; an excluded dir with no exception is not entered.
     fs::write(root.join(IGNORE_FILE), ".dockerignore\nsub\n").unwrap();
-    let entries = walk(&root).unwrap();
+    let entries = walk(&root, &[]).unwrap();
     assert_eq!(paths(&entries), ["abs-link", "hello.txt", "link", "logs", "logs/1.log", "logs/keep.log", "run.sh", "secret.key"]);
+
+    // The build's outputs inside the context are left out (given as canonical paths).
+    let canonical = fs::canonicalize(&root).unwrap();
+    let entries = walk(&root, &[canonical.join("logs"), canonical.join("run.sh"), dir.join("elsewhere")]).unwrap();
+    assert_eq!(paths(&entries), ["abs-link", "hello.txt", "link", "secret.key"]);
+}
+
+#[test]
+fn long_names_and_targets_round_trip() {
+    let dir = TempDir::new("build-long");
+    let root = dir.join("ctx");
+    let deep = format!("{}/{}", "d".repeat(120), "e".repeat(120));
+    fs::create_dir_all(root.join(&deep)).unwrap();
+    let file = format!("{deep}/{}.txt", "f".repeat(150));
+    fs::write(root.join(&file), "deep").unwrap();
+    let target = "t".repeat(200);
+    symlink(&target, root.join("long-link")).unwrap();
+    let mut bytes = Vec::new();
+    write_tar(&root, &walk(&root, &[]).unwrap(), 0, &mut bytes).unwrap();
+    let mut names = Vec::new();
+    for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let e = e.unwrap();
+        let link = e.link_name().unwrap().map(|l| l.to_string_lossy().into_owned());
+        names.push((e.path().unwrap().to_string_lossy().into_owned(), link));
+    }
+    assert!(names.contains(&(file.clone(), None)), "{names:?}");
+    assert!(names.contains(&("long-link".to_string(), Some(target))), "{names:?}");
 }
 
 #[test]
 fn bad_contexts_are_one_clear_error() {
     let dir = TempDir::new("build-bad");
     let missing = dir.join("nope");
-    let e = walk(&missing).unwrap_err();
+    let e = walk(&missing, &[]).unwrap_err();
     assert_eq!(format!("{e:#}"), format!("the build context {} does not exist (give a directory)", missing.display()));
 
     fs::write(dir.join("file"), "").unwrap();
-    assert!(format!("{:#}", walk(&dir.join("file")).unwrap_err()).contains("is not a directory"));
+    assert!(format!("{:#}", walk(&dir.join("file"), &[]).unwrap_err()).contains("is not a directory"));
 
     let root = dir.join("escape");
     fs::create_dir_all(root.join("a")).unwrap();
     symlink("../../etc/passwd", root.join("a/evil")).unwrap();
-    let e = format!("{:#}", walk(&root).unwrap_err());
+    let e = format!("{:#}", walk(&root, &[]).unwrap_err());
     assert!(e.contains("a/evil is a symlink to ../../etc/passwd, outside the build context"), "{e}");
     fs::write(root.join(IGNORE_FILE), "a/evil\n").unwrap();
-    assert_eq!(paths(&walk(&root).unwrap()), [".dockerignore", "a"], "an excluded bad symlink is no error");
+    assert_eq!(paths(&walk(&root, &[]).unwrap()), [".dockerignore", "a"], "an excluded bad symlink is no error");
 
     let root = dir.join("fifo");
     fs::create_dir_all(&root).unwrap();
     let status = std::process::Command::new("mkfifo").arg(root.join("pipe")).status().unwrap();
     assert!(status.success(), "mkfifo");
-    let e = format!("{:#}", walk(&root).unwrap_err());
+    let e = format!("{:#}", walk(&root, &[]).unwrap_err());
     assert!(e.contains("pipe is a named pipe (FIFO): a build context may hold only files"), "{e}");
 
     let root = dir.join("badignore");
     fs::create_dir_all(&root).unwrap();
     fs::write(root.join(IGNORE_FILE), "ok\n[oops\n").unwrap();
-    let e = format!("{:#}", walk(&root).unwrap_err());
+    let e = format!("{:#}", walk(&root, &[]).unwrap_err());
     assert!(e.contains(".dockerignore: line 2: \"[oops\" has a `[` without its `]`"), "{e}");
     for e in [&missing, &root] {
-        let err = walk(e).unwrap_err();
+        let err = walk(e, &[]).unwrap_err();
         assert_eq!(crate::error::class_of(&err), crate::error::Class::Permanent);
     }
 }
@@ -88,7 +115,7 @@ fn bad_contexts_are_one_clear_error() {
 fn tar_headers_are_deterministic() {
     let dir = TempDir::new("build-tar");
     let root = context(&dir);
-    let entries = walk(&root).unwrap();
+    let entries = walk(&root, &[]).unwrap();
     let mut bytes = Vec::new();
     write_tar(&root, &entries, 0, &mut bytes).unwrap();
     let mut archive = tar::Archive::new(&bytes[..]);
@@ -115,7 +142,7 @@ fn tar_headers_are_deterministic() {
     // With an epoch, newer mtimes come down to it and older ones stay.
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
     File::options().write(true).open(root.join("hello.txt")).unwrap().set_modified(old).unwrap();
-    let entries = walk(&root).unwrap();
+    let entries = walk(&root, &[]).unwrap();
     let mut bytes = Vec::new();
     write_tar(&root, &entries, 5000, &mut bytes).unwrap();
     let mut archive = tar::Archive::new(&bytes[..]);
@@ -131,9 +158,10 @@ fn same_folder_same_digests() {
     let dir = TempDir::new("build-same");
     let root = context(&dir);
     let settings = Settings::new(Platform::parse("linux/amd64").unwrap(), 0);
+    let build = |root: &Path, settings: &Settings, store: Store| super::build(root, &walk(root, &[]).unwrap(), settings, store);
     let first = build(&root, &settings, Store::create(dir.path()).unwrap()).unwrap();
     // Touch everything: mtimes are clamped, so nothing changes.
-    for e in walk(&root).unwrap() {
+    for e in walk(&root, &[]).unwrap() {
         if matches!(e.kind, Kind::File { .. }) {
             File::options().write(true).open(root.join(&e.path)).unwrap().set_modified(SystemTime::now()).unwrap();
         }
@@ -159,7 +187,7 @@ fn a_file_that_shrinks_is_an_error() {
     let root = dir.join("ctx");
     fs::create_dir_all(&root).unwrap();
     fs::write(root.join("f"), "long content").unwrap();
-    let entries = walk(&root).unwrap();
+    let entries = walk(&root, &[]).unwrap();
     fs::write(root.join("f"), "short").unwrap();
     let e = format!("{:#}", write_tar(&root, &entries, 0, io::sink()).unwrap_err());
     assert!(e.contains("f shrank while it was read"), "{e}");
