@@ -198,7 +198,7 @@ fn bad(path: &Path, e: &io::Error) -> anyhow::Error {
 
 /// Writes the layer tar of `entries` on a thread and spools it into `store` as it streams.
 pub fn spool(context: &Path, entries: &[Entry], epoch: u64, store: &Store) -> anyhow::Result<Layer> {
-    let (reader, writer) = io::pipe().map_err(|e| fail(Cause::LocalIo, format!("cannot make a pipe: {e}")))?;
+    let (reader, writer) = pipe();
     std::thread::scope(|scope| {
         let tar = scope.spawn(move || write_tar(context, entries, epoch, writer));
         let spooled = store.spool_tar(reader);
@@ -210,6 +210,67 @@ pub fn spool(context: &Path, entries: &[Entry], epoch: u64, store: &Store) -> an
             (Err(e), _) => Err(e),
         }
     })
+}
+
+/// A pipe between two threads in 256 KiB chunks, at most four in flight (memory stays flat):
+/// [`std::io::pipe`] needs Rust 1.87, the project builds with 1.85. Dropping the reader makes
+/// the writer fail with `BrokenPipe`; dropping the writer is the reader's end of file.
+fn pipe() -> (PipeReader, PipeWriter) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(4);
+    (PipeReader { rx, chunk: Vec::new(), at: 0 }, PipeWriter { tx, buf: Vec::with_capacity(CHUNK) })
+}
+
+const CHUNK: usize = 256 * 1024;
+
+struct PipeWriter {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+struct PipeReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl PipeWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.tx.send(full).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the layer spool stopped reading"))
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(next) => (self.chunk, self.at) = (next, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

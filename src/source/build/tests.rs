@@ -195,3 +195,25 @@ fn a_file_that_shrinks_is_an_error() {
     let e = format!("{:#}", spool(&root, &entries, 0, &store).unwrap_err());
     assert!(e.contains("f shrank while it was read"), "{e}");
 }
+
+#[test]
+fn pipe_carries_every_byte_and_reports_a_closed_reader() {
+    let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 253) as u8).collect();
+    let (mut reader, mut writer) = pipe();
+    let sent = data.clone();
+    let t = std::thread::spawn(move || {
+        for piece in sent.chunks(7919) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.flush().unwrap();
+    });
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    t.join().unwrap();
+    assert_eq!(got, data);
+
+    let (reader, mut writer) = pipe();
+    drop(reader);
+    let e = writer.write_all(&vec![0u8; 2 * CHUNK]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+}
