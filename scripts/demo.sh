@@ -5,9 +5,10 @@
 #   scripts/demo.sh [--registry HOST:PORT] [--keep]
 #
 # IDPUSH_BIN=PATH uses that idpush instead of building one.
-# Without DOCKER_HOST or --registry, the private test environment is started
-# (scripts/test-env.sh start: its own dockerd and a plain-HTTP registry on 127.0.0.1) and whatever
-# this run started is stopped at the end (unless --keep).
+# Unless both DOCKER_HOST and --registry are given, the private test environment is started
+# (scripts/test-env.sh start: its own dockerd and a plain-HTTP registry on a free 127.0.0.1 port)
+# and its daemon or registry stands in for the one not given; whatever this run started is
+# stopped at the end (unless --keep).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --registry | -r) registry=${2:?--registry needs HOST:PORT}; shift 2 ;;
     --registry=*) registry=${1#--registry=}; shift ;;
     --keep) keep=1; shift ;;
-    -h | --help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -30,7 +31,12 @@ registry=${registry#http://}
 registry=${registry#https://}
 registry=${registry%/}
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+# Bold headings only on a terminal: a log file or a pipe gets plain text.
+if [ -t 2 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+else
+  step() { printf '\n== %s\n' "$*" >&2; }
+fi
 
 stop_list=()
 cleanup() {

@@ -97,7 +97,8 @@ pub struct PushArgs {
     #[argh(option, short = 't')]
     pub token: Option<Secret>,
 
-    /// skip TLS certificate verification and allow plain HTTP
+    /// skip TLS certificate verification, and allow sending credentials over plain HTTP
+    /// to a registry that is not on this machine
     #[argh(switch)]
     pub insecure: bool,
 
@@ -243,4 +244,83 @@ pub struct BuildArgs {
     /// directory for the temporary image files (default $TMPDIR or /tmp)
     #[argh(option)]
     pub tmpdir: Option<String>,
+}
+
+/// What the command line asks for, or why it cannot be parsed.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Cli),
+    /// `--help`: argh's text, for stdout, exit 0.
+    Help(String),
+    /// A usage mistake: one error line (without the `idpush: error: ` prefix) and a hint.
+    Wrong { error: String, hint: String },
+}
+
+/// Parses `args` (without the program name). argh's own messages span lines ("Required
+/// positional arguments not provided:\n    image\n\nRun idpush --help …"); a mistake becomes one
+/// error line and one hint naming the command's `--help`.
+pub fn parse(args: &[&str]) -> Parsed {
+    let commands: Vec<&str> = <Command as argh::SubCommands>::COMMANDS.iter().map(|c| c.name).collect();
+    let named = args.iter().find(|a| !a.starts_with('-')).copied().filter(|a| commands.contains(a));
+    let help_of = named.map_or("idpush --help".to_string(), |c| format!("idpush {c} --help"));
+    match Cli::from_args(&["idpush"], args) {
+        Ok(cli) if cli.command.is_none() && !cli.version => Parsed::Wrong {
+            error: format!("give a command: {}", commands.join(", ")),
+            hint: "e.g. `idpush push myapp:1.0` pushes an image of the local daemon to idpbuilder's Gitea; \
+                   `idpush --help` lists the commands"
+                .to_string(),
+        },
+        Ok(cli) => Parsed::Run(cli),
+        Err(argh::EarlyExit { output, status: Ok(()) }) => Parsed::Help(output),
+        Err(argh::EarlyExit { output, status: Err(()) }) => {
+            // The first paragraph, its lines joined: "Required positional arguments not
+            // provided: image".
+            let first: Vec<&str> = output.trim().split("\n\n").next().unwrap_or("").lines().map(str::trim).collect();
+            let mut error = first.join(" ");
+            if let Some(c) = error.get(..1) {
+                error = c.to_lowercase() + &error[1..];
+            }
+            Parsed::Wrong { error, hint: format!("`{help_of}` shows the usage, every flag and examples") }
+        }
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    fn wrong(args: &[&str]) -> (String, String) {
+        match parse(args) {
+            Parsed::Wrong { error, hint } => (error, hint),
+            other => panic!("{args:?} parsed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn usage_mistakes_are_one_line_and_a_hint() {
+        let (error, hint) = wrong(&["push"]);
+        assert_eq!(error, "required positional arguments not provided: image");
+        assert_eq!(hint, "`idpush push --help` shows the usage, every flag and examples");
+        let (error, hint) = wrong(&["push", "--bogus", "x"]);
+        assert_eq!(error, "unrecognized argument: --bogus");
+        assert!(hint.contains("idpush push --help"));
+        let (error, _) = wrong(&["push", "docker-archive:a.tar", "x", "y"]);
+        assert!(error.contains("docker-archive:a.tar") || error.contains("y"), "{error}");
+        let (error, hint) = wrong(&["frob"]);
+        assert!(error.contains("frob"), "{error}");
+        assert!(hint.contains("`idpush --help`"), "{hint}");
+        let (error, _) = wrong(&[]);
+        assert!(error.starts_with("give a command: push"), "{error}");
+        for (_, args) in [("a", vec!["push"]), ("b", vec!["push", "--bogus"]), ("c", vec![])] {
+            let (error, hint) = wrong(&args);
+            assert!(!error.contains('\n') && !hint.contains('\n'), "{error:?} {hint:?}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_parse() {
+        assert!(matches!(parse(&["push", "--help"]), Parsed::Help(h) if h.contains("Usage: idpush push")));
+        assert!(matches!(parse(&["--version"]), Parsed::Run(c) if c.version));
+        assert!(matches!(parse(&["push", "a:1"]), Parsed::Run(Cli { command: Some(Command::Push(_)), .. })));
+    }
 }

@@ -110,6 +110,9 @@ impl Cause {
 pub struct Failure {
     pub cause: Cause,
     message: String,
+    /// What the user can do about it, printed on its own `hint:` line (`report/hint.rs` fills
+    /// it in where the code that failed did not).
+    pub hint: Option<String>,
 }
 
 impl Failure {
@@ -128,28 +131,35 @@ impl std::error::Error for Failure {}
 
 /// A new classified error with a one-line message.
 pub fn fail(cause: Cause, message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Failure { cause, message: message.into() })
+    anyhow::Error::new(Failure { cause, message: message.into(), hint: None })
+}
+
+/// A classified error whose maker knows what to do about it: `hint` is printed on a line of its
+/// own after the error line.
+pub fn fail_with_hint(cause: Cause, message: impl Into<String>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure { cause, message: message.into(), hint: Some(hint.into()) })
+}
+
+/// The first [`Failure`] in the chain, also one wrapped in an `io::Error` by [`io_failure`].
+pub fn failure_of(err: &anyhow::Error) -> Option<&Failure> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<Failure>().or_else(|| {
+            c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|inner| inner.downcast_ref::<Failure>())
+        })
+    })
 }
 
 /// A classified failure as an `io::Error`, for a `Read` or `Write` that must return one (the
 /// daemon's export stream): [`class_of`] finds it inside.
 pub fn io_failure(kind: std::io::ErrorKind, cause: Cause, message: impl Into<String>) -> std::io::Error {
-    std::io::Error::new(kind, Failure { cause, message: message.into() })
+    std::io::Error::new(kind, Failure { cause, message: message.into(), hint: None })
 }
 
 /// The class of an error: that of the first [`Failure`] in its chain (also one wrapped in an
 /// `io::Error` by [`io_failure`]), else permanent (an unclassified I/O error is a local one: a
 /// file of ours, never the network).
 pub fn class_of(err: &anyhow::Error) -> Class {
-    err.chain()
-        .find_map(|c| {
-            c.downcast_ref::<Failure>().or_else(|| {
-                c.downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                    .and_then(|inner| inner.downcast_ref::<Failure>())
-            })
-        })
-        .map_or(Class::Permanent, Failure::class)
+    failure_of(err).map_or(Class::Permanent, Failure::class)
 }
 
 #[cfg(test)]

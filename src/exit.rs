@@ -20,7 +20,8 @@ pub fn code_for(class: Class) -> u8 {
     }
 }
 
-/// Prints the error as one line (the whole context chain) and picks the exit code.
+/// Prints the error as one line (the whole context chain), then a `hint:` line where one helps
+/// (`report/hint.rs`), and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     let class = if crate::interrupt::received() { Class::Interrupted } else { class_of(err) };
     if class == Class::Interrupted {
@@ -32,6 +33,9 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     }
     let line = one_line(&format!("{err:#}"));
     crate::progress::eprint_line(&format!("idpush: error: {line}"));
+    if let Some(hint) = crate::report::hint::of(err) {
+        crate::progress::eprint_line(&format!("hint: {}", one_line(&hint)));
+    }
     ExitCode::from(code_for(class))
 }
 

@@ -23,6 +23,7 @@ mod push;
 mod redact;
 mod reference;
 mod registry;
+mod report;
 mod secret;
 mod source;
 mod store;
@@ -33,14 +34,27 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cli = match cli::parse(&args) {
+        cli::Parsed::Run(cli) => cli,
+        cli::Parsed::Help(text) => {
+            let _ = writeln!(std::io::stdout(), "{text}");
+            return ExitCode::SUCCESS;
+        }
+        cli::Parsed::Wrong { error, hint } => {
+            progress::eprint_line(&format!("idpush: error: {error}"));
+            progress::eprint_line(&format!("hint: {hint}"));
+            return ExitCode::from(exit::ERROR);
+        }
+    };
     if cli.version {
         // A closed stdout (`idpush --version | true`) is not an error.
-        let _ = writeln!(std::io::stdout(), "idpush {}", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(std::io::stdout(), "idpush {} (commit {})", env!("CARGO_PKG_VERSION"), env!("IDPUSH_COMMIT"));
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {
-        progress::eprint_line("idpush: give a command: `idpush push IMAGE [DEST]` or `idpush build CONTEXT --output ...` (see `idpush --help`)");
+        // cli::parse answers Wrong for a command line without a command.
         return ExitCode::from(exit::ERROR);
     };
     // The logger first, so nothing that follows (the plan, credential lookups) logs into the

@@ -1,7 +1,7 @@
 //! `idpush push SOURCE [DEST]`: wires the stages — plan, daemon lookup, layer cache, spool,
 //! uploader — and prints the pushed reference.
 
-use crate::{cache, cli, codec, credentials, daemon, image, plan, progress, push, registry, source, store};
+use crate::{cache, cli, codec, credentials, daemon, image, plan, progress, push, registry, report, source, store};
 use anyhow::Context;
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,6 +18,21 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         log::debug!("{note}");
     }
     log::debug!("credentials for {} from {}", plan.dest.registry.as_deref().unwrap_or("?"), plan.credential_source);
+    let facts = report::hint::Facts {
+        registry: Some(plan.base_url.clone()),
+        host: plan.dest.registry.clone(),
+        credential_source: (!matches!(plan.credentials, registry::Credentials::Anonymous)).then(|| plan.credential_source.clone()),
+        username: match &plan.credentials {
+            registry::Credentials::Basic { username, .. } => Some(username.clone()),
+            registry::Credentials::IdentityToken { username, .. } => username.clone(),
+            _ => None,
+        },
+    };
+    push(plan, &env).map_err(|e| report::hint::add(e, &facts))
+}
+
+/// The push itself, once the plan is made.
+fn push(plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
     let progress = progress::Progress::new(plan.quiet);
 
     let mut registry = registry::Registry::new(registry::Options {
@@ -38,7 +53,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
-    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&env) };
+    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(env) };
     let codec = codec::Encoder::new(plan.compression).name();
     let host = plan.dest.registry.clone().unwrap_or_default();
     let mut uploader =

@@ -215,9 +215,10 @@ pub(super) fn transport_error(method: &str, url: &str, err: ureq::Error) -> anyh
 
 fn tls_error(host: &str, target: &str, err: &rustls::Error) -> anyhow::Error {
     match err {
-        rustls::Error::InvalidCertificate(_) => fail(
+        rustls::Error::InvalidCertificate(_) => crate::error::fail_with_hint(
             Cause::Unreachable,
-            format!("tls certificate of {host} not trusted for {target}: {err} (use --insecure or a CA file)"),
+            format!("tls certificate of {host} not trusted for {target}: {err}"),
+            "give its CA with --ca-cert FILE, or put it in ~/.docker/certs.d/HOST:PORT/ca.crt, or use --insecure to skip verification",
         ),
         rustls::Error::InvalidMessage(_) => fail(
             Cause::Unreachable,
@@ -378,7 +379,9 @@ mod tests {
         let wrapped = ureq::Error::Io(Error::new(ErrorKind::InvalidData, cert.clone()));
         for e in [transport_error("GET", url, wrapped), transport_error("GET", url, ureq::Error::Rustls(cert))] {
             assert_eq!(class_of(&e), Class::Permanent);
-            assert!(format!("{e}").contains("use --insecure or a CA file"), "{e}");
+            assert!(format!("{e}").contains("not trusted"), "{e}");
+            let hint = crate::report::hint::of(&e).unwrap_or_default();
+            assert!(hint.contains("--ca-cert") && hint.contains("--insecure"), "{hint}");
         }
         assert_eq!(class_of(&transport_error("GET", url, ureq::Error::HostNotFound)), Class::Permanent);
         let dns = |msg: &str| transport_error("GET", url, ureq::Error::Io(Error::other(format!("failed to lookup address information: {msg}"))));

@@ -9,7 +9,7 @@
 //!   that list; it exists for tests and unusual setups);
 //! - `--ca-cert FILE` (a PEM bundle).
 
-use crate::error::{fail, Cause};
+use crate::error::{fail, fail_with_hint, Cause};
 use std::path::{Path, PathBuf};
 use ureq::tls::{Certificate, PemItem, RootCerts};
 
@@ -178,12 +178,10 @@ pub(super) fn certificate_error(host: &str, err: &ureq::Error, env: &dyn Fn(&str
         .last()
         .map(|d| d.join("ca.crt").display().to_string())
         .unwrap_or_else(|| format!("~/.docker/certs.d/{host}/ca.crt"));
-    fail(
+    fail_with_hint(
         Cause::Unreachable,
-        format!(
-            "tls certificate of {host} is not trusted ({detail}): give its CA with --ca-cert FILE, \
-             or put it in {certs_d}, or use --insecure to skip verification"
-        ),
+        format!("tls certificate of {host} is not trusted ({detail})"),
+        format!("give its CA with --ca-cert FILE, or put it in {certs_d}, or use --insecure to skip verification"),
     )
 }
 
@@ -228,9 +226,11 @@ mod tests {
         let err = ureq::Error::Rustls(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer));
         assert!(is_certificate_error(&err));
         let env = |k: &str| (k == "IDPUSH_CERTS_D").then(|| "/certs".to_string());
-        let msg = certificate_error("127.0.0.1:8443", &err, &env).to_string();
-        assert!(msg.contains("--ca-cert") && msg.contains("/certs/127.0.0.1:8443/ca.crt") && msg.contains("--insecure"), "{msg}");
-        assert!(!msg.contains('\n'));
+        let e = certificate_error("127.0.0.1:8443", &err, &env);
+        let (msg, hint) = (e.to_string(), crate::report::hint::of(&e).unwrap_or_default());
+        assert!(msg.contains("127.0.0.1:8443") && msg.contains("not trusted"), "{msg}");
+        assert!(hint.contains("--ca-cert") && hint.contains("/certs/127.0.0.1:8443/ca.crt") && hint.contains("--insecure"), "{hint}");
+        assert!(!msg.contains('\n') && !hint.contains('\n'));
         assert!(!is_certificate_error(&ureq::Error::ConnectionFailed));
     }
 }

@@ -432,7 +432,7 @@ fn malformed_docker_config_is_one_line_naming_the_file() {
         .env("DOCKER_CONFIG", cfg.to_str().unwrap())
         .run();
     assert_eq!(out.code, Some(1), "{}", out.describe());
-    let lines = out.stderr_lines();
+    let lines = out.error_lines();
     assert_eq!(lines.len(), 1, "{}", out.describe());
     assert!(lines[0].contains(&cfg.join("config.json").display().to_string()), "{}", out.describe());
 }

@@ -289,7 +289,7 @@ fn truncated_export_fails_cleanly(what: &str, make_body: fn(Vec<u8>) -> Export) 
         "nothing on stdout on failure:\n{}",
         out.describe()
     );
-    let lines = out.stderr_lines();
+    let lines = out.error_lines();
     assert_eq!(
         lines.len(),
         1,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// With `-q`, an error is exactly one line on stderr; return it.
 fn one_error_line(out: &Output) -> String {
-    let lines = out.stderr_lines();
+    let lines = out.error_lines();
     assert_eq!(
         lines.len(),
         1,
@@ -67,7 +67,7 @@ fn image_not_found_without_quiet_still_says_so() {
         .run();
     assert_eq!(out.code, Some(2), "{}", out.describe());
     assert!(out.stdout.is_empty(), "{}", out.describe());
-    let last = *out.stderr_lines().last().unwrap_or(&"");
+    let last = *out.error_lines().last().unwrap_or(&"");
     assert!(
         last.contains(image.trim_end_matches(":v0")),
         "last stderr line should name the image: {}",

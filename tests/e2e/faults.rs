@@ -69,7 +69,7 @@ impl Case {
         let out = self.idpush(&args).run();
         assert_eq!(out.code, Some(1), "expected exit 1:\n{}\nproxy log:\n{}", out.describe(), self.proxy.describe());
         assert!(out.stdout.is_empty(), "{}", out.describe());
-        let lines = out.stderr_lines();
+        let lines = out.error_lines();
         assert_eq!(lines.len(), 1, "expected one error line:\n{}", out.describe());
         self.assert_no_manifest();
         self.assert_tmp_empty();

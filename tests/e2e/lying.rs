@@ -63,10 +63,10 @@ fn a_server_answering_200_html_to_everything_is_no_registry() {
         assert!(out.stdout.is_empty(), "nothing on stdout without a confirmed push:\n{}", out.describe());
         assert!(!out.stderr.contains("already there") && !out.stderr.contains("skipped"), "{}", out.describe());
         assert!(!out.stderr.contains("pushed "), "{}", out.describe());
-        let last = out.stderr_lines().last().copied().unwrap_or("").to_string();
+        let last = out.error_lines().last().copied().unwrap_or("").to_string();
         assert!(last.contains("registry answered 200 ok to HEAD") && last.contains("Content-Length"), "{}", out.describe());
         if quiet {
-            assert_eq!(out.stderr_lines().len(), 1, "one error line with -q:\n{}", out.describe());
+            assert_eq!(out.error_lines().len(), 1, "one error line with -q:\n{}", out.describe());
         }
         assert!(dir_entries(&run.join("tmp")).is_empty(), "idpush left files in TMPDIR");
     }

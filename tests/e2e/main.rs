@@ -14,6 +14,7 @@ mod errors;
 mod fake_daemon;
 mod fault_proxy;
 mod faults;
+mod hints;
 mod http;
 mod logging;
 mod loopback_tls;

@@ -113,7 +113,7 @@ fn tmpdir_out_of_space_is_a_clear_error() {
         .args([format!("{}/{repo}:v1", env().registry)])
         .run();
     assert_eq!(out.code, Some(1), "{}", out.describe());
-    let lines = out.stderr_lines();
+    let lines = out.error_lines();
     assert_eq!(lines.len(), 1, "{}", out.describe());
     assert!(lines[0].contains("no space left on device") && lines[0].contains("--tmpdir"), "{}", lines[0]);
     assert!(dir_entries(&small.path).is_empty(), "left files in --tmpdir: {:?}", dir_entries(&small.path));

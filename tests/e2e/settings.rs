@@ -13,7 +13,7 @@ fn idpush(dir: &TestDir) -> (Idpush, std::path::PathBuf) {
 /// Exit 1, exactly one stderr line starting `idpush: error:`, nothing on stdout, TMPDIR empty.
 fn refused(out: &Output, tmp: &std::path::Path) -> String {
     assert_eq!(out.code, Some(1), "{}", out.describe());
-    let lines = out.stderr_lines();
+    let lines = out.error_lines();
     assert_eq!(lines.len(), 1, "one line:\n{}", out.describe());
     assert!(lines[0].starts_with("idpush: error: "), "{}", out.describe());
     assert!(!out.stderr.contains("panicked"), "{}", out.describe());

@@ -122,7 +122,7 @@ fn push_fails(dir: &TestDir, daemon: &FakeDaemon, what: &str, want: &str) -> Str
     let out = Idpush::new(&run, &daemon.docker_host()).args(["push", "-q", "src:v1", &format!("{}/{repo}:v1", env().registry)]).run();
     assert_eq!(out.code, Some(1), "{}", out.describe());
     assert!(out.stdout.is_empty(), "{}", out.describe());
-    let lines = out.stderr_lines();
+    let lines = out.error_lines();
     assert_eq!(lines.len(), 1, "{}", out.describe());
     assert!(lines[0].contains(want), "want {want:?}:\n{}", out.describe());
     assert!(dir_entries(&run.join("tmp")).is_empty(), "TMPDIR not empty:\n{}", out.describe());

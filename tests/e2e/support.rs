@@ -248,6 +248,23 @@ impl Output {
             .filter(|l| !l.trim().is_empty())
             .collect()
     }
+
+    /// Non-empty stderr lines without the `hint:` line an error may end with (checked: at most
+    /// one, the last line, not empty).
+    pub fn error_lines(&self) -> Vec<&str> {
+        let mut lines = self.stderr_lines();
+        if lines.last().is_some_and(|l| l.starts_with("hint: ")) {
+            assert!(lines.last().unwrap().len() > "hint: ".len() + 10, "an empty hint:\n{}", self.describe());
+            lines.pop();
+        }
+        assert!(!lines.iter().any(|l| l.starts_with("hint: ")), "a hint: line that is not the last:\n{}", self.describe());
+        lines
+    }
+
+    /// The `hint:` line that ends stderr, without its prefix.
+    pub fn hint(&self) -> Option<&str> {
+        self.stderr_lines().last().and_then(|l| l.strip_prefix("hint: "))
+    }
 }
 
 /// A spawned child whose output is collected by threads; wait with a deadline.

@@ -67,13 +67,14 @@ fn tls_with_ca_cert_certs_d_insecure_and_failing_cleanly_without() {
     let (img, id) = image(&dir, &mut images, "tls", 64 * 1024);
     let repo = unique("e2e/tls");
 
-    // Without a CA: exit 1, one line that names the three fixes.
+    // Without a CA: exit 1, one error line and a hint that names the three fixes.
     let out = push_tls(&dir, &img, &t.tls, &repo, &["-q"], &[("IDPUSH_CERTS_D", dir.sub("empty-certs-d").to_str().unwrap())]);
     assert_eq!(out.code, Some(1), "{}", out.describe());
-    assert_eq!(out.stderr_lines().len(), 1, "one error line expected:\n{}", out.describe());
-    let line = out.stderr_lines()[0];
-    for want in ["not trusted", "--ca-cert", "--insecure", &format!("{}/ca.crt", t.tls)] {
-        assert!(line.contains(want), "{want:?} missing in {line:?}");
+    assert_eq!(out.error_lines().len(), 1, "one error line expected:\n{}", out.describe());
+    assert!(out.error_lines()[0].contains("not trusted"), "{}", out.describe());
+    let hint = out.hint().unwrap_or_else(|| panic!("no hint:\n{}", out.describe()));
+    for want in ["--ca-cert", "--insecure", &format!("{}/ca.crt", t.tls)] {
+        assert!(hint.contains(want), "{want:?} missing in {hint:?}");
     }
     assert!(out.stdout.is_empty());
 
