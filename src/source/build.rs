@@ -17,7 +17,7 @@ pub mod config;
 
 pub use config::{Platform, Settings};
 
-use crate::error::{fail, Cause};
+use crate::error::{fail, fail_with_hint, Cause};
 use crate::image::Image;
 use crate::source::ignore::{self, Matcher};
 use crate::store::{Layer, Store};
@@ -64,9 +64,11 @@ pub fn build(context: &Path, entries: &[Entry], settings: &Settings, store: Stor
 /// context, so a rebuild does not pack the last result). Checks each file can be opened.
 pub fn walk(context: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<Entry>> {
     let meta = fs::metadata(context).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => {
-            fail(Cause::BadInput, format!("the build context {} does not exist (give a directory)", context.display()))
-        }
+        io::ErrorKind::NotFound => fail_with_hint(
+            Cause::BadInput,
+            format!("the build context {} does not exist", context.display()),
+            "give the directory whose files go into the image, e.g. `idpush build . --output oci-archive:image.tar`",
+        ),
         _ => bad(context, &e),
     })?;
     if !meta.is_dir() {
@@ -152,12 +154,10 @@ fn walk_dir(dir: &Path, rel: &str, rules: &Walk, out: &mut Vec<Entry>) -> anyhow
             } else {
                 "a device file"
             };
-            return Err(fail(
+            return Err(fail_with_hint(
                 Cause::BadInput,
-                format!(
-                    "{} is {what}: a build context may hold only files, dirs and symlinks (exclude it in {IGNORE_FILE})",
-                    path.display()
-                ),
+                format!("{} is {what}: a build context may hold only files, dirs and symlinks", path.display()),
+                format!("exclude it in the context's {IGNORE_FILE}, or move it out of the context"),
             ));
         }
     }
@@ -180,11 +180,11 @@ fn check_target(path: &Path, rel: &str, target: &Path) -> anyhow::Result<()> {
     let parent = rel.rfind('/').map_or("", |i| &rel[..i]);
     let resolved = ignore::clean(format!("{parent}/{text}").trim_start_matches('/'));
     if resolved == ".." || resolved.starts_with("../") {
-        return Err(fail(
+        return Err(fail_with_hint(
             Cause::BadInput,
+            format!("{} is a symlink to {text}, outside the build context", path.display()),
             format!(
-                "{} is a symlink to {text}, outside the build context (make it point inside, or exclude it in {IGNORE_FILE})",
-                path.display()
+                "make it point inside the context (an absolute target is kept, as a path in the image), or exclude it in {IGNORE_FILE}"
             ),
         ));
     }

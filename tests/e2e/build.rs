@@ -268,16 +268,20 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
     let missing = dir.path.join("missing");
 
     let p = |p: &Path| p.to_str().unwrap().to_string();
-    let cases: Vec<(Vec<String>, String)> = vec![
-        (vec![p(&missing)], format!("the build context {} does not exist", p(&missing))),
-        (vec![p(&escape)], format!("{}/evil is a symlink to ../../etc/passwd, outside the build context", p(&escape))),
-        (vec![p(&fifo)], format!("{}/pipe is a named pipe (FIFO)", p(&fifo))),
-        (vec![p(&badignore)], "line 1: \"[oops\" has a `[` without its `]`".into()),
-        (vec![p(&good), "--label".into(), "novalue".into()], "--label \"novalue\": give KEY=VALUE".into()),
-        (vec![p(&good), "--platform".into(), "amd64".into()], "--platform \"amd64\"".into()),
+    let cases: Vec<(Vec<String>, String, Option<&str>)> = vec![
+        (vec![p(&missing)], format!("the build context {} does not exist", p(&missing)), Some("idpush build .")),
+        (
+            vec![p(&escape)],
+            format!("{}/evil is a symlink to ../../etc/passwd, outside the build context", p(&escape)),
+            Some("exclude it in .dockerignore"),
+        ),
+        (vec![p(&fifo)], format!("{}/pipe is a named pipe (FIFO)", p(&fifo)), Some(".dockerignore")),
+        (vec![p(&badignore)], "line 1: \"[oops\" has a `[` without its `]`".into(), None),
+        (vec![p(&good), "--label".into(), "novalue".into()], "--label \"novalue\": give KEY=VALUE".into(), None),
+        (vec![p(&good), "--platform".into(), "amd64".into()], "--platform \"amd64\"".into(), None),
     ];
     let output = dir.path.join("out.tar");
-    for (args, message) in cases {
+    for (args, message, hint) in cases {
         let run_dir = dir.sub(&unique("run"));
         let out = Idpush::new(&run_dir, &env().docker_host)
             .args(["build".to_string(), "--output".into(), format!("oci-archive:{}", output.display())])
@@ -288,6 +292,10 @@ fn bad_inputs_are_one_line_and_leave_nothing() {
         let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("idpush: error: ")).collect();
         assert_eq!(errors.len(), 1, "{args:?}: one error line:\n{}", out.describe());
         assert!(errors[0].contains(&message), "{args:?}: want {message:?}:\n{}", out.describe());
+        if let Some(hint) = hint {
+            let line = out.stderr.lines().find(|l| l.starts_with("hint: ")).unwrap_or_default();
+            assert!(line.contains(hint), "{args:?}: want a hint with {hint:?}:\n{}", out.describe());
+        }
         assert!(!output.exists(), "{args:?}: no output written");
         assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new(), "{args:?}: TMPDIR left empty");
     }

@@ -80,7 +80,8 @@ fn bad_contexts_are_one_clear_error() {
     let dir = TempDir::new("build-bad");
     let missing = dir.join("nope");
     let e = walk(&missing, &[]).unwrap_err();
-    assert_eq!(format!("{e:#}"), format!("the build context {} does not exist (give a directory)", missing.display()));
+    assert_eq!(format!("{e:#}"), format!("the build context {} does not exist", missing.display()));
+    assert!(crate::report::hint::of(&e).unwrap().contains("idpush build ."));
 
     fs::write(dir.join("file"), "").unwrap();
     assert!(format!("{:#}", walk(&dir.join("file"), &[]).unwrap_err()).contains("is not a directory"));
@@ -99,6 +100,7 @@ fn bad_contexts_are_one_clear_error() {
     assert!(status.success(), "mkfifo");
     let e = format!("{:#}", walk(&root, &[]).unwrap_err());
     assert!(e.contains("pipe is a named pipe (FIFO): a build context may hold only files"), "{e}");
+    assert!(crate::report::hint::of(&walk(&root, &[]).unwrap_err()).unwrap().contains(".dockerignore"));
 
     let root = dir.join("badignore");
     fs::create_dir_all(&root).unwrap();
