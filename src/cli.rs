@@ -167,7 +167,10 @@ Build the folder ./site into an OCI archive, with a label and a command:
   {command_name} ./site --output oci-archive:site.tar --tag v1 --label org.opencontainers.image.source=https://example.com/site --cmd '[\"/bin/server\"]'
 
 Write an OCI layout dir (created, or added to) and check it with skopeo:
-  {command_name} ./site --output oci:layout --tag v1 && skopeo inspect oci:layout:v1",
+  {command_name} ./site --output oci:layout --tag v1 && skopeo inspect oci:layout:v1
+
+Build and push to a registry (same credentials, TLS and retries as `idpush push`):
+  {command_name} ./site --push 127.0.0.1:5000/team/site:v1",
     note = "\
 The layer holds every file, dir and symlink of CONTEXT except what CONTEXT/.dockerignore excludes \
 (Docker's rules: comments, *, **, ?, [...], ! exceptions, the last matching line wins; the \
@@ -183,10 +186,15 @@ run as /bin/sh -c STRING (shell form), as in a Dockerfile. Env starts with Docke
 (a --tag already there now names this image). Every output is written in a temp dir beside it and \
 renamed into place: nothing partial is left on error or Ctrl-C.
 
+With --push DEST the image is also pushed, after the outputs are written: the registry, \
+credential, TLS and retry flags and environment are those of `idpush push` (see its --help). \
+--tag names the image in the local outputs only; DEST carries the pushed tag.
+
 On success, stdout has one line per output: the output with the image's manifest digest \
-(oci-archive:site.tar@sha256:...). Progress goes to stderr.",
-    error_code(0, "built and written"),
-    error_code(1, "error (bad flag, bad context, cannot write the output)"),
+(oci-archive:site.tar@sha256:...), and with --push the pushed reference with its digest \
+(host/repo:tag@sha256:...). Progress goes to stderr.",
+    error_code(0, "built, written and pushed"),
+    error_code(1, "error (bad flag, bad context, cannot write the output, registry, network, credentials)"),
     error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
 )]
 pub struct BuildArgs {
@@ -244,6 +252,90 @@ pub struct BuildArgs {
     /// directory for the temporary image files (default $TMPDIR or /tmp)
     #[argh(option)]
     pub tmpdir: Option<String>,
+
+    /// also push the image to DEST (host[:port]/path/name[:tag]), as `idpush push` does, with
+    /// the registry flags below
+    #[argh(option)]
+    pub push: Option<String>,
+
+    /// with --push: registry URL (default https://gitea.cnoe.localtest.me:8443)
+    #[argh(option, short = 'r')]
+    pub registry: Option<String>,
+
+    /// with --push: username for the registry
+    #[argh(option, short = 'u')]
+    pub username: Option<String>,
+
+    /// with --push: password for the registry
+    #[argh(option, short = 'p')]
+    pub password: Option<Secret>,
+
+    /// with --push: read the password from stdin (one line)
+    #[argh(switch)]
+    pub password_stdin: bool,
+
+    /// with --push: access token (a bearer token, or with --username a Gitea access token)
+    #[argh(option, short = 't')]
+    pub token: Option<Secret>,
+
+    /// with --push: skip TLS certificate verification and allow plain HTTP
+    #[argh(switch)]
+    pub insecure: bool,
+
+    /// with --push: a PEM file of CA certificates to trust for the registry
+    #[argh(option)]
+    pub ca_cert: Option<String>,
+
+    /// with --push: upload blobs larger than this in chunks of this size (default 512M)
+    #[argh(option)]
+    pub chunk_size: Option<String>,
+
+    /// with --push: retries after a transient failure (default 9)
+    #[argh(option)]
+    pub retries: Option<u32>,
+
+    /// with --push: longest wait between retries in seconds (default 30)
+    #[argh(option)]
+    pub retry_max_delay: Option<u64>,
+
+    /// with --push: seconds to wait for a connection to the registry (default 30)
+    #[argh(option)]
+    pub connect_timeout: Option<u64>,
+
+    /// with --push: seconds a read or write may stall before it is retried (default 300)
+    #[argh(option)]
+    pub read_timeout: Option<u64>,
+}
+
+impl BuildArgs {
+    /// The `idpush push` flags of `--push DEST`, for the push plan (`plan.rs`); None without
+    /// `--push`. The image is the one built, so SOURCE is only a name for messages.
+    pub fn push_args(&mut self) -> Option<PushArgs> {
+        let dest = self.push.take()?;
+        Some(PushArgs {
+            image: self.context.clone(),
+            dest: Some(dest),
+            registry: self.registry.take(),
+            username: self.username.take(),
+            password: self.password.take(),
+            password_stdin: self.password_stdin,
+            token: self.token.take(),
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.take(),
+            chunk_size: self.chunk_size.take(),
+            log_level: self.log_level.clone(),
+            quiet: self.quiet,
+            tmpdir: self.tmpdir.clone(),
+            retries: self.retries,
+            retry_max_delay: self.retry_max_delay,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            // The layer is spooled once, by the build: nothing to cache or compress again.
+            no_cache: true,
+            compression: None,
+            compression_level: None,
+        })
+    }
 }
 
 /// What the command line asks for, or why it cannot be parsed.

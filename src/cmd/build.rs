@@ -1,10 +1,14 @@
 //! `idpush build CONTEXT`: wires the flags and environment into a build plan, the build
-//! (`source/build.rs`) into a store, and each `--output` writer (`output/`); prints one line
-//! per output. The built [`Image`](crate::image::Image) is what `push` uploads, so `--push
-//! DEST` and `--base` can be wired here later without touching the build.
+//! (`source/build.rs`) into a store, each `--output` writer (`output/`), and with `--push DEST`
+//! the uploader (`push.rs`) with the push plan (`plan.rs`: the same registry, credential, TLS
+//! and retry settings as `idpush push`); prints one line per output and per push. The built
+//! [`Image`](crate::image::Image) is what `push` uploads; `--base` can be wired here later
+//! without touching the build.
 
 use crate::source::build::{self, Platform, Settings};
-use crate::{cli, error::fail, error::Cause, output, progress, store};
+use crate::digest::Digest;
+use crate::{cli, credentials, error::fail, error::Cause, output, plan, progress, push, registry, report, store};
+use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,19 +22,23 @@ pub struct Plan {
     pub tags: Vec<String>,
     pub quiet: bool,
     pub tmpdir: PathBuf,
+    /// `--push DEST`: the push flags, planned by `plan.rs` when the build runs.
+    pub push: Option<cli::PushArgs>,
 }
 
 /// Checks every flag (and `SOURCE_DATE_EPOCH`, `TMPDIR`) before anything is read or written.
 pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Plan> {
+    let mut args = args;
+    let push = args.push_args();
     if let Some(level) = &args.log_level {
         if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
             return Err(fail(Cause::BadInput, format!("--log-level {level:?} is not one of error, warn, info, debug, trace")));
         }
     }
-    if args.output.is_empty() {
+    if args.output.is_empty() && push.is_none() {
         return Err(fail(
             Cause::BadInput,
-            "give at least one --output oci-archive:PATH or --output oci:DIR (where to write the image)",
+            "give at least one --output oci-archive:PATH, --output oci:DIR or --push DEST (where the image goes)",
         ));
     }
     let outputs = args.output.iter().map(|o| output::Output::parse(o)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -69,13 +77,66 @@ pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyho
     }
     settings.user = args.user;
     let tmpdir = args.tmpdir.or_else(|| env("TMPDIR")).filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into());
-    Ok(Plan { context: args.context.into(), settings, outputs, tags: args.tag, quiet: args.quiet, tmpdir: tmpdir.into() })
+    Ok(Plan { context: args.context.into(), settings, outputs, tags: args.tag, quiet: args.quiet, tmpdir: tmpdir.into(), push })
 }
 
 pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let env = |k: &str| std::env::var(k).ok();
-    let plan = plan(args, &env)?;
+    let mut plan = plan(args, &env)?;
+    let Some(mut push_args) = plan.push.take() else {
+        return build_and_write(&plan, None);
+    };
+    // The push is planned, and the registry asked to accept us, before anything is built.
+    if push_args.password_stdin {
+        push_args.password = Some(super::push::read_password_stdin(push_args.password.is_some())?.into());
+    }
+    let push_plan = plan::plan_with(push_args, &env, &|host| credentials::lookup(host, &env))?;
+    for note in &push_plan.credential_notes {
+        log::debug!("{note}");
+    }
+    let facts = report::hint::Facts {
+        registry: Some(push_plan.base_url.clone()),
+        host: push_plan.dest.registry.clone(),
+        credential_source: (!matches!(push_plan.credentials, registry::Credentials::Anonymous))
+            .then(|| push_plan.credential_source.clone()),
+        username: match &push_plan.credentials {
+            registry::Credentials::Basic { username, .. } => Some(username.clone()),
+            registry::Credentials::IdentityToken { username, .. } => username.clone(),
+            _ => None,
+        },
+    };
+    build_and_write(&plan, Some(&push_plan)).map_err(|e| report::hint::add(e, &facts))
+}
+
+/// The build, its outputs, and the push when there is one.
+fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Result<ExitCode> {
     let progress = progress::Progress::new(plan.quiet);
+    let mut registry = match push_plan {
+        None => None,
+        Some(p) => Some(registry::Registry::new(registry::Options {
+            base_url: p.base_url.clone(),
+            http_fallback: p.http_fallback,
+            insecure: p.insecure,
+            ca_cert: p.ca_cert.clone(),
+            chunk_size: p.chunk_size,
+            credentials: p.credentials.clone(),
+            retries: p.retries,
+            retry_max_delay: p.retry_max_delay,
+            connect_timeout: p.connect_timeout,
+            read_timeout: p.read_timeout,
+        })?),
+    };
+    let mut uploader = match (&mut registry, push_plan) {
+        (Some(registry), Some(p)) => {
+            let context = || format!("pushing the build of {} to {}", plan.context.display(), p.dest);
+            let mut uploader = push::Uploader::new(registry, &p.dest, &progress).with_context(context)?;
+            // HEAD of the empty blob: refused credentials fail here, before the build.
+            uploader.authenticate(&Digest::of(b"")).with_context(context)?;
+            Some(uploader)
+        }
+        _ => None,
+    };
+
     // The outputs, when inside the context, stay out of the image (a rebuild would pack the
     // last result); as canonical paths, like the walk's.
     let outputs: Vec<PathBuf> = plan.outputs.iter().filter_map(|o| canonical(o.path())).collect();
@@ -94,6 +155,14 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
         progress.line(format!("wrote {out}"));
         // A closed stdout (`| true`) is not an error: the image is written.
         let _ = writeln!(stdout, "{out}@{}", image.manifest_digest);
+    }
+    if let (Some(uploader), Some(p)) = (uploader.take(), push_plan) {
+        let context = || format!("pushing the build of {} to {}", plan.context.display(), p.dest);
+        let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
+        match writeln!(stdout, "{}", pushed.reference).and_then(|_| stdout.flush()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e).context("writing the result"),
+            _ => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -155,6 +224,7 @@ mod tests {
             [&["--output", "oci:l"][..], extra].concat()
         }
         assert!(err(&[], &[]).starts_with("give at least one --output"));
+        assert!(plan(args(&["--push", "127.0.0.1:5000/a/b:v1"]), &|_| None).unwrap().push.is_some(), "--push alone is enough");
         assert!(err(&["--output", "tar:x"], &[]).starts_with("--output \"tar:x\""));
         assert!(err(&with(&["--label", "novalue"]), &[]).starts_with("--label \"novalue\": give KEY=VALUE"));
         assert!(err(&with(&["--env", "=x"]), &[]).starts_with("--env"));

@@ -381,3 +381,66 @@ fn signals_during_a_build_leave_nothing_partial() {
     }
     assert!(interrupted >= 2, "only {interrupted} of 6 builds were interrupted: the build is too fast to test this");
 }
+
+/// `--push DEST`: the same image goes to the registry (one more stdout line, the pushed
+/// reference with the same digest); the daemon pulls it and holds exactly the context's files.
+#[test]
+fn build_and_push_then_pull_with_the_daemon() {
+    let dir = TestDir::new("build-push");
+    let ctx = context(&dir);
+    let archive = format!("oci-archive:{}", dir.path.join("img.tar").display());
+    let repo = format!("e2e/{}", unique("build-push"));
+    let dest = format!("{}/{repo}:v1", env().registry);
+    let out = idpush(&dir)
+        .args(["build", ctx.to_str().unwrap(), "--output", &archive, "--push", &dest, "--label", "pushed=yes"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "one line for the output, one for the push:\n{}", out.describe());
+    let (written, digest) = lines[0].rsplit_once('@').unwrap();
+    assert_eq!(written, archive);
+    assert_eq!(lines[1], format!("{dest}@{digest}"), "the pushed image is the one written");
+    let raw = skopeo_raw_manifest(&format!("{}/{repo}@{digest}", env().registry));
+    assert_eq!(sha256_digest(&raw), digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json", "an OCI image stays OCI");
+
+    let mut images = ImageGuard::new();
+    docker(&["pull", &dest]);
+    images.add(&dest);
+    let labels = docker(&["image", "inspect", "-f", "{{json .Config.Labels}}", &dest]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(labels.trim()).unwrap()["pushed"], "yes");
+    // No Cmd in the image: docker create wants one (never run).
+    let cid = docker(&["create", &dest, "/none"]).trim().to_string();
+    let export = docker_cmd(&["export", &cid]).output().unwrap();
+    let _ = docker_output(&["rm", "-f", &cid]);
+    assert!(export.status.success(), "docker export failed");
+    let mut files = tar_entries(&export.stdout);
+    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
+        files.remove(added);
+    }
+    assert_eq!(files, expected());
+}
+
+/// Refused credentials fail before anything is built: one error line and the hint, exit 1,
+/// no output, nothing in TMPDIR.
+#[test]
+fn push_with_refused_credentials_builds_nothing() {
+    let auth = crate::token_server::ensure();
+    let dir = TestDir::new("build-push-refused");
+    let ctx = context(&dir);
+    let run_dir = dir.sub("run");
+    let output = dir.path.join("img.tar");
+    let out = Idpush::new(&run_dir, &env().docker_host)
+        .args(["build", ctx.to_str().unwrap(), "--output", &format!("oci-archive:{}", output.display())])
+        .args(["--push", &format!("{}/e2e/{}:v1", auth.basic_registry, unique("refused"))])
+        .args(["-u", &auth.user, "-p", "wrong-password-for-the-test"])
+        .run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stdout.is_empty(), "{}", out.describe());
+    assert!(!out.stderr.contains("wrong-password-for-the-test"), "the password is never shown:\n{}", out.describe());
+    assert!(!out.stderr.contains("building "), "nothing is built before the registry accepts us:\n{}", out.describe());
+    assert!(out.stderr.lines().any(|l| l.starts_with("hint: the credentials")), "{}", out.describe());
+    assert!(!output.exists());
+    assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
+}
