@@ -166,8 +166,8 @@ pub struct PushArgs {
 Build the folder ./site into an OCI archive, with a label and a command:
   {command_name} ./site --output oci-archive:site.tar --tag v1 --label org.opencontainers.image.source=https://example.com/site --cmd '[\"/bin/server\"]'
 
-Write an OCI layout dir (created, or added to) and check it with skopeo:
-  {command_name} ./site --output oci:layout --tag v1 && skopeo inspect oci:layout:v1
+Write an OCI layout dir (created, or added to), tagged v1, and check it with skopeo:
+  {command_name} ./site --output oci:layout:v1 && skopeo inspect oci:layout:v1
 
 Build and push to a registry (same credentials, TLS and retries as `idpush push`):
   {command_name} ./site --push 127.0.0.1:5000/team/site:v1",
@@ -202,13 +202,13 @@ pub struct BuildArgs {
     #[argh(positional)]
     pub context: String,
 
-    /// where to write the image: oci-archive:PATH (a tar of an OCI layout) or oci:DIR (an OCI
-    /// layout); repeatable
+    /// where to write the image: oci-archive:PATH[:TAG] (a tar of an OCI layout) or
+    /// oci:DIR[:TAG] (an OCI layout); repeatable
     #[argh(option)]
     pub output: Vec<String>,
 
-    /// name the image in the layout's index.json (org.opencontainers.image.ref.name), e.g. v1;
-    /// repeatable
+    /// name the image in every output's index.json (org.opencontainers.image.ref.name), e.g.
+    /// v1, besides an output's own :TAG; repeatable
     #[argh(option)]
     pub tag: Vec<String>,
 

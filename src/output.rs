@@ -1,5 +1,6 @@
-//! Where a built image is written locally: `--output oci-archive:PATH` (a tar of an OCI image
-//! layout) or `--output oci:DIR` (the layout itself). The writers are in `output/oci.rs`.
+//! Where a built image is written locally: `--output oci-archive:PATH[:TAG]` (a tar of an OCI
+//! image layout) or `--output oci:DIR[:TAG]` (the layout itself). The writers are in
+//! `output/oci.rs`.
 //!
 //! Every write is atomic: the output is made in a private temp dir beside it (a [`Store`] in
 //! the output's parent dir, so it is removed on error, on Ctrl-C, and by the next run after a
@@ -38,6 +39,36 @@ impl Output {
                 Cause::BadInput,
                 format!("--output {text:?}: {other:?} is not a known output; give oci-archive:PATH or oci:DIR"),
             )),
+        }
+    }
+}
+
+/// One `--output` value with the tag it may end in: `oci:DIR[:TAG]`, `oci-archive:PATH[:TAG]`
+/// (as skopeo writes them and `idpush push` reads them). A last `:TAG` is taken as a tag when it
+/// is a valid one without a `/`; the rest is the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub output: Output,
+    pub tag: Option<String>,
+}
+
+impl Target {
+    pub fn parse(text: &str) -> anyhow::Result<Target> {
+        if let Some((head, tag)) = text.rsplit_once(':') {
+            let has_path = head.split_once(':').is_some_and(|(_, path)| !path.is_empty());
+            if has_path && !tag.contains('/') && check_tag(tag).is_ok() {
+                return Ok(Target { output: Output::parse(head)?, tag: Some(tag.to_string()) });
+            }
+        }
+        Ok(Target { output: Output::parse(text)?, tag: None })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.tag {
+            Some(t) => write!(f, "{}:{t}", self.output),
+            None => write!(f, "{}", self.output),
         }
     }
 }
@@ -95,6 +126,22 @@ mod tests {
             let e = format!("{:#}", Output::parse(bad).unwrap_err());
             assert!(e.starts_with("--output"), "{bad:?}: {e}");
         }
+    }
+
+    #[test]
+    fn targets_may_end_in_a_tag() {
+        let t = Target::parse("oci:layout:v1").unwrap();
+        assert_eq!((t.output, t.tag.as_deref()), (Output::OciDir("layout".into()), Some("v1")));
+        let t = Target::parse("oci-archive:/tmp/a.tar:1.2.3").unwrap();
+        assert_eq!((t.output.clone(), t.tag.as_deref()), (Output::OciArchive("/tmp/a.tar".into()), Some("1.2.3")));
+        assert_eq!(t.to_string(), "oci-archive:/tmp/a.tar:1.2.3");
+        for plain in ["oci:layout", "oci:a:b/c", "oci-archive:x:", "oci::v1"] {
+            let t = Target::parse(plain);
+            assert!(t.as_ref().map_or(true, |t| t.tag.is_none()), "{plain:?}: {t:?}");
+        }
+        assert_eq!(Target::parse("oci:a:b/c").unwrap().output, Output::OciDir("a:b/c".into()));
+        assert!(Target::parse("oci::v1").is_ok_and(|t| t.output == Output::OciDir(":v1".into())));
+        assert!(Target::parse("tar:x:v1").is_err());
     }
 
     #[test]

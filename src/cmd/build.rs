@@ -18,7 +18,7 @@ use std::process::ExitCode;
 pub struct Plan {
     pub context: PathBuf,
     pub settings: Settings,
-    pub outputs: Vec<output::Output>,
+    pub outputs: Vec<output::Target>,
     pub tags: Vec<String>,
     pub quiet: bool,
     pub tmpdir: PathBuf,
@@ -41,7 +41,7 @@ pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyho
             "give at least one --output oci-archive:PATH, --output oci:DIR or --push DEST (where the image goes)",
         ));
     }
-    let outputs = args.output.iter().map(|o| output::Output::parse(o)).collect::<anyhow::Result<Vec<_>>>()?;
+    let outputs = args.output.iter().map(|o| output::Target::parse(o)).collect::<anyhow::Result<Vec<_>>>()?;
     for t in &args.tag {
         output::check_tag(t)?;
     }
@@ -139,7 +139,7 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
 
     // The outputs, when inside the context, stay out of the image (a rebuild would pack the
     // last result); as canonical paths, like the walk's.
-    let outputs: Vec<PathBuf> = plan.outputs.iter().filter_map(|o| canonical(o.path())).collect();
+    let outputs: Vec<PathBuf> = plan.outputs.iter().filter_map(|o| canonical(o.output.path())).collect();
     let entries = build::walk(&plan.context, &outputs)?;
     progress.line(format!("building {} ({} entries)", plan.context.display(), entries.len()));
     // Made after the walk, so a TMPDIR inside the context is not packed either.
@@ -151,7 +151,10 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     let mut stdout = std::io::stdout().lock();
     for out in &plan.outputs {
         crate::interrupt::check()?;
-        output::write(&image, out, &plan.tags).inspect_err(|_| store::remove_all())?;
+        // The output's own :TAG first, then every --tag.
+        let mut tags: Vec<String> = out.tag.iter().cloned().collect();
+        tags.extend(plan.tags.iter().filter(|t| out.tag.as_ref() != Some(*t)).cloned());
+        output::write(&image, &out.output, &tags).inspect_err(|_| store::remove_all())?;
         progress.line(format!("wrote {out}"));
         // A closed stdout (`| true`) is not an error: the image is written.
         let _ = writeln!(stdout, "{out}@{}", image.manifest_digest);
@@ -197,14 +200,15 @@ mod tests {
         let env = |k: &str| (k == "SOURCE_DATE_EPOCH").then(|| "1700000000".to_string());
         let p = plan(
             args(&[
-                "--output", "oci:l", "--output", "oci-archive:a.tar", "--tag", "v1", "--label", "a=1", "--label", "a=2",
+                "--output", "oci:l", "--output", "oci-archive:a.tar:v2", "--tag", "v1", "--label", "a=1", "--label", "a=2",
                 "--env", "X=1", "--cmd", "serve", "--entrypoint", "[\"/app\"]", "--workdir", "/w", "--user", "1000:1000",
                 "--platform", "linux/arm64", "-q",
             ]),
             &env,
         )
         .unwrap();
-        assert_eq!(p.outputs, [output::Output::OciDir("l".into()), output::Output::OciArchive("a.tar".into())]);
+        let outputs: Vec<_> = p.outputs.iter().map(|t| (t.output.clone(), t.tag.clone())).collect();
+        assert_eq!(outputs, [(output::Output::OciDir("l".into()), None), (output::Output::OciArchive("a.tar".into()), Some("v2".into()))]);
         assert_eq!(p.settings.epoch, 1_700_000_000);
         assert_eq!(p.settings.labels["a"], "2");
         assert_eq!(p.settings.env, ["X=1"]);

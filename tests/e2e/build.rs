@@ -143,7 +143,8 @@ fn build_context_into_archive_and_layout_then_run_in_daemon() {
     let dir = TestDir::new("build-full");
     let ctx = context(&dir);
     let (archive, layout) = (dir.path.join("img.tar"), dir.path.join("layout"));
-    let outputs = [format!("oci-archive:{}", archive.display()), format!("oci:{}", layout.display())];
+    // The layout tagged in its --output (as skopeo writes it), the archive with --tag.
+    let outputs = [format!("oci-archive:{}", archive.display()), format!("oci:{}:v1", layout.display())];
     let out = idpush(&dir)
         .args(["build", ctx.to_str().unwrap(), "--output", &outputs[0], "--output", &outputs[1], "--tag", "v1"])
         .args(["--label", "org.opencontainers.image.title=e2e", "--label", "team=build", "--env", "GREETING=hi"])
@@ -155,7 +156,7 @@ fn build_context_into_archive_and_layout_then_run_in_daemon() {
     let digest = &got[0];
 
     // skopeo reads both; the config says what the flags said.
-    for reference in [format!("oci-archive:{}", archive.display()), format!("oci:{}:v1", layout.display())] {
+    for reference in [format!("oci-archive:{}:v1", archive.display()), format!("oci:{}:v1", layout.display())] {
         let out = skopeo(&["inspect", &reference]);
         assert_eq!(out.code, Some(0), "skopeo inspect {reference}:\n{}", out.describe());
         let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
@@ -165,6 +166,9 @@ fn build_context_into_archive_and_layout_then_run_in_daemon() {
         assert_eq!(v["Created"], "1970-01-01T00:00:00Z");
         assert_eq!(v["Layers"].as_array().unwrap().len(), 1);
     }
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["v1"], "the output's :v1 and --tag v1 name it once");
     let raw = skopeo(&["inspect", "--config", "--raw", &format!("oci:{}:v1", layout.display())]);
     let config: serde_json::Value = serde_json::from_str(&raw.stdout).unwrap_or_else(|e| panic!("{e}: {}", raw.describe()));
     assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/bin/tool"]));
