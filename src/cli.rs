@@ -157,7 +157,7 @@ pub struct PushArgs {
 }
 
 /// Build an image from a directory: one layer holding the context (like `COPY . /` onto
-/// scratch), written as an OCI layout or archive.
+/// scratch or a daemon image), written as an OCI layout or archive, or pushed.
 #[derive(FromArgs, Debug)]
 #[argh(
     subcommand,
@@ -170,7 +170,10 @@ Write an OCI layout dir (created, or added to), tagged v1, and check it with sko
   {command_name} ./site --output oci:layout:v1 && skopeo inspect oci:layout:v1
 
 Build and push to a registry (same credentials, TLS and retries as `idpush push`):
-  {command_name} ./site --push 127.0.0.1:5000/team/site:v1",
+  {command_name} ./site --push 127.0.0.1:5000/team/site:v1
+
+Build on an image of the local Docker daemon (its layers are kept; the folder is one more):
+  {command_name} ./site --base nginx:1.27 --output oci-archive:site.tar",
     note = "\
 The layer holds every file, dir and symlink of CONTEXT except what CONTEXT/.dockerignore excludes \
 (Docker's rules: comments, *, **, ?, [...], ! exceptions, the last matching line wins; the \
@@ -179,6 +182,12 @@ permission bits, and their mtimes are clamped to SOURCE_DATE_EPOCH (seconds sinc
 unset): the same folder always gives the same digests. Symlinks are stored as symlinks, never \
 followed; a relative symlink that points outside CONTEXT, a FIFO, a socket, a device or an \
 unreadable file is an error. The config's created time is that epoch too.
+
+With --base NAME (an image of the Docker daemon at DOCKER_HOST) the base's layers come first, \
+exactly as the daemon has them, and its config is kept: labels and env are merged (the flags \
+win), --entrypoint resets the base's cmd as a Dockerfile's ENTRYPOINT does, and the platform is \
+the base's (a different --platform is an error). Other --base sources (oci:, oci-archive:, \
+docker-archive:, a registry) are not supported yet.
 
 --entrypoint and --cmd take a JSON array (exec form, '[\"/app\", \"--serve\"]') or a plain string, \
 run as /bin/sh -c STRING (shell form), as in a Dockerfile. Env starts with Docker's default PATH. \
@@ -236,10 +245,15 @@ pub struct BuildArgs {
     #[argh(option)]
     pub user: Option<String>,
 
-    /// os/arch[/variant] of the image, e.g. linux/arm64 (default: linux on this machine's
-    /// architecture)
+    /// os/arch[/variant] of the image, e.g. linux/arm64 (default: the base's, else linux on
+    /// this machine's architecture)
     #[argh(option)]
     pub platform: Option<String>,
+
+    /// the image to build on: a Docker daemon image (NAME[:TAG] or docker-daemon:NAME[:TAG]),
+    /// whose layers are kept as they are, or scratch (the default)
+    #[argh(option)]
+    pub base: Option<String>,
 
     /// error, warn, info, debug or trace (default info)
     #[argh(option)]

@@ -7,7 +7,7 @@
 
 use crate::source::build::{self, Platform, Settings};
 use crate::digest::Digest;
-use crate::{cli, credentials, error::fail, error::Cause, output, plan, progress, push, registry, report, store};
+use crate::{cli, credentials, daemon, error::fail, error::Cause, output, plan, progress, push, registry, report, source, store};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +24,10 @@ pub struct Plan {
     pub tmpdir: PathBuf,
     /// `--push DEST`: the push flags, planned by `plan.rs` when the build runs.
     pub push: Option<cli::PushArgs>,
+    /// `--base NAME`: a daemon image to build on; None for scratch.
+    pub base: Option<String>,
+    /// Whether `--platform` was given (a base then must have that platform).
+    pub platform_given: bool,
 }
 
 /// Checks every flag (and `SOURCE_DATE_EPOCH`, `TMPDIR`) before anything is read or written.
@@ -77,7 +81,30 @@ pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyho
     }
     settings.user = args.user;
     let tmpdir = args.tmpdir.or_else(|| env("TMPDIR")).filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into());
-    Ok(Plan { context: args.context.into(), settings, outputs, tags: args.tag, quiet: args.quiet, tmpdir: tmpdir.into(), push })
+    let base = match args.base.as_deref() {
+        None | Some("scratch") => None,
+        Some(b) if ["oci:", "oci-archive:", "docker-archive:", "docker://"].iter().any(|p| b.starts_with(p)) => {
+            return Err(fail(
+                Cause::BadInput,
+                format!("--base {b:?}: only an image of the Docker daemon (NAME[:TAG] or docker-daemon:NAME) or scratch, for now"),
+            ))
+        }
+        Some(b) => Some(b.strip_prefix("docker-daemon:").unwrap_or(b).to_string()),
+    };
+    if base.as_deref() == Some("") {
+        return Err(fail(Cause::BadInput, "--base is empty: give a daemon image name, or scratch"));
+    }
+    Ok(Plan {
+        context: args.context.into(),
+        settings,
+        outputs,
+        tags: args.tag,
+        quiet: args.quiet,
+        tmpdir: tmpdir.into(),
+        push,
+        base,
+        platform_given: args.platform.is_some(),
+    })
 }
 
 pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
@@ -144,7 +171,12 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     progress.line(format!("building {} ({} entries)", plan.context.display(), entries.len()));
     // Made after the walk, so a TMPDIR inside the context is not packed either.
     let store = store::Store::create(&plan.tmpdir)?;
-    let image = build::build(&plan.context, &entries, &plan.settings, store).inspect_err(|_| store::remove_all())?;
+    let base = match &plan.base {
+        None => None,
+        Some(name) => Some(read_base(plan, name, store.clone(), &progress).inspect_err(|_| store::remove_all())?),
+    };
+    let image = build::build_on(&plan.context, &entries, &plan.settings, base.as_ref(), store)
+        .inspect_err(|_| store::remove_all())?;
     for layer in &image.layers {
         progress.blob("layer", &layer.digest, layer.size, "built");
     }
@@ -168,6 +200,26 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the base image `name` from the Docker daemon into `store` (as `idpush push` reads an
+/// image: by ID, every layer checked against the config), and checks its platform.
+fn read_base(plan: &Plan, name: &str, store: store::Store, progress: &progress::Progress) -> anyhow::Result<build::Base> {
+    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    let found = source::daemon::lookup(&engine, name, progress)?;
+    let export = source::daemon::open(&engine, found)?;
+    let image = source::daemon::read(export, store, progress, &mut |_, _| {})?;
+    let base = build::Base::of(&image).with_context(|| format!("reading the base image {name}"))?;
+    if let Some(p) = build::config::platform_of(&base.config) {
+        if plan.platform_given && p != plan.settings.platform {
+            let show = |p: &Platform| format!("{}/{}{}", p.os, p.architecture, p.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default());
+            return Err(fail(
+                Cause::BadInput,
+                format!("--platform {} does not match the base image {name}, which is {}", show(&plan.settings.platform), show(&p)),
+            ));
+        }
+    }
+    Ok(base)
 }
 
 /// `path` made absolute through its parent dir's canonical path (the path itself may not exist
@@ -237,6 +289,9 @@ mod tests {
         assert!(err(&with(&["--cmd", "[oops"]), &[]).starts_with("--cmd"));
         assert!(err(&with(&["--workdir", "rel"]), &[]).starts_with("--workdir"));
         assert!(err(&with(&["--log-level", "loud"]), &[]).starts_with("--log-level"));
+        assert!(err(&with(&["--base", "oci:layout"]), &[]).starts_with("--base \"oci:layout\": only an image of the Docker daemon"));
+        let base = |b: &str| plan(args(&["--output", "oci:l", "--base", b]), &|_| None).unwrap().base;
+        assert_eq!((base("scratch"), base("docker-daemon:a:1"), base("a:1")), (None, Some("a:1".into()), Some("a:1".into())));
         assert!(err(&out, &[("SOURCE_DATE_EPOCH", "yesterday")]).starts_with("SOURCE_DATE_EPOCH=\"yesterday\""));
     }
 }

@@ -51,11 +51,50 @@ pub enum Kind {
 }
 
 /// Builds the image from the walked context ([`walk`]): its one layer and a config from
-/// `settings`, in `store`.
+/// `settings`, in `store`, on scratch.
+#[cfg(test)]
 pub fn build(context: &Path, entries: &[Entry], settings: &Settings, store: Store) -> anyhow::Result<Image> {
+    build_on(context, entries, settings, None, store)
+}
+
+/// A base image to build on: its config's bytes and its layers, whose blobs are in the store
+/// the build spools into. Its layers are reused as they are, not copied into the new one.
+pub struct Base {
+    pub config: Vec<u8>,
+    pub layers: Vec<Layer>,
+}
+
+impl Base {
+    /// The base of an image read into a store (its config blob read back, its layers paired
+    /// with the config's `rootfs.diff_ids`).
+    pub fn of(image: &Image) -> anyhow::Result<Base> {
+        let path = image.blob_path(&image.config.digest);
+        let config = fs::read(&path).map_err(|e| fail(Cause::LocalIo, format!("reading {}: {e}", path.display())))?;
+        let parsed: crate::oci::Config = serde_json::from_slice(&config)
+            .map_err(|e| fail(Cause::BadImage, format!("the base image's config has no rootfs.diff_ids: {e}")))?;
+        if parsed.rootfs.diff_ids.len() != image.layers.len() {
+            return Err(fail(Cause::BadImage, "the base image's config lists another number of layers than its manifest"));
+        }
+        let layers = image
+            .layers
+            .iter()
+            .zip(parsed.rootfs.diff_ids)
+            .map(|(d, diff_id)| Layer { blob: crate::store::Blob { digest: d.digest.clone(), size: d.size }, diff_id })
+            .collect();
+        Ok(Base { config, layers })
+    }
+}
+
+/// [`build`] on top of `base` (`None`: scratch).
+pub fn build_on(context: &Path, entries: &[Entry], settings: &Settings, base: Option<&Base>, store: Store) -> anyhow::Result<Image> {
     let layer = spool(context, entries, settings.epoch, &store)?;
-    let config = store.write_blob(&config::bytes(settings, &layer.diff_id))?;
-    Ok(Image::oci(store, config, &[layer]))
+    let (config, mut layers) = match base {
+        None => (config::bytes(settings, &layer.diff_id), Vec::new()),
+        Some(b) => (config::bytes_on(&b.config, settings, &layer.diff_id)?, b.layers.clone()),
+    };
+    layers.push(layer);
+    let config = store.write_blob(&config)?;
+    Ok(Image::oci(store, config, &layers))
 }
 
 /// Every entry the layer will hold, in tar order: what is in `context` minus what its

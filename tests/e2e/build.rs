@@ -448,3 +448,64 @@ fn push_with_refused_credentials_builds_nothing() {
     assert!(!output.exists());
     assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
 }
+
+/// `--base NAME`: a daemon image's layers stay as they are, the context is one more layer on
+/// top, and the config is the base's plus the flags (issue 9: "--base with a daemon image keeps
+/// the base's layers").
+#[test]
+fn build_on_a_daemon_image_keeps_its_layers() {
+    let dir = TestDir::new("build-base");
+    let ctx = context(&dir);
+    let mut images = ImageGuard::new();
+    let base = format!("{}:v1", unique("e2e-build-base"));
+    build_image(
+        &dir.path,
+        &base,
+        "FROM scratch\nCOPY f /etc/base-file\nCMD [\"/base\"]\nLABEL base=yes\nENV FROM_BASE=1\n",
+        &[("f", b"from the base\n")],
+    );
+    images.add(&base);
+    let base_layers = image_diff_ids(&base);
+    let dest = format!("{}/e2e/{}:v1", env().registry, unique("build-base"));
+    let out = idpush(&dir)
+        .args(["build", ctx.to_str().unwrap(), "--base", &format!("docker-daemon:{base}"), "--push", &dest])
+        .args(["--label", "mine=1", "--env", "FROM_BUILD=1"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    docker(&["pull", &dest]);
+    images.add(&dest);
+    let layers = image_diff_ids(&dest);
+    assert_eq!(layers.len(), base_layers.len() + 1, "{layers:?}");
+    assert_eq!(layers[..base_layers.len()], base_layers[..], "the base's layers, as they are");
+    let config = docker(&["image", "inspect", "-f", "{{json .Config}}", &dest]);
+    let config: serde_json::Value = serde_json::from_str(config.trim()).unwrap();
+    assert_eq!(config["Labels"], serde_json::json!({"base": "yes", "mine": "1"}));
+    assert_eq!(config["Cmd"], serde_json::json!(["/base"]), "the base's cmd is kept");
+    let vars: Vec<&str> = config["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert!(vars.contains(&"FROM_BASE=1") && vars.contains(&"FROM_BUILD=1"), "{vars:?}");
+
+    let cid = docker(&["create", &dest]).trim().to_string();
+    let export = docker_cmd(&["export", &cid]).output().unwrap();
+    let _ = docker_output(&["rm", "-f", &cid]);
+    assert!(export.status.success(), "docker export failed");
+    let mut files = tar_entries(&export.stdout);
+    assert_eq!(files.remove("etc/base-file").map(|f| f.2), Some("from the base\n".to_string()));
+    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
+        files.remove(added);
+    }
+    assert_eq!(files, expected());
+
+    // Another platform than the base's is refused; so is a base the daemon does not have.
+    let run_dir = dir.sub("bad");
+    let out = Idpush::new(&run_dir, &env().docker_host)
+        .args(["build", ctx.to_str().unwrap(), "--base", &base, "--platform", "linux/s390x", "--output", "oci:x"])
+        .run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr.contains("--platform linux/s390x does not match the base image"), "{}", out.describe());
+    let out = Idpush::new(&run_dir, &env().docker_host)
+        .args(["build", ctx.to_str().unwrap(), "--base", &format!("{}-missing:v1", unique("e2e-build-base")), "--output", "oci:x"])
+        .run();
+    assert_eq!(out.code, Some(2), "a missing base is not found:\n{}", out.describe());
+    assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
+    assert!(!run_dir.join("x").exists());
+}

@@ -184,6 +184,87 @@ pub fn bytes(settings: &Settings, diff_id: &Digest) -> Vec<u8> {
     serde_json::to_vec(&file).expect("a config always serializes")
 }
 
+/// The config's exact bytes for `base`'s config (its JSON bytes) with one more layer,
+/// `diff_id`, on top: created is the build's epoch, the platform stays the base's, labels are
+/// merged (ours win), env merged by key (ours win; Docker's default `PATH` only if neither has
+/// one), `--entrypoint` replaces the base's and, as a Dockerfile's ENTRYPOINT does, resets its
+/// cmd unless `--cmd` is given; `--cmd`, `--workdir`, `--user` replace the base's. Other fields
+/// are kept; keys come out sorted (deterministic).
+pub fn bytes_on(base: &[u8], settings: &Settings, diff_id: &Digest) -> anyhow::Result<Vec<u8>> {
+    use serde_json::{json, Value};
+    let bad = |why: &str| fail(Cause::BadImage, format!("the base image's config {why}"));
+    let mut v: Value = serde_json::from_slice(base).map_err(|e| bad(&format!("is not JSON: {e}")))?;
+    let top = v.as_object_mut().ok_or_else(|| bad("is not a JSON object"))?;
+    let created = rfc3339(settings.epoch);
+    top.insert("created".into(), json!(created));
+    let config = top.entry("config").or_insert_with(|| json!({}));
+    if config.is_null() {
+        *config = json!({});
+    }
+    let config = config.as_object_mut().ok_or_else(|| bad("has a config that is not an object"))?;
+    let mut labels = match config.get("Labels") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, val) in &settings.labels {
+        labels.insert(k.clone(), json!(val));
+    }
+    if !labels.is_empty() {
+        config.insert("Labels".into(), Value::Object(labels));
+    }
+    let mut env: Vec<String> = match config.get("Env") {
+        Some(Value::Array(a)) => a.iter().filter_map(|e| e.as_str().map(String::from)).collect(),
+        _ => Vec::new(),
+    };
+    for line in &settings.env {
+        let key = line.split('=').next().unwrap_or_default();
+        match env.iter_mut().find(|e| e.split('=').next() == Some(key)) {
+            Some(old) => *old = line.clone(),
+            None => env.push(line.clone()),
+        }
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.to_string());
+    }
+    config.insert("Env".into(), json!(env));
+    if let Some(e) = &settings.entrypoint {
+        config.insert("Entrypoint".into(), json!(e));
+        if settings.cmd.is_none() {
+            config.insert("Cmd".into(), Value::Null);
+        }
+    }
+    if let Some(c) = &settings.cmd {
+        config.insert("Cmd".into(), json!(c));
+    }
+    if let Some(w) = &settings.workdir {
+        config.insert("WorkingDir".into(), json!(w));
+    }
+    if let Some(u) = &settings.user {
+        config.insert("User".into(), json!(u));
+    }
+    let rootfs = top.entry("rootfs").or_insert_with(|| json!({"type": "layers", "diff_ids": []}));
+    let ids = rootfs
+        .get_mut("diff_ids")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| bad("has no rootfs.diff_ids"))?;
+    ids.push(json!(diff_id.to_string()));
+    let history = top.entry("history").or_insert_with(|| json!([]));
+    if let Some(h) = history.as_array_mut() {
+        h.push(json!({"created": created, "created_by": "idpush build"}));
+    }
+    Ok(serde_json::to_vec(&v).expect("a config always serializes"))
+}
+
+/// The platform a config names (`os`, `architecture`, `variant`), if it names one.
+pub fn platform_of(config: &[u8]) -> Option<Platform> {
+    let v: serde_json::Value = serde_json::from_slice(config).ok()?;
+    Some(Platform {
+        os: v.get("os")?.as_str()?.to_string(),
+        architecture: v.get("architecture")?.as_str()?.to_string(),
+        variant: v.get("variant").and_then(|x| x.as_str()).map(String::from),
+    })
+}
+
 /// `1970-01-01T00:00:00Z` for seconds since the Unix epoch (UTC, civil calendar).
 pub fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -243,6 +324,29 @@ mod tests {
         assert!(parse_command("--cmd", "[not json").is_err());
         assert!(parse_command("--cmd", "[1, 2]").is_err());
         assert!(parse_command("--entrypoint", "  ").is_err());
+    }
+
+    #[test]
+    fn config_on_a_base() {
+        let base = br#"{"architecture":"arm64","os":"linux","config":{"Env":["PATH=/x","A=base"],"Cmd":["/base"],"Labels":{"l":"base","k":"keep"}},"rootfs":{"type":"layers","diff_ids":["sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"]},"history":[{"created_by":"base"}]}"#;
+        let mut s = Settings::new(Platform::parse("linux/amd64").unwrap(), 0);
+        s.labels.insert("l".into(), "ours".into());
+        s.set_env("A", "ours");
+        s.entrypoint = Some(vec!["/app".into()]);
+        let d = Digest::of(b"layer");
+        let v: serde_json::Value = serde_json::from_slice(&bytes_on(base, &s, &d).unwrap()).unwrap();
+        assert_eq!(v["architecture"], "arm64", "the platform is the base's");
+        assert_eq!(v["created"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["config"]["Env"], serde_json::json!(["PATH=/x", "A=ours"]));
+        assert_eq!(v["config"]["Labels"], serde_json::json!({"k": "keep", "l": "ours"}));
+        assert_eq!(v["config"]["Entrypoint"], serde_json::json!(["/app"]));
+        assert!(v["config"]["Cmd"].is_null(), "an entrypoint resets the base's cmd");
+        assert_eq!(v["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+        assert_eq!(v["rootfs"]["diff_ids"][1], d.to_string());
+        assert_eq!(v["history"].as_array().unwrap().len(), 2);
+        assert_eq!(platform_of(base).unwrap().architecture, "arm64");
+        assert!(bytes_on(b"[]", &s, &d).is_err());
+        assert!(bytes_on(br#"{"config":{}}"#, &s, &d).is_ok(), "no rootfs: made");
     }
 
     #[test]
