@@ -58,6 +58,10 @@ pub enum Cause {
     BadAnswer,
     /// The registry refused the credentials.
     Refused,
+    /// The repository, tag or manifest asked for is not in the registry.
+    NotInRegistry,
+    /// The registry does not offer what was asked for (a catalog of its repositories).
+    Unsupported,
     /// A signal arrived.
     Interrupted,
 }
@@ -77,8 +81,9 @@ impl Cause {
             | Cause::BadImage
             | Cause::LocalIo
             | Cause::Unreachable
-            | Cause::BadAnswer => Class::Permanent,
-            Cause::ImageNotFound | Cause::DaemonUnreachable => Class::NotFound,
+            | Cause::BadAnswer
+            | Cause::Unsupported => Class::Permanent,
+            Cause::ImageNotFound | Cause::DaemonUnreachable | Cause::NotInRegistry => Class::NotFound,
             Cause::DaemonFailed | Cause::Network => Class::Transient,
             Cause::Refused => Class::Auth,
             Cause::Interrupted => Class::Interrupted,

@@ -13,6 +13,7 @@ mod digest;
 mod error;
 mod exit;
 mod image;
+mod inspection;
 mod interrupt;
 mod logger;
 mod oci;
@@ -25,6 +26,7 @@ mod reference;
 mod registry;
 mod report;
 mod secret;
+mod settings;
 mod source;
 mod store;
 #[cfg(test)]
@@ -57,20 +59,33 @@ fn main() -> ExitCode {
         // cli::parse answers Wrong for a command line without a command.
         return ExitCode::from(exit::ERROR);
     };
-    // The logger first, so nothing that follows (the plan, credential lookups) logs into the
-    // void; the plan still validates the flag.
-    let (log_level, quiet) = match &command {
-        cli::Command::Push(args) => (args.log_level.as_deref(), args.quiet),
-        cli::Command::Build(args) => (args.log_level.as_deref(), args.quiet),
-    };
-    logger::init(logger::level_from_flags(log_level, quiet));
-    interrupt::install();
     let result = match command {
-        cli::Command::Push(args) => cmd::push::run(args),
-        cli::Command::Build(args) => cmd::build::run(args),
+        cli::Command::Push(args) => {
+            // First, so nothing that follows (the plan, credential lookups) logs into the void; the
+            // plan still validates the flag.
+            logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
+            interrupt::install();
+            cmd::push::run(args)
+        }
+        cli::Command::Build(args) => {
+            logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
+            interrupt::install();
+            cmd::build::run(args)
+        }
+        cli::Command::Catalog(args) => listing(args.log_level.clone(), || cmd::catalog::run(args)),
+        cli::Command::Tags(args) => listing(args.log_level.clone(), || cmd::tags::run(args)),
+        cli::Command::Inspect(args) => listing(args.log_level.clone(), || cmd::inspect::run(args)),
     };
     match result {
         Ok(code) => code,
         Err(e) => exit::report(&e),
     }
+}
+
+/// Starts logging and the signal watcher for a listing command, then runs it.
+fn listing(log_level: Option<String>, run: impl FnOnce() -> anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    let level = settings::parse_log_level(log_level.as_deref(), false)?;
+    logger::init(level);
+    interrupt::install();
+    run()
 }

@@ -11,14 +11,11 @@ use crate::registry::{self, Credentials};
 use crate::secret::Secret;
 use anyhow::{anyhow, bail, Context};
 use std::path::PathBuf;
-use std::time::Duration;
+
+pub use crate::settings::is_loopback;
+use crate::settings::{self, parse_bool, parse_log_level, parse_registry_url};
 
 pub const DEFAULT_REGISTRY: &str = registry::DEFAULT_BASE_URL;
-/// The longest `--connect-timeout` / `--read-timeout`: a day. Longer values are refused (a
-/// value near `u64::MAX` seconds overflowed an `Instant` deadline).
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
-/// The longest `--retry-max-delay`: an hour (a longer wait between two tries helps nobody).
-pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(60 * 60);
 
 #[derive(Debug)]
 pub struct Plan {
@@ -55,13 +52,6 @@ pub struct Plan {
     pub compression: crate::codec::Codec,
 }
 
-/// A registry URL as the user gave it: scheme (if any) and `host[:port]`.
-#[derive(Debug, PartialEq)]
-struct RegistryUrl {
-    scheme: Option<&'static str>,
-    host: String,
-}
-
 /// The plan with no stored credentials (flags and environment only).
 #[allow(dead_code)]
 pub fn plan(args: PushArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Plan> {
@@ -78,48 +68,10 @@ pub fn plan_with(
 ) -> anyhow::Result<Plan> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let log_level = parse_log_level(args.log_level.as_deref(), args.quiet)?;
-    let insecure = args.insecure
-        || match var("IDPBUILDER_REGISTRY_INSECURE") {
-            Some(v) => parse_bool(&v).ok_or_else(|| {
-                anyhow!(
-                    "IDPBUILDER_REGISTRY_INSECURE={} is not a yes or no: use 1/0, true/false, yes/no or on/off \
-                     (it stands in for --insecure; empty means unset)",
-                    quote(&v)
-                )
-            })?,
-            None => false,
-        };
+    let insecure = settings::insecure(args.insecure, &var)?;
     // Numbers first: a bad one is refused before any credential lookup.
-    // A whole number from its flag, else its environment variable, with how it was given.
-    let number = |flag: Option<u64>, name: &str, env_name: &str| -> anyhow::Result<Option<(u64, String)>> {
-        if let Some(n) = flag {
-            return Ok(Some((n, format!("--{name} {n}"))));
-        }
-        let Some(v) = var(env_name) else { return Ok(None) };
-        let given = format!("{env_name}={} (it stands in for --{name})", quote(&v));
-        match v.trim().parse::<u64>() {
-            Ok(n) => Ok(Some((n, given))),
-            Err(_) => bail!("{given} is not a whole number"),
-        }
-    };
-    // Seconds, from `min` up to `max`: refused outside, so no deadline can overflow.
-    let seconds = |flag: Option<u64>, name: &str, env_name: &str, default: Duration, min: u64, max: Duration| -> anyhow::Result<Duration> {
-        match number(flag, name, env_name)? {
-            None => Ok(default),
-            Some((n, given)) if n > max.as_secs() => {
-                bail!("{given} is too long: at most {} seconds ({})", max.as_secs(), human(max))
-            }
-            Some((n, given)) if n < min => bail!("{given} is too short: at least {min} second"),
-            Some((n, _)) => Ok(Duration::from_secs(n)),
-        }
-    };
-    let retries = match number(args.retries.map(u64::from), "retries", "IDPBUILDER_RETRIES")? {
-        None => registry::DEFAULT_RETRIES,
-        Some((n, given)) => u32::try_from(n).map_err(|_| anyhow!("{given} is too large"))?,
-    };
-    let retry_max_delay = seconds(args.retry_max_delay, "retry-max-delay", "IDPBUILDER_RETRY_MAX_DELAY", registry::DEFAULT_RETRY_MAX_DELAY, 0, MAX_RETRY_DELAY)?;
-    let connect_timeout = seconds(args.connect_timeout, "connect-timeout", "IDPBUILDER_CONNECT_TIMEOUT", registry::DEFAULT_CONNECT_TIMEOUT, 1, MAX_TIMEOUT)?;
-    let read_timeout = seconds(args.read_timeout, "read-timeout", "IDPBUILDER_READ_TIMEOUT", registry::DEFAULT_READ_TIMEOUT, 1, MAX_TIMEOUT)?;
+    let network = settings::network(args.retries, args.retry_max_delay, args.connect_timeout, args.read_timeout, &var)?;
+    let settings::Network { retries, retry_max_delay, connect_timeout, read_timeout } = network;
     let any_flag = args.username.is_some() || args.password.is_some() || args.token.is_some() || args.password_stdin;
     let env_filled = (args.username.is_none() && var("IDPBUILDER_REGISTRY_USERNAME").is_some())
         || (args.password.is_none() && var("IDPBUILDER_REGISTRY_PASSWORD").is_some())
@@ -159,26 +111,11 @@ pub fn plan_with(
     let http_fallback = scheme.is_none() && is_loopback(&dest_host);
     let scheme = scheme.unwrap_or("https");
 
-    let credentials = match (username, password, token) {
-        _ if found.is_some() => found.expect("checked"),
-        (Some(u), _, Some(t)) => Credentials::Basic { username: u, password: t },
-        (None, _, Some(t)) => Credentials::Token(t),
-        (Some(u), Some(p), None) => Credentials::Basic { username: u, password: p },
-        (Some(u), None, None) => bail!(
-            "a password is needed for user {}: give --password, --token or IDPBUILDER_REGISTRY_PASSWORD",
-            quote(&u)
-        ),
-        (None, Some(_), None) => {
-            bail!("a password was given without a username: give --username or IDPBUILDER_REGISTRY_USERNAME")
-        }
-        (None, None, None) => Credentials::Anonymous,
+    let credentials = match found {
+        Some(found) => found,
+        None => settings::credentials(username, password, token)?,
     };
-    if scheme == "http" && !insecure && !is_loopback(&dest_host) && !matches!(credentials, Credentials::Anonymous) {
-        bail!(
-            "refusing to send credentials over plain http to {dest_host}: use an https:// registry URL, \
-             or --insecure to allow it"
-        );
-    }
+    settings::refuse_plain_http(scheme, insecure, &dest_host, &credentials)?;
     let ca_cert = args.ca_cert.or_else(|| var("IDPBUILDER_REGISTRY_CA_CERT")).map(PathBuf::from);
     let chunk_size = match args.chunk_size.or_else(|| var("IDPUSH_CHUNK_SIZE")) {
         Some(s) => crate::registry::parse_size(&s).with_context(|| format!("--chunk-size {}", quote(&s)))?,
@@ -318,75 +255,10 @@ fn is_short_id(s: &str) -> bool {
         && s.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
-/// `[scheme://]host[:port][/]`: the registry as `-r` / `IDPBUILDER_REGISTRY_URL` give it.
-fn parse_registry_url(s: &str) -> anyhow::Result<RegistryUrl> {
-    let shown = quote(s);
-    let (scheme, rest) = match s.split_once("://") {
-        Some(("https", rest)) => (Some("https"), rest),
-        Some(("http", rest)) => (Some("http"), rest),
-        Some((other, _)) => bail!("registry URL {shown} has scheme {}: use https:// or http://", quote(other)),
-        None => (None, s),
-    };
-    let host = rest.trim_end_matches('/');
-    if crate::redact::has_userinfo(s) || host.contains('@') {
-        bail!(
-            "registry URL {shown} must not carry a user or password: give them with -u/-p, \
-             --password-stdin or IDPBUILDER_REGISTRY_USERNAME/PASSWORD"
-        );
-    }
-    if host.contains(['/', '?', '#']) || host.is_empty() {
-        bail!("registry URL {shown} must be scheme://host[:port], with no path or query");
-    }
-    crate::reference::check_host(host).with_context(|| format!("registry URL {shown}"))?;
-    Ok(RegistryUrl { scheme, host: host.to_string() })
-}
-
-/// Hosts that are this machine: plain HTTP is fine there, as docker assumes.
-pub fn is_loopback(host_port: &str) -> bool {
-    let host = match host_port.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host_port,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// A yes/no environment value: 1/0, true/false, yes/no, on/off (any case); else `None`.
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
-/// `24 hours`, `1 hour`, `90 seconds`: a limit as a person reads it.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        3600 => "1 hour".to_string(),
-        _ if s.is_multiple_of(3600) => format!("{} hours", s / 3600),
-        _ => format!("{s} seconds"),
-    }
-}
-
-fn parse_log_level(s: Option<&str>, quiet: bool) -> anyhow::Result<log::LevelFilter> {
-    Ok(match s {
-        None if quiet => log::LevelFilter::Error,
-        None => log::LevelFilter::Info,
-        Some("error") => log::LevelFilter::Error,
-        Some("warn") => log::LevelFilter::Warn,
-        Some("info") => log::LevelFilter::Info,
-        Some("debug") => log::LevelFilter::Debug,
-        Some("trace") => log::LevelFilter::Trace,
-        Some(other) => bail!("--log-level {} is not one of error, warn, info, debug, trace", quote(other)),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn args(image: &str, dest: Option<&str>) -> PushArgs {
         PushArgs {

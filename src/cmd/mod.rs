@@ -1,4 +1,61 @@
 //! One module per command: each wires stages, no protocol code.
 
 pub mod build;
+pub mod catalog;
+pub mod inspect;
 pub mod push;
+pub mod tags;
+
+use crate::report::hint::{self, Facts};
+use crate::{credentials, registry, settings};
+
+/// A read-only connection to a registry for the listing commands: settings from the flags
+/// and environment (`settings::read_access`), then a ping, which settles https or http for a
+/// loopback registry and learns its auth challenge. Returns it with the registry's host and
+/// the facts that hints name (add them to later errors with [`hint::add`]).
+fn connect(mut flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Result<(registry::Registry, String, Facts)> {
+    if flags.password_stdin {
+        flags.password = Some(push::read_password_stdin(flags.password.is_some())?.into());
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let access = settings::read_access(flags, host, &env, &|host| credentials::lookup(host, &env))?;
+    for note in &access.credential_notes {
+        log::debug!("{note}");
+    }
+    log::debug!("credentials for {} from {}", access.host, access.credential_source);
+    let credentials = &access.options.credentials;
+    let facts = Facts {
+        registry: Some(access.options.base_url.clone()),
+        host: Some(access.host.clone()),
+        credential_source: (!matches!(credentials, registry::Credentials::Anonymous)).then(|| access.credential_source.clone()),
+        username: match credentials {
+            registry::Credentials::Basic { username, .. } => Some(username.clone()),
+            registry::Credentials::IdentityToken { username, .. } => username.clone(),
+            _ => None,
+        },
+    };
+    let connected = registry::Registry::new(access.options).and_then(|r| {
+        let mut r = r.read_only();
+        r.ping()?;
+        Ok(r)
+    });
+    let registry = connected.map_err(|e| hint::add(e, &facts))?;
+    Ok((registry, access.host, facts))
+}
+
+/// A REPO or REF as typed: the registry host it names (if any) and the reference.
+fn parse_reference(what: &str, s: &str) -> anyhow::Result<crate::reference::Reference> {
+    use anyhow::Context;
+    crate::reference::Reference::parse(s).with_context(|| format!("in {what}"))
+}
+
+/// `--page-size`: 1 to 1000 (distribution refuses more, with PAGINATION_NUMBER_INVALID).
+fn page_size(n: u32) -> anyhow::Result<u32> {
+    if !(1..=1000).contains(&n) {
+        return Err(crate::error::fail(
+            crate::error::Cause::BadInput,
+            format!("--page-size {n} is out of range: give 1 to 1000 entries per page"),
+        ));
+    }
+    Ok(n)
+}

@@ -110,7 +110,7 @@ fn upload(
 
 /// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or
 /// `\n` dropped).
-pub fn read_password_stdin(also_flag: bool) -> anyhow::Result<String> {
+pub(super) fn read_password_stdin(also_flag: bool) -> anyhow::Result<String> {
     use std::io::BufRead;
     if also_flag {
         anyhow::bail!("give either --password or --password-stdin, not both");

@@ -264,12 +264,18 @@ pub(super) struct Auth {
     credentials: Credentials,
     scheme: Option<Scheme>,
     tokens: HashMap<String, CachedToken>,
+    /// Tokens for reading only: `repository:<repo>:pull`, and `registry:catalog:*` for the
+    /// registry root (the listing commands); else `pull,push` (a push).
+    pub read_only: bool,
 }
 
 /// The token scope for pushing to `repo`.
 pub(super) fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
+
+/// The token scope for listing the registry's repositories (`GET /v2/_catalog`).
+pub(super) const CATALOG_SCOPE: &str = "registry:catalog:*";
 
 /// The token scope for reading from `repo` (the source of a mount).
 pub(super) fn pull_scope(repo: &str) -> String {
@@ -278,7 +284,7 @@ pub(super) fn pull_scope(repo: &str) -> String {
 
 impl Auth {
     pub fn new(credentials: Credentials) -> Auth {
-        Auth { credentials, scheme: None, tokens: HashMap::new() }
+        Auth { credentials, scheme: None, tokens: HashMap::new(), read_only: false }
     }
 
     /// The `Authorization` value for a request to the registry about `repo` (`None`: the
@@ -304,7 +310,9 @@ impl Auth {
             Some(Scheme::Basic) => Ok(self.basic()),
             Some(Scheme::Bearer { realm, service, scope }) => {
                 let mut scopes: Vec<String> = match repo {
+                    Some(repo) if self.read_only => vec![pull_scope(repo)],
                     Some(repo) => vec![push_scope(repo)],
+                    None if self.read_only => vec![CATALOG_SCOPE.to_string()],
                     None => scope.into_iter().collect(),
                 };
                 if let Some(from) = from.filter(|f| Some(*f) != repo) {
@@ -490,7 +498,9 @@ impl Auth {
     /// never a secret. `status` is e.g. "401" or "403"; `detail` the registry's own words.
     pub fn refused(&self, host: &str, repo: Option<&str>, status: &str, detail: Option<String>) -> anyhow::Error {
         let target = match repo {
+            Some(repo) if self.read_only => format!("for pull from {repo}"),
             Some(repo) => format!("for push to {repo}"),
+            None if self.read_only => "for its catalog".to_string(),
             None => "for access".to_string(),
         };
         let status = match detail {

@@ -11,6 +11,8 @@
 //!   answers that confirm the blob or manifest count as success;
 //! - `single.rs`: the single-request upload (`POST …/blobs/uploads/?digest=` with the body),
 //!   and what this registry was found to do with it;
+//! - `list.rs`: `catalog` and `tags`, every page (`Link`, `n` + `last`);
+//! - `manifests.rs`: `get_manifest` (any manifest type) and `get_small_blob` (a config);
 //! - `mount.rs`: `mount_or_upload`, the cross-repository mount with its fallbacks;
 //! - `classify.rs`: statuses and transport errors → classified errors;
 //! - `retry.rs`: backoff for transient failures.
@@ -21,6 +23,8 @@
 mod auth;
 mod classify;
 mod client;
+mod list;
+mod manifests;
 mod retry;
 #[cfg(test)]
 mod test_http;

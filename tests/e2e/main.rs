@@ -18,6 +18,7 @@ mod hints;
 mod http;
 mod logging;
 mod loopback_tls;
+mod listing;
 mod lying;
 mod memory;
 mod push;

@@ -232,7 +232,8 @@ impl Server {
             .filter_map(|(_, scope)| {
                 let mut it = scope.splitn(3, ':');
                 let (kind, name, actions) = (it.next()?, it.next()?, it.next()?);
-                (kind == "repository")
+                // `registry:catalog:*` too: the catalog (Gitea's token server grants it as well).
+                (kind == "repository" || kind == "registry")
                     .then(|| serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
             })
             .collect();
