@@ -177,8 +177,9 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     };
     let image = build::build_on(&plan.context, &entries, &plan.settings, base.as_ref(), store)
         .inspect_err(|_| store::remove_all())?;
-    for layer in &image.layers {
-        progress.blob("layer", &layer.digest, layer.size, "built");
+    let from_base = base.as_ref().map_or(0, |b| b.layers.len());
+    for (i, layer) in image.layers.iter().enumerate() {
+        progress.blob("layer", &layer.digest, layer.size, if i < from_base { "from the base" } else { "built" });
     }
     let mut stdout = std::io::stdout().lock();
     for out in &plan.outputs {
