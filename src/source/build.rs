@@ -126,7 +126,7 @@ pub fn walk(context: &Path, skip: &[PathBuf]) -> anyhow::Result<Vec<Entry>> {
         Err(_) => Vec::new(),
     };
     let mut entries = Vec::new();
-    walk_dir(context, "", &Walk { matcher: &matcher, skip: &skip }, &mut entries)?;
+    walk_dir(context, "", false, &Walk { matcher: &matcher, skip: &skip }, &mut entries)?;
     Ok(entries)
 }
 
@@ -137,11 +137,18 @@ struct Walk<'a> {
     skip: &'a [String],
 }
 
-/// Appends the entries under `dir` (context-relative `rel`, "" for the root) to `out`.
-fn walk_dir(dir: &Path, rel: &str, rules: &Walk, out: &mut Vec<Entry>) -> anyhow::Result<()> {
+/// Appends the entries under `dir` (context-relative `rel`, "" for the root) to `out`. An
+/// `excluded` dir (walked only for what an exception may re-include) that cannot be read adds
+/// nothing rather than failing the build.
+fn walk_dir(dir: &Path, rel: &str, excluded: bool, rules: &Walk, out: &mut Vec<Entry>) -> anyhow::Result<()> {
     let matcher = rules.matcher;
     let mut names = Vec::new();
-    for item in fs::read_dir(dir).map_err(|e| bad(dir, &e))? {
+    let items = match fs::read_dir(dir) {
+        Ok(items) => items,
+        Err(_) if excluded => return Ok(()),
+        Err(e) => return Err(bad(dir, &e)),
+    };
+    for item in items {
         let item = item.map_err(|e| bad(dir, &e))?;
         let name = item.file_name().into_string().map_err(|name| {
             fail(
@@ -169,7 +176,7 @@ fn walk_dir(dir: &Path, rel: &str, rules: &Walk, out: &mut Vec<Entry>) -> anyhow
             }
             let at = out.len();
             out.push(entry(rel.clone(), Kind::Dir, &meta));
-            walk_dir(&path, &rel, rules, out)?;
+            walk_dir(&path, &rel, excluded, rules, out)?;
             if excluded && out.len() == at + 1 {
                 out.pop();
             }
