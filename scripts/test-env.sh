@@ -44,11 +44,11 @@ REGISTRY_PID=$DIR/registry.pid
 # ---------------------------------------------------------------------------------------------
 # Installing
 
-PACKAGES=(docker.io docker-registry skopeo curl ca-certificates)
+PACKAGES=(docker.io docker-registry skopeo umoci curl ca-certificates)
 need_install() {
   local c
   [ -n "${IDPUSH_TEST_FORCE_INSTALL:-}" ] && return 0
-  for c in dockerd docker docker-registry skopeo curl; do
+  for c in dockerd docker docker-registry skopeo umoci curl; do
     command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || return 0
   done
   return 1

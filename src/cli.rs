@@ -5,6 +5,10 @@
 use crate::secret::Secret;
 use argh::FromArgs;
 
+/// What a lone `-` argument (stdin as SOURCE) becomes for argh, which takes `-` for a flag:
+/// no real argument holds a NUL.
+pub const STDIN: &str = "\0-";
+
 /// Push container images to an OCI registry (by default idpbuilder's Gitea).
 #[derive(FromArgs, Debug)]
 pub struct Cli {
@@ -26,7 +30,7 @@ pub enum Command {
     Inspect(InspectArgs),
 }
 
-/// Push an image from the local Docker daemon to a registry.
+/// Push an image (from the Docker daemon, an archive, an OCI layout or stdin) to a registry.
 #[derive(FromArgs, Debug)]
 #[argh(
     subcommand,
@@ -37,6 +41,14 @@ Push to idpbuilder's Gitea (the destination becomes gitea.cnoe.localtest.me:8443
 
 Push to a full destination reference; a loopback registry is spoken to over plain HTTP:
   {command_name} myapp:latest 127.0.0.1:5000/team/myapp:v1
+
+Push a docker save archive, an OCI layout, or an archive streamed on stdin:
+  {command_name} docker-archive:myapp.tar.gz 127.0.0.1:5000/team/myapp:v1
+  {command_name} oci:./layout:v1 127.0.0.1:5000/team/myapp:v1
+  docker save myapp | {command_name} - 127.0.0.1:5000/team/myapp:v1
+
+Several tags at once (the blobs go up once):
+  {command_name} myapp:latest 127.0.0.1:5000/team/myapp:v1 --tag latest --tag stable
 
 Only the result on stdout, for scripts:
   ref=$({command_name} -q myapp:latest registry.example.com/team/myapp:v1)",
@@ -65,14 +77,18 @@ verified against the system store (SSL_CERT_FILE, SSL_CERT_DIR), built-in roots 
 replaces those roots). HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured.
 
 On success, stdout has one line: the pushed reference with its manifest digest \
-(host/repo:tag@sha256:...). Progress goes to stderr.",
+(host/repo:tag@sha256:...), one line per tag pushed. Progress goes to stderr. \
+Without DEST, an archive or layout that names its image (docker save's RepoTags, an OCI \
+ref.name that is a full reference) supplies the destination's repository and tag.",
     error_code(0, "pushed"),
     error_code(1, "error (registry, network, credentials, bad input)"),
-    error_code(2, "image not found, or the Docker daemon cannot be reached"),
+    error_code(2, "image not found (in the daemon, or the archive, layout, tag or platform asked for), or the Docker daemon cannot be reached"),
     error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
 )]
 pub struct PushArgs {
-    /// the local image to push (name[:tag], or an image ID with DEST)
+    /// the image to push: a daemon image (name[:tag], an image ID with DEST, or
+    /// docker-daemon:NAME), docker-archive:PATH[:NAME], oci:DIR[:TAG|@DIGEST],
+    /// oci-archive:PATH[:TAG], - (an archive on stdin), or a path to an archive or OCI layout
     #[argh(positional)]
     pub image: String,
 
@@ -152,6 +168,15 @@ pub struct PushArgs {
     /// to a registry on the same machine)
     #[argh(option)]
     pub compression: Option<String>,
+
+    /// also push under this tag (repeatable): the blobs go up once, then one manifest per tag
+    #[argh(option)]
+    pub tag: Vec<String>,
+
+    /// of a multi-platform image (an OCI index or manifest list), push only the image for
+    /// this platform, os/arch[/variant], under the tag (default: the whole index)
+    #[argh(option)]
+    pub platform: Option<String>,
 
     /// gzip level for the layers idpush compresses: 0 (stored) to 9 (smallest); default 1,
     /// the fastest
@@ -326,12 +351,15 @@ pub struct BuildArgs {
 
 impl BuildArgs {
     /// The `idpush push` flags of `--push DEST`, for the push plan (`plan.rs`); None without
-    /// `--push`. The image is the one built, so SOURCE is only a name for messages.
+    /// `--push`. The image is the one built: SOURCE is DEST itself, only so that the plan has a
+    /// valid name (DEST decides everything); no extra tags, no platform choice.
     pub fn push_args(&mut self) -> Option<PushArgs> {
         let dest = self.push.take()?;
         Some(PushArgs {
-            image: self.context.clone(),
+            image: dest.clone(),
             dest: Some(dest),
+            tag: Vec::new(),
+            platform: None,
             registry: self.registry.take(),
             username: self.username.take(),
             password: self.password.take(),
@@ -584,7 +612,9 @@ pub fn parse(args: &[&str]) -> Parsed {
     let commands: Vec<&str> = <Command as argh::SubCommands>::COMMANDS.iter().map(|c| c.name).collect();
     let named = args.iter().find(|a| !a.starts_with('-')).copied().filter(|a| commands.contains(a));
     let help_of = named.map_or("idpush --help".to_string(), |c| format!("idpush {c} --help"));
-    match Cli::from_args(&["idpush"], args) {
+    // A lone `-` (stdin as SOURCE) is kept as an argument: argh would take it for a flag.
+    let args: Vec<&str> = args.iter().map(|a| if *a == "-" { STDIN } else { a }).collect();
+    match Cli::from_args(&["idpush"], &args) {
         Ok(cli) if cli.command.is_none() && !cli.version => Parsed::Wrong {
             error: format!("give a command: {}", commands.join(", ")),
             hint: "e.g. `idpush push myapp:1.0` pushes an image of the local daemon to idpbuilder's Gitea; \

@@ -94,3 +94,48 @@ impl Image {
         self.blobs().iter().map(|d| d.size).sum()
     }
 }
+
+/// A multi-platform image: an index (OCI image index or docker manifest list) as the exact
+/// bytes to push, and its children, each an image whose blobs are in the store. Children go
+/// up first, by digest; the index last.
+pub struct IndexImage {
+    pub children: Vec<Image>,
+    pub manifest: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+/// What a source gives to push: one image or an index of several.
+pub enum Pushable {
+    Single(Image),
+    Index(IndexImage),
+}
+
+impl Pushable {
+    /// A config to authenticate with before anything goes up (the first child's).
+    pub fn config_digest(&self) -> &Digest {
+        match self {
+            Pushable::Single(i) => &i.config.digest,
+            Pushable::Index(x) => x.children.first().map(|c| &c.config.digest).unwrap_or(&x.digest),
+        }
+    }
+
+    /// Bytes of the distinct blobs.
+    pub fn total_size(&self) -> u64 {
+        match self {
+            Pushable::Single(i) => i.total_size(),
+            Pushable::Index(x) => {
+                let mut seen = std::collections::HashSet::new();
+                x.children.iter().flat_map(|c| c.blobs()).filter(|d| seen.insert(d.digest.clone())).map(|d| d.size).sum()
+            }
+        }
+    }
+
+    /// What it is, for a progress line: "1 layer", "an index of 3 images".
+    pub fn describe(&self) -> String {
+        match self {
+            Pushable::Single(i) => format!("{} layers", i.layers.len()),
+            Pushable::Index(x) => format!("an index of {} images", x.children.len()),
+        }
+    }
+}

@@ -44,6 +44,64 @@ pub struct Index {
     pub manifests: Vec<Descriptor>,
 }
 
+/// Where an image of an index runs: `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// `os/arch[/variant]`, as `--platform` takes it.
+    pub fn parse(s: &str) -> anyhow::Result<Platform> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
+            [os, arch, v] if ok(os) && ok(arch) && ok(v) => {
+                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) })
+            }
+            _ => anyhow::bail!("--platform {s:?} is not os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"),
+        }
+    }
+
+    /// Whether an image of platform `other` is one this asks for (no variant asked: any).
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || self.variant == other.variant)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One entry of an index: its descriptor and platform.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexEntry {
+    #[serde(flatten)]
+    pub desc: Descriptor,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+}
+
+/// An index with the platforms of its entries.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlatformIndex {
+    pub manifests: Vec<IndexEntry>,
+}
+
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
 /// The part of an image config that idpush checks: the uncompressed layer digests.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -63,6 +121,8 @@ pub struct SaveEntry {
     pub config: String,
     #[serde(rename = "Layers")]
     pub layers: Vec<String>,
+    #[serde(rename = "RepoTags", default)]
+    pub repo_tags: Option<Vec<String>>,
 }
 
 impl Manifest {
@@ -98,6 +158,18 @@ mod tests {
         assert_eq!(v["layers"][0]["size"], 3);
         assert_eq!(v["layers"][0]["digest"], d.to_string());
         assert!(v["layers"][0].get("annotations").is_none());
+    }
+
+    #[test]
+    fn platforms_parse_and_match() {
+        let p = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64");
+        let v8 = Platform::parse("linux/arm64/v8").unwrap();
+        assert!(p.matches(&v8) && v8.matches(&v8) && !v8.matches(&p));
+        assert!(!p.matches(&Platform::parse("linux/amd64").unwrap()));
+        for bad in ["linux", "linux/", "/amd64", "a/b/c/d", "linux/amd 64"] {
+            assert!(Platform::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::redact::{quote, redact};
 use crate::reference::Reference;
 use crate::registry::{self, Credentials};
 use crate::secret::Secret;
+use crate::source::{PathKind, Source};
 use anyhow::{anyhow, bail, Context};
 use std::path::PathBuf;
 
@@ -19,8 +20,19 @@ pub const DEFAULT_REGISTRY: &str = registry::DEFAULT_BASE_URL;
 
 #[derive(Debug)]
 pub struct Plan {
-    /// The image as the daemon knows it.
+    /// SOURCE as given.
     pub source: String,
+    /// What SOURCE names.
+    pub from: Source,
+    /// DEST is not known yet: the source names its image when read ([`Plan::resolve_dest`]);
+    /// `dest` has the registry host only.
+    pub dest_pending: bool,
+    /// The registry host and the username that a destination is made with.
+    dest_rule: (String, Option<String>),
+    /// `--tag`: tags pushed besides `dest`'s, in order, each once.
+    pub tags: Vec<String>,
+    /// `--platform`: of a multi-platform image, the one image to push.
+    pub platform: Option<crate::oci::Platform>,
     /// Where it goes: always with a registry host, and a tag or a digest.
     pub dest: Reference,
     /// `http://host[:port]` or `https://host[:port]`, the registry that `dest` names.
@@ -66,6 +78,17 @@ pub fn plan_with(
     env: &dyn Fn(&str) -> Option<String>,
     stored: &dyn Fn(&str) -> anyhow::Result<crate::credentials::Lookup>,
 ) -> anyhow::Result<Plan> {
+    let from = Source::parse(&args.image, &|_| PathKind::Missing)?;
+    plan_from(args, from, env, stored)
+}
+
+/// [`plan_with`] for SOURCE already parsed (`Source::parse` with the disk probe).
+pub fn plan_from(
+    args: PushArgs,
+    from: Source,
+    env: &dyn Fn(&str) -> Option<String>,
+    stored: &dyn Fn(&str) -> anyhow::Result<crate::credentials::Lookup>,
+) -> anyhow::Result<Plan> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let log_level = parse_log_level(args.log_level.as_deref(), args.quiet)?;
     let insecure = settings::insecure(args.insecure, &var)?;
@@ -91,7 +114,20 @@ pub fn plan_with(
     };
     let mut credential_notes = Vec::new();
     let mut found = None;
-    let mut dest = destination(&args.image, args.dest.as_deref(), &registry.host, username.as_deref())?;
+    let mut tags: Vec<String> = Vec::new();
+    for t in &args.tag {
+        crate::reference::check_tag(t).with_context(|| format!("--tag {}", quote(t)))?;
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
+    let platform = args.platform.as_deref().map(crate::oci::Platform::parse).transpose()?;
+    // Without DEST, the destination's name comes from SOURCE (a daemon image's name), else
+    // from the source when it is read; until then only its host counts.
+    let dest_pending = args.dest.is_none() && from.name().is_none();
+    let image = from.name().unwrap_or(PENDING_NAME).to_string();
+    let mut dest_user = username.clone();
+    let mut dest = destination(&image, args.dest.as_deref(), &registry.host, username.as_deref())?;
     if !from_flags {
         let host = dest.registry.clone().expect("destination always has a registry");
         let lookup = stored(&host)?;
@@ -99,7 +135,8 @@ pub fn plan_with(
         if let Some(f) = lookup.found {
             credential_source = f.source.clone();
             if f.username.is_some() {
-                dest = destination(&args.image, args.dest.as_deref(), &registry.host, f.username.as_deref())?;
+                dest = destination(&image, args.dest.as_deref(), &registry.host, f.username.as_deref())?;
+                dest_user = f.username.clone();
             }
             found = Some(f.credentials);
         }
@@ -135,8 +172,14 @@ pub fn plan_with(
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/tmp"));
 
+    tags.retain(|t| dest.tag.as_ref() != Some(t));
     Ok(Plan {
         source: args.image,
+        from,
+        dest_pending,
+        dest_rule: (registry.host.clone(), dest_user),
+        tags,
+        platform,
         base_url: format!("{scheme}://{dest_host}"),
         http_fallback,
         dest,
@@ -156,6 +199,35 @@ pub fn plan_with(
         no_cache,
         compression,
     })
+}
+
+/// The name a pending destination is made with, for its host alone.
+const PENDING_NAME: &str = "idpush-pending";
+
+impl Plan {
+    /// The destination of a source that names its image when read (`name`: docker save's
+    /// RepoTags, an OCI ref.name), when DEST was not given; nothing when it was.
+    pub fn resolve_dest(&mut self, name: Option<&str>) -> anyhow::Result<()> {
+        if !self.dest_pending {
+            return Ok(());
+        }
+        let Some(name) = name else {
+            return Err(crate::error::fail(
+                crate::error::Cause::BadInput,
+                format!(
+                    "{} does not name its image (no RepoTags, no ref.name with a repository): give a DEST, e.g. `idpush push {} myapp:v1`",
+                    self.from,
+                    redact(&self.source)
+                ),
+            ));
+        };
+        let (host, user) = &self.dest_rule;
+        self.dest = destination(name, None, host, user.as_deref())
+            .with_context(|| format!("the image name {} that {} gives (or give a DEST)", quote(name), self.from))?;
+        self.tags.retain(|t| self.dest.tag.as_ref() != Some(t));
+        self.dest_pending = false;
+        Ok(())
+    }
 }
 
 /// The layer codec from `--compression` / IDPUSH_COMPRESSION and `--compression-level` /
@@ -282,6 +354,8 @@ mod tests {
             no_cache: false,
             compression: None,
             compression_level: None,
+            tag: vec![],
+            platform: None,
         }
     }
 
@@ -322,6 +396,44 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn sources_that_name_their_image_later_and_extra_tags() {
+        let stored = |_: &str| Ok(crate::credentials::Lookup::default());
+        let from = |s: &str| Source::parse(s, &|_| PathKind::Layout).unwrap();
+        // A layout without DEST: pending until read; the registry host is known already.
+        let mut a = args("oci:/l", None);
+        a.registry = Some("http://127.0.0.1:5000".into());
+        a.username = Some("Dev".into());
+        a.password = Some("pw".into());
+        a.tag = vec!["v2".into(), "v1".into(), "v2".into()];
+        let mut p = plan_from(a, from("oci:/l"), &no_env, &stored).unwrap();
+        assert!(p.dest_pending);
+        assert_eq!(p.dest.registry.as_deref(), Some("127.0.0.1:5000"));
+        let e = format!("{:#}", p.resolve_dest(None).unwrap_err());
+        assert!(e.contains("oci:/l does not name its image") && e.contains("give a DEST"), "{e}");
+        p.resolve_dest(Some("team/app:v1")).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:5000/team/app:v1");
+        assert_eq!(p.tags, ["v2"], "each tag once, not the destination's own");
+        // A one-part name goes under the user, as for a daemon image.
+        let mut p = plan_from(args("-", None), Source::Stdin, &no_env, &stored).unwrap();
+        p.resolve_dest(Some("app")).unwrap();
+        assert_eq!(p.dest.to_string(), "gitea.cnoe.localtest.me:8443/app:latest");
+        // docker-archive:PATH:NAME names it; DEST wins over everything.
+        let p = plan_from(args("docker-archive:x.tar:app:v3", None), from("docker-archive:x.tar:app:v3"), &no_env, &stored).unwrap();
+        assert!(!p.dest_pending);
+        assert_eq!(p.dest.to_string(), "gitea.cnoe.localtest.me:8443/app:v3");
+        let mut p = plan_from(args("oci:/l", Some("127.0.0.1:5000/a/b:c")), from("oci:/l"), &no_env, &stored).unwrap();
+        p.resolve_dest(Some("other/name:x")).unwrap();
+        assert_eq!(p.dest.to_string(), "127.0.0.1:5000/a/b:c");
+        for (tag, platform, want) in [("bad tag", None, "--tag \"bad tag\""), ("ok", Some("linux"), "is not os/arch")] {
+            let mut a = args("x", Some("127.0.0.1:5000/a/b:c"));
+            a.tag = vec![tag.into()];
+            a.platform = platform.map(Into::into);
+            let e = format!("{:#}", plan(a, &no_env).unwrap_err());
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use cached::{confirm_cached, remember};
 use crate::cache::Cache;
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
-use crate::image::Image;
+use crate::image::{Image, IndexImage};
 use crate::interrupt;
 use crate::progress::{human, Progress};
 use crate::reference::Reference;
@@ -183,8 +183,9 @@ impl<'a> Uploader<'a> {
         Ok(())
     }
 
-    /// Every blob of the image not handed over yet, then the manifest.
-    pub fn finish(mut self, image: &Image) -> anyhow::Result<Pushed> {
+    /// Every blob of the image not handed over yet, then the manifest, then the manifest
+    /// again under each of `tags`, one after the other (Gitea answers 500 to concurrent manifest PUTs): one [`Pushed`] per reference.
+    pub fn finish_tags(mut self, image: &Image, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
         let dest = self.dest;
         if let Some(want) = &dest.digest {
             if want != &image.manifest_digest {
@@ -198,23 +199,60 @@ impl<'a> Uploader<'a> {
             let kind = if desc.digest == image.config.digest { "config" } else { "layer" };
             self.blob(kind, &desc.digest, desc.size, &image.blob_path(&desc.digest))?;
         }
-        interrupt::check()?;
-        let digest = self.registry.put_manifest(
-            &dest.repository,
-            &dest.manifest_reference(),
-            &image.manifest_media_type,
-            &image.manifest,
-        )?;
-        let mut pushed = dest.clone();
-        pushed.digest = Some(digest);
-        self.progress.line(format!(
-            "pushed {pushed}: {} blobs uploaded ({}), {} mounted, {} already there, {} in all",
-            self.uploaded,
-            human(self.sent),
-            self.mounted,
-            self.skipped,
-            human(image.total_size())
-        ));
-        Ok(Pushed { reference: pushed.to_string() })
+        self.put_tags(&image.manifest, &image.manifest_media_type, image.total_size(), tags)
+    }
+
+    /// A multi-platform image: each child's blobs, then each child's manifest by digest, then
+    /// the index under the destination and each of `tags`, one after the other.
+    pub fn finish_index(mut self, index: &IndexImage, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+        if let Some(want) = &self.dest.digest {
+            if want != &index.digest {
+                return Err(fail(
+                    Cause::BadInput,
+                    format!("the index digest would be {}, not the {want} that {} asks for", index.digest, self.dest),
+                ));
+            }
+        }
+        let mut total = 0;
+        for child in &index.children {
+            for desc in child.blobs() {
+                let kind = if desc.digest == child.config.digest { "config" } else { "layer" };
+                self.blob(kind, &desc.digest, desc.size, &child.blob_path(&desc.digest))?;
+            }
+            interrupt::check()?;
+            let repo = self.dest.repository.clone();
+            self.registry.put_manifest(&repo, &child.manifest_digest.to_string(), &child.manifest_media_type, &child.manifest)?;
+            self.progress.line(format!("pushed the child manifest {}", child.manifest_digest));
+            total += child.total_size();
+        }
+        self.put_tags(&index.manifest, &index.media_type, total, tags)
+    }
+
+    /// PUT the manifest (or index) under the destination, then under each of `tags`.
+    fn put_tags(&mut self, manifest: &[u8], media_type: &str, total: u64, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+        let dest = self.dest;
+        let mut refs = vec![dest.clone()];
+        refs.extend(tags.iter().map(|t| Reference { tag: Some(t.clone()), digest: None, ..dest.clone() }));
+        let mut all = Vec::with_capacity(refs.len());
+        for (i, r) in refs.into_iter().enumerate() {
+            interrupt::check()?;
+            let digest = self.registry.put_manifest(&r.repository, &r.manifest_reference(), media_type, manifest)?;
+            let mut pushed = r;
+            pushed.digest = Some(digest);
+            if i == 0 {
+                self.progress.line(format!(
+                    "pushed {pushed}: {} blobs uploaded ({}), {} mounted, {} already there, {} in all",
+                    self.uploaded,
+                    human(self.sent),
+                    self.mounted,
+                    self.skipped,
+                    human(total)
+                ));
+            } else {
+                self.progress.line(format!("pushed {pushed}: the same manifest under another tag"));
+            }
+            all.push(Pushed { reference: pushed.to_string() });
+        }
+        Ok(all)
     }
 }

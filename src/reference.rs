@@ -206,7 +206,7 @@ fn check_component(c: &str) -> anyhow::Result<()> {
 }
 
 /// `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
-fn check_tag(tag: &str) -> anyhow::Result<()> {
+pub(crate) fn check_tag(tag: &str) -> anyhow::Result<()> {
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && !tag.starts_with(['.', '-'])

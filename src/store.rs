@@ -260,6 +260,27 @@ impl Store {
         Ok(self.root.join(format!("{name}-{n}")))
     }
 
+    /// Spools a blob byte for byte, hashing it, without decoding it (a zstd layer of an OCI
+    /// layout, which idpush cannot decompress): the caller checks digest and size against the
+    /// descriptor.
+    pub fn spool_exact(&self, input: impl Read) -> anyhow::Result<Blob> {
+        let (tmp, file) = self.temp_file()?;
+        let mut input = input;
+        let mut out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
+        let copied = copy(&mut input, &mut out, &self.root);
+        if let Err(e) = copied {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let (buf, digest, size) = out.finish();
+        if let Err(e) = buf.into_inner() {
+            let _ = fs::remove_file(&tmp);
+            return Err(disk_error(&self.root, e.into_error()));
+        }
+        self.commit(&tmp, &digest)?;
+        Ok(Blob { digest, size })
+    }
+
     fn spool_uncompressed(&self, input: impl Read) -> anyhow::Result<Layer> {
         let (tmp, file) = self.temp_file()?;
         let encoded = self.encoder.encode(input, file).map_err(|e| match e {

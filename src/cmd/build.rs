@@ -111,26 +111,23 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let env = |k: &str| std::env::var(k).ok();
     let mut plan = plan(args, &env)?;
     let Some(mut push_args) = plan.push.take() else {
-        return build_and_write(&plan, None);
+        // A --base that is not found gets the daemon's hint (`docker images`).
+        let facts = report::hint::Facts { daemon_source: plan.base.is_some(), ..Default::default() };
+        return build_and_write(&plan, None).map_err(|e| report::hint::add(e, &facts));
     };
     // The push is planned, and the registry asked to accept us, before anything is built.
     if push_args.password_stdin {
         push_args.password = Some(super::push::read_password_stdin(push_args.password.is_some())?.into());
     }
-    let push_plan = plan::plan_with(push_args, &env, &|host| credentials::lookup(host, &env))?;
+    let from = source::Source::Daemon(push_args.image.clone());
+    let push_plan = plan::plan_from(push_args, from, &env, &|host| credentials::lookup(host, &env))?;
     for note in &push_plan.credential_notes {
         log::debug!("{note}");
     }
+    let host = push_plan.dest.registry.clone().unwrap_or_default();
     let facts = report::hint::Facts {
-        registry: Some(push_plan.base_url.clone()),
-        host: push_plan.dest.registry.clone(),
-        credential_source: (!matches!(push_plan.credentials, registry::Credentials::Anonymous))
-            .then(|| push_plan.credential_source.clone()),
-        username: match &push_plan.credentials {
-            registry::Credentials::Basic { username, .. } => Some(username.clone()),
-            registry::Credentials::IdentityToken { username, .. } => username.clone(),
-            _ => None,
-        },
+        daemon_source: plan.base.is_some(),
+        ..report::hint::Facts::registry(&push_plan.base_url, &host, &push_plan.credentials, &push_plan.credential_source)
     };
     build_and_write(&plan, Some(&push_plan)).map_err(|e| report::hint::add(e, &facts))
 }
@@ -194,10 +191,12 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     }
     if let (Some(uploader), Some(p)) = (uploader.take(), push_plan) {
         let context = || format!("pushing the build of {} to {}", plan.context.display(), p.dest);
-        let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
-        match writeln!(stdout, "{}", pushed.reference).and_then(|_| stdout.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e).context("writing the result"),
-            _ => {}
+        let pushed = uploader.finish_tags(&image, &[]).with_context(context).inspect_err(|_| store::remove_all())?;
+        for p in pushed {
+            match writeln!(stdout, "{}", p.reference).and_then(|_| stdout.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e).context("writing the result"),
+                _ => {}
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

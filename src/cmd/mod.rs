@@ -23,17 +23,7 @@ fn connect(mut flags: settings::RegistryFlags, host: Option<&str>) -> anyhow::Re
         log::debug!("{note}");
     }
     log::debug!("credentials for {} from {}", access.host, access.credential_source);
-    let credentials = &access.options.credentials;
-    let facts = Facts {
-        registry: Some(access.options.base_url.clone()),
-        host: Some(access.host.clone()),
-        credential_source: (!matches!(credentials, registry::Credentials::Anonymous)).then(|| access.credential_source.clone()),
-        username: match credentials {
-            registry::Credentials::Basic { username, .. } => Some(username.clone()),
-            registry::Credentials::IdentityToken { username, .. } => username.clone(),
-            _ => None,
-        },
-    };
+    let facts = Facts::registry(&access.options.base_url, &access.host, &access.options.credentials, &access.credential_source);
     let connected = registry::Registry::new(access.options).and_then(|r| {
         let mut r = r.read_only();
         r.ping()?;

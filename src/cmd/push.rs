@@ -6,33 +6,38 @@ use anyhow::Context;
 use std::io::Write;
 use std::process::ExitCode;
 
+mod sources;
+use sources::push_read;
+
 pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     let mut args = args;
+    if args.image == cli::STDIN {
+        args.image = "-".to_string();
+    }
+    if args.password_stdin && args.image == "-" {
+        anyhow::bail!("--password-stdin and SOURCE - both read stdin: give the password with --password or IDPBUILDER_REGISTRY_PASSWORD");
+    }
     if args.password_stdin {
         args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
     let env = |k: &str| std::env::var(k).ok();
-    let plan = plan::plan_with(args, &env, &|host| credentials::lookup(host, &env))?;
+    let from = source::Source::parse(&args.image, &source::probe)?;
+    let plan = plan::plan_from(args, from, &env, &|host| credentials::lookup(host, &env))?;
     debug_assert_eq!(plan.log_level, log::max_level(), "main started the logger at the level the plan chose");
     for note in &plan.credential_notes {
         log::debug!("{note}");
     }
     log::debug!("credentials for {} from {}", plan.dest.registry.as_deref().unwrap_or("?"), plan.credential_source);
+    let host = plan.dest.registry.clone().unwrap_or_default();
     let facts = report::hint::Facts {
-        registry: Some(plan.base_url.clone()),
-        host: plan.dest.registry.clone(),
-        credential_source: (!matches!(plan.credentials, registry::Credentials::Anonymous)).then(|| plan.credential_source.clone()),
-        username: match &plan.credentials {
-            registry::Credentials::Basic { username, .. } => Some(username.clone()),
-            registry::Credentials::IdentityToken { username, .. } => username.clone(),
-            _ => None,
-        },
+        daemon_source: matches!(plan.from, source::Source::Daemon(_)),
+        ..report::hint::Facts::registry(&plan.base_url, &host, &plan.credentials, &plan.credential_source)
     };
     push(plan, &env).map_err(|e| report::hint::add(e, &facts))
 }
 
 /// The push itself, once the plan is made.
-fn push(plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
+fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
     let progress = progress::Progress::new(plan.quiet);
 
     let mut registry = registry::Registry::new(registry::Options {
@@ -47,9 +52,19 @@ fn push(plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resul
         connect_timeout: plan.connect_timeout,
         read_timeout: plan.read_timeout,
     })?;
+    let name = match &plan.from {
+        source::Source::Daemon(name) if plan.platform.is_some() => anyhow::bail!(
+            "--platform picks one image of a multi-platform index (an OCI layout or archive); the daemon's {name} is one image already: drop --platform"
+        ),
+        source::Source::Daemon(name) => name.clone(),
+        _ => {
+            let pushed = push_read(&mut plan, &mut registry, &progress)?;
+            return print(&pushed);
+        }
+    };
     let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
     // Nothing is read from the export before the registry has answered and accepted us.
-    let found = source::daemon::lookup(&engine, &plan.source, &progress)?;
+    let found = source::daemon::lookup(&engine, &name, &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
@@ -67,7 +82,7 @@ fn push(plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resul
     let (pushed, image) = if let Some(config) = confirmed.everything() {
         progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
         let image = confirmed.image(store, config, &diff_ids)?;
-        let pushed = uploader.finish(&image).with_context(context).inspect_err(|_| store::remove_all())?;
+        let pushed = uploader.finish_tags(&image, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())?;
         (pushed, image)
     } else {
         let export = source::daemon::open(&engine, found)?;
@@ -82,13 +97,19 @@ fn push(plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resul
                 let _ = layers.send((layer.blob.clone(), path));
             })
         });
-        upload(uploader, spooled, reader).with_context(context).inspect_err(|_| store::remove_all())?
+        upload(uploader, spooled, reader, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())?
     };
     push::remember(&cache, &codec, &host, &plan.dest.repository, &image_id, &diff_ids, &image);
     drop(image);
 
+    print(&pushed)
+}
+
+/// One stdout line per pushed reference.
+fn print(pushed: &[push::Pushed]) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{}", pushed.reference).and_then(|_| out.flush()) {
+    let written = pushed.iter().try_for_each(|p| writeln!(out, "{}", p.reference)).and_then(|_| out.flush());
+    match written {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
         _ => Ok(ExitCode::SUCCESS),
     }
@@ -100,12 +121,13 @@ fn upload(
     mut uploader: push::Uploader<'_>,
     spooled: std::sync::mpsc::Receiver<(store::Blob, std::path::PathBuf)>,
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
-) -> anyhow::Result<(push::Pushed, image::Image)> {
+    tags: &[String],
+) -> anyhow::Result<(Vec<push::Pushed>, image::Image)> {
     for (blob, path) in spooled {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }
     let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;
-    Ok((uploader.finish(&image)?, image))
+    Ok((uploader.finish_tags(&image, tags)?, image))
 }
 
 /// The password for `--password-stdin`: stdin up to the first newline (a trailing `\r\n` or

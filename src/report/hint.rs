@@ -17,6 +17,27 @@ pub struct Facts {
     pub credential_source: Option<String>,
     /// The username sent, if any (never the secret).
     pub username: Option<String>,
+    /// The image comes from the Docker daemon (not a file, a layout or stdin).
+    pub daemon_source: bool,
+}
+
+impl Facts {
+    /// The facts of a command talking to the registry at `base_url` (`host[:port]`) with
+    /// `credentials` from `credential_source`.
+    pub fn registry(base_url: &str, host: &str, credentials: &crate::registry::Credentials, credential_source: &str) -> Facts {
+        use crate::registry::Credentials;
+        Facts {
+            registry: Some(base_url.to_string()),
+            host: Some(host.to_string()),
+            credential_source: (!matches!(credentials, Credentials::Anonymous)).then(|| credential_source.to_string()),
+            username: match credentials {
+                Credentials::Basic { username, .. } => Some(username.clone()),
+                Credentials::IdentityToken { username, .. } => username.clone(),
+                _ => None,
+            },
+            daemon_source: false,
+        }
+    }
 }
 
 /// Fills in the hint of the error's [`Failure`] from `facts`, unless it has one.
@@ -45,7 +66,12 @@ fn for_cause(cause: &Cause, facts: &Facts) -> Option<String> {
         Cause::DaemonUnreachable => "start the Docker daemon (or Podman's `podman system service`), or point DOCKER_HOST \
             at its socket, e.g. DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock"
             .to_string(),
-        Cause::ImageNotFound => "`docker images` lists what the daemon has; give the name and tag as it shows them".to_string(),
+        Cause::ImageNotFound if facts.daemon_source => {
+            "`docker images` lists what the daemon has; give the name and tag as it shows them".to_string()
+        }
+        Cause::ImageNotFound => "check the path, tag or name; the sources are NAME (the daemon), docker-archive:PATH[:NAME], \
+            oci:DIR[:TAG|@DIGEST], oci-archive:PATH[:TAG] and - (stdin)"
+            .to_string(),
         Cause::Refused => auth_hint(facts, host),
         Cause::Status { status, codes } if has(codes, "DENIED") || has(codes, "UNAUTHORIZED") || matches!(status, 401 | 403) => {
             auth_hint(facts, host)
@@ -88,6 +114,7 @@ mod tests {
             host: Some("gitea.example:8443".into()),
             credential_source: Some("docker config /h/.docker/config.json (auths)".into()),
             username: Some("giteaAdmin".into()),
+            daemon_source: true,
         }
     }
 
@@ -113,6 +140,8 @@ mod tests {
 
     #[test]
     fn no_hint_where_none_helps() {
+        let file = Facts { daemon_source: false, ..facts() };
+        assert!(of(&add(fail(Cause::ImageNotFound, "x"), &file)).unwrap().contains("docker-archive:PATH"));
         for cause in [Cause::BadImage, Cause::LocalIo, Cause::status(500), Cause::BadAnswer] {
             assert_eq!(of(&add(fail(cause.clone(), "x"), &facts())), None, "{cause:?}");
         }

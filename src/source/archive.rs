@@ -16,7 +16,7 @@ use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
 use crate::oci::{Config, Index, Manifest, SaveEntry};
-use crate::store::{Layer, Store};
+use crate::store::{Blob, Layer, Store};
 use anyhow::{bail, Context};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -29,9 +29,11 @@ const MAX_JSON: u64 = 16 * 1024 * 1024;
 const MAX_BLOB_JSON: u64 = 4 * 1024 * 1024;
 
 /// What one archive path holds.
-enum Entry {
+pub(crate) enum Entry {
     Json(Vec<u8>),
     Layer(Layer),
+    /// A blob kept byte for byte and not decoded (a zstd layer): its digest and size.
+    Opaque(Blob),
     /// A symlink or hard link, as the archive path it points to.
     Link(String),
 }
@@ -96,19 +98,20 @@ fn kind_of(path: &str) -> Kind {
     }
 }
 
-fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLayer) -> anyhow::Result<HashMap<String, Entry>> {
+pub(crate) fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLayer) -> anyhow::Result<HashMap<String, Entry>> {
     let mut archive = tar::Archive::new(stream);
     let mut entries = HashMap::new();
     let iter = archive.entries().context("not a tar archive")?;
     for entry in iter {
         let entry = entry.map_err(cut_short)?;
-        let path = clean_path(&entry.path_bytes())?;
         let kind = entry.header().entry_type();
-        // The entry's size with a PAX `size` record applied (the header field may say 0).
-        let size = entry.size();
+        // A dir entry holds nothing (`./` of `tar -C layout -cf x.tar .` is not even a path).
         if kind.is_dir() {
             continue;
         }
+        let path = clean_path(&entry.path_bytes())?;
+        // The entry's size with a PAX `size` record applied (the header field may say 0).
+        let size = entry.size();
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
             let target = String::from_utf8_lossy(&target).into_owned();
@@ -123,20 +126,7 @@ fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLayer) -> any
             Kind::Skip => continue,
             Kind::Json => Entry::Json(read_capped(entry, size, MAX_JSON, &path)?),
             Kind::Layer => Entry::Layer(spool(store, entry, &path, on_layer)?),
-            Kind::Blob => {
-                let mut body = BufReader::with_capacity(64 * 1024, entry);
-                let starts_like_json = body.fill_buf().map_err(cut_short)?.first() == Some(&b'{');
-                if starts_like_json && size <= MAX_BLOB_JSON {
-                    let bytes = read_capped(body, size, MAX_BLOB_JSON, &path)?;
-                    if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok() {
-                        Entry::Json(bytes)
-                    } else {
-                        Entry::Layer(spool(store, &bytes[..], &path, on_layer)?)
-                    }
-                } else {
-                    Entry::Layer(spool(store, body, &path, on_layer)?)
-                }
-            }
+            Kind::Blob => blob_entry(store, entry, size, &path, on_layer)?,
         };
         entries.insert(path, read);
     }
@@ -144,9 +134,34 @@ fn read_entries(stream: impl Read, store: &Store, on_layer: &mut OnLayer) -> any
     Ok(entries)
 }
 
+/// A `blobs/<alg>/<hex>` entry of `size` bytes: JSON (manifest, index, config) when it parses
+/// as a JSON object, a zstd blob kept as it is, else a layer, spooled.
+pub(crate) fn blob_entry(store: &Store, body: impl Read, size: u64, path: &str, on_layer: &mut OnLayer) -> anyhow::Result<Entry> {
+    let mut body = BufReader::with_capacity(64 * 1024, body);
+    let head = body.fill_buf().map_err(cut_short)?;
+    if head.starts_with(&ZSTD_MAGIC) {
+        let blob = store.spool_exact(body).map_err(|e| cut_short_any(e, path))?;
+        log::debug!("kept {path} as it is (zstd, {} bytes)", blob.size);
+        return Ok(Entry::Opaque(blob));
+    }
+    let starts_like_json = head.first() == Some(&b'{');
+    if starts_like_json && size <= MAX_BLOB_JSON {
+        let bytes = read_capped(body, size, MAX_BLOB_JSON, path)?;
+        if serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).is_ok() {
+            Ok(Entry::Json(bytes))
+        } else {
+            Ok(Entry::Layer(spool(store, &bytes[..], path, on_layer)?))
+        }
+    } else {
+        Ok(Entry::Layer(spool(store, body, path, on_layer)?))
+    }
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
 /// Reads a whole entry of `size` bytes into memory, refusing one over `max` (and reading at
 /// most `max + 1` bytes, whatever the size claims).
-fn read_capped(entry: impl Read, size: u64, max: u64, path: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_capped(entry: impl Read, size: u64, max: u64, path: &str) -> anyhow::Result<Vec<u8>> {
     let too_large = |n: u64| fail(Cause::BadImage, format!("{path} is {n} bytes, too large for a JSON file (at most {max})"));
     if size > max {
         return Err(too_large(size));
@@ -187,7 +202,7 @@ fn spool(store: &Store, mut body: impl Read, path: &str, on_layer: &mut OnLayer)
 
 /// After the tar's end marker there may only be zero padding. The daemon reports an export
 /// that failed half way by writing its error JSON into the stream.
-fn check_trailer(mut rest: impl Read) -> anyhow::Result<()> {
+pub(crate) fn check_trailer(mut rest: impl Read) -> anyhow::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut seen = 0u64;
     loop {
@@ -206,7 +221,7 @@ fn check_trailer(mut rest: impl Read) -> anyhow::Result<()> {
     }
 }
 
-fn cut_short(e: std::io::Error) -> anyhow::Error {
+pub(crate) fn cut_short(e: std::io::Error) -> anyhow::Error {
     if e.get_ref().is_some_and(|inner| inner.is::<crate::error::Failure>()) {
         // The source already classified it (the daemon's export stream failed).
         anyhow::Error::new(e).context("reading the archive")
@@ -256,7 +271,7 @@ fn resolve_link(link: &str, target: &str) -> anyhow::Result<String> {
 }
 
 /// Follows links to the entry a path holds.
-fn lookup<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a Entry> {
+pub(crate) fn lookup<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a Entry> {
     let mut path = clean_path(path.as_bytes())?;
     for _ in 0..16 {
         match entries.get(&path) {
@@ -268,14 +283,14 @@ fn lookup<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result
     bail!("{path}: too many levels of links (a link loop?)")
 }
 
-fn json<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a [u8]> {
+pub(crate) fn json<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a [u8]> {
     match lookup(entries, path)? {
         Entry::Json(b) => Ok(b),
         _ => bail!("{path} should be a JSON file but is not"),
     }
 }
 
-fn layer<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a Layer> {
+pub(crate) fn layer<'a>(entries: &'a HashMap<String, Entry>, path: &str) -> anyhow::Result<&'a Layer> {
     match lookup(entries, path)? {
         Entry::Layer(l) => Ok(l),
         _ => bail!("{path} should be a layer tar but is not"),
@@ -289,10 +304,23 @@ struct Plan {
 }
 
 fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Expected>) -> anyhow::Result<Image> {
-    let plan = if entries.contains_key("manifest.json") {
-        plan_from_save_manifest(entries)?
+    assemble_save(entries, store, expected, None).map(|(image, _)| image)
+}
+
+/// The image docker save's `manifest.json` describes (else the first of `index.json`), as a
+/// docker schema 2 image (OCI with `--compression none`), with the name it is tagged with.
+/// `name` picks the image of a multi-image archive by one of its `RepoTags`; without it, an
+/// archive of several images is an error unless `expected` says which (the daemon's export).
+pub(crate) fn assemble_save(
+    entries: &HashMap<String, Entry>,
+    store: Store,
+    expected: Option<&Expected>,
+    name: Option<&str>,
+) -> anyhow::Result<(Image, Option<String>)> {
+    let (plan, tag) = if entries.contains_key("manifest.json") {
+        plan_from_save_manifest(entries, name, expected.is_some())?
     } else if entries.contains_key("index.json") {
-        plan_from_oci_index(entries)?
+        (plan_from_oci_index(entries)?, None)
     } else {
         return Err(fail(
             Cause::BadImage,
@@ -336,16 +364,56 @@ fn assemble(entries: &HashMap<String, Entry>, store: Store, expected: Option<&Ex
     }
     let config_blob = store.write_blob(config_bytes)?;
     check_named_config(&plan.config, &config_blob.digest)?;
-    Ok(Image::new(store, config_blob, &layers))
+    Ok((Image::new(store, config_blob, &layers), tag))
 }
 
-fn plan_from_save_manifest(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan> {
+/// The image of `manifest.json` named `name` (one of its `RepoTags`, `:latest` when it names
+/// no tag), else the only one (or the first, with `first_is_fine`); with its name.
+fn plan_from_save_manifest(
+    entries: &HashMap<String, Entry>,
+    name: Option<&str>,
+    first_is_fine: bool,
+) -> anyhow::Result<(Plan, Option<String>)> {
     let list: Vec<SaveEntry> =
         serde_json::from_slice(json(entries, "manifest.json")?).context("manifest.json is malformed")?;
-    let Some(first) = list.into_iter().next() else {
-        bail!("manifest.json lists no image");
+    let tags = |e: &SaveEntry| e.repo_tags.clone().unwrap_or_default();
+    let all: Vec<String> = list.iter().flat_map(tags).collect();
+    let listed = || if all.is_empty() { "no tagged image".to_string() } else { all.join(", ") };
+    let chosen = match name {
+        Some(n) => {
+            let want = with_default_tag(n);
+            let found = list.into_iter().find(|e| tags(e).iter().any(|t| t == n || with_default_tag(t) == want));
+            let Some(found) = found else {
+                return Err(fail(Cause::ImageNotFound, format!("image {n} is not in the archive; it holds {}", listed())));
+            };
+            (found, Some(n.to_string()))
+        }
+        None => {
+            if list.len() > 1 && !first_is_fine {
+                return Err(fail(
+                    Cause::BadInput,
+                    format!("the archive holds {} images ({}): pick one with docker-archive:PATH:NAME", list.len(), listed()),
+                ));
+            }
+            let Some(first) = list.into_iter().next() else {
+                bail!("manifest.json lists no image");
+            };
+            let tag = tags(&first).into_iter().next();
+            (first, tag)
+        }
     };
-    Ok(Plan { config: first.config, layers: first.layers })
+    let (entry, tag) = chosen;
+    Ok((Plan { config: entry.config, layers: entry.layers }, tag))
+}
+
+/// `name` with `:latest` when it names neither tag nor digest.
+fn with_default_tag(name: &str) -> String {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    if last.contains(':') || last.contains('@') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    }
 }
 
 fn plan_from_oci_index(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan> {
@@ -368,7 +436,7 @@ fn plan_from_oci_index(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan>
     })
 }
 
-fn blob_path(d: &Digest) -> String {
+pub(crate) fn blob_path(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
 }
 

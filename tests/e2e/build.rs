@@ -506,6 +506,7 @@ fn build_on_a_daemon_image_keeps_its_layers() {
         .args(["build", ctx.to_str().unwrap(), "--base", &format!("{}-missing:v1", unique("e2e-build-base")), "--output", "oci:x"])
         .run();
     assert_eq!(out.code, Some(2), "a missing base is not found:\n{}", out.describe());
+    assert!(out.stderr.contains("hint: `docker images` lists what the daemon has"), "{}", out.describe());
     assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
     assert!(!run_dir.join("x").exists());
 }

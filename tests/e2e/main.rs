@@ -26,6 +26,7 @@ mod resume;
 mod settings;
 mod signals;
 mod source;
+mod sources;
 mod support;
 mod tls;
 mod token_server;
