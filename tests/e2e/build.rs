@@ -510,3 +510,22 @@ fn build_on_a_daemon_image_keeps_its_layers() {
     assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
     assert!(!run_dir.join("x").exists());
 }
+
+/// What `build` writes, `push` reads: the layout (by its tag), the archive, and the archive on
+/// stdin all push the very manifest the build printed.
+#[test]
+fn build_outputs_push_as_they_are() {
+    let dir = TestDir::new("build-roundtrip");
+    let ctx = context(&dir);
+    let (layout, archive) = (dir.path.join("layout"), dir.path.join("img.tar"));
+    let outputs = [format!("oci:{}:v1", layout.display()), format!("oci-archive:{}:v1", archive.display())];
+    let out = idpush(&dir).args(["build", "-q", ctx.to_str().unwrap(), "--output", &outputs[0], "--output", &outputs[1]]).run();
+    let digest = digests(&out, &outputs)[0].clone();
+    for (i, source) in [outputs[0].as_str(), outputs[1].as_str(), "-"].into_iter().enumerate() {
+        let dest = format!("{}/e2e/{}:v1", env().registry, unique("build-roundtrip"));
+        let run = idpush(&dir).args(["push", "-q", source, &dest]);
+        let out = if source == "-" { run.run_with_stdin(&fs::read(&archive).unwrap()) } else { run.run() };
+        let pushed = parse_pushed(&out);
+        assert_eq!(pushed.digest, digest, "push {source} (case {i}):\n{}", out.describe());
+    }
+}
