@@ -211,11 +211,11 @@ unset): the same folder always gives the same digests. Symlinks are stored as sy
 followed; a relative symlink that points outside CONTEXT, a FIFO, a socket, a device or an \
 unreadable file is an error. The config's created time is that epoch too.
 
-With --base NAME (an image of the Docker daemon at DOCKER_HOST) the base's layers come first, \
-exactly as the daemon has them, and its config is kept: labels and env are merged (the flags \
-win), --entrypoint resets the base's cmd as a Dockerfile's ENTRYPOINT does, and the platform is \
-the base's (a different --platform is an error). Other --base sources (oci:, oci-archive:, \
-docker-archive:, a registry) are not supported yet.
+With --base SOURCE (a daemon image, an archive or a layout, as `idpush push` reads them) the \
+base's layers come first, as they are, and its config is kept: labels and env are merged (the \
+flags win), --entrypoint resets the base's cmd as a Dockerfile's ENTRYPOINT does, and the \
+platform is the base's (a different --platform is an error; of a multi-platform base, \
+--platform picks one). A base from a registry is not supported yet.
 
 --entrypoint and --cmd take a JSON array (exec form, '[\"/app\", \"--serve\"]') or a plain string, \
 run as /bin/sh -c STRING (shell form), as in a Dockerfile. Env starts with Docker's default PATH. \
@@ -278,8 +278,8 @@ pub struct BuildArgs {
     #[argh(option)]
     pub platform: Option<String>,
 
-    /// the image to build on: a Docker daemon image (NAME[:TAG] or docker-daemon:NAME[:TAG]),
-    /// whose layers are kept as they are, or scratch (the default)
+    /// the image to build on, named as push names a SOURCE (a daemon image, docker-archive:PATH,
+    /// oci:DIR[:TAG], oci-archive:PATH[:TAG], a plain path; not stdin), or scratch (the default)
     #[argh(option)]
     pub base: Option<String>,
 

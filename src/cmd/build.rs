@@ -24,14 +24,24 @@ pub struct Plan {
     pub tmpdir: PathBuf,
     /// `--push DEST`: the push flags, planned by `plan.rs` when the build runs.
     pub push: Option<cli::PushArgs>,
-    /// `--base NAME`: a daemon image to build on; None for scratch.
-    pub base: Option<String>,
+    /// `--base SOURCE`: the image to build on (as `idpush push` names sources, but not stdin);
+    /// None for scratch.
+    pub base: Option<source::Source>,
     /// Whether `--platform` was given (a base then must have that platform).
     pub platform_given: bool,
 }
 
 /// Checks every flag (and `SOURCE_DATE_EPOCH`, `TMPDIR`) before anything is read or written.
 pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Plan> {
+    plan_probing(args, env, &source::probe)
+}
+
+/// [`plan`] with the probe that tells what a plain `--base` path holds (a layout, a file...).
+pub fn plan_probing(
+    args: cli::BuildArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    probe: &dyn Fn(&std::path::Path) -> source::PathKind,
+) -> anyhow::Result<Plan> {
     let mut args = args;
     let push = args.push_args();
     if let Some(level) = &args.log_level {
@@ -83,17 +93,18 @@ pub fn plan(args: cli::BuildArgs, env: &dyn Fn(&str) -> Option<String>) -> anyho
     let tmpdir = args.tmpdir.or_else(|| env("TMPDIR")).filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into());
     let base = match args.base.as_deref() {
         None | Some("scratch") => None,
-        Some(b) if ["oci:", "oci-archive:", "docker-archive:", "docker://"].iter().any(|p| b.starts_with(p)) => {
+        Some("") => return Err(fail(Cause::BadInput, "--base is empty: give an image (as push takes a SOURCE), or scratch")),
+        Some(b) if b.starts_with("docker://") => {
             return Err(fail(
                 Cause::BadInput,
-                format!("--base {b:?}: only an image of the Docker daemon (NAME[:TAG] or docker-daemon:NAME) or scratch, for now"),
+                format!("--base {b:?}: a base from a registry is not supported yet; give a daemon image, docker-archive:, oci: or oci-archive:"),
             ))
         }
-        Some(b) => Some(b.strip_prefix("docker-daemon:").unwrap_or(b).to_string()),
+        Some(b) => match source::Source::parse(b, probe).map_err(|e| e.context("in --base"))? {
+            source::Source::Stdin => return Err(fail(Cause::BadInput, "--base -: a base cannot come from stdin; give a file")),
+            src => Some(src),
+        },
     };
-    if base.as_deref() == Some("") {
-        return Err(fail(Cause::BadInput, "--base is empty: give a daemon image name, or scratch"));
-    }
     Ok(Plan {
         context: args.context.into(),
         settings,
@@ -112,7 +123,7 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let mut plan = plan(args, &env)?;
     let Some(mut push_args) = plan.push.take() else {
         // A --base that is not found gets the daemon's hint (`docker images`).
-        let facts = report::hint::Facts { daemon_source: plan.base.is_some(), ..Default::default() };
+        let facts = report::hint::Facts { daemon_source: matches!(plan.base, Some(source::Source::Daemon(_))), ..Default::default() };
         return build_and_write(&plan, None).map_err(|e| report::hint::add(e, &facts));
     };
     // The push is planned, and the registry asked to accept us, before anything is built.
@@ -126,7 +137,7 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let host = push_plan.dest.registry.clone().unwrap_or_default();
     let facts = report::hint::Facts {
-        daemon_source: plan.base.is_some(),
+        daemon_source: matches!(plan.base, Some(source::Source::Daemon(_))),
         ..report::hint::Facts::registry(&push_plan.base_url, &host, &push_plan.credentials, &push_plan.credential_source)
     };
     build_and_write(&plan, Some(&push_plan)).map_err(|e| report::hint::add(e, &facts))
@@ -170,7 +181,7 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     let store = store::Store::create(&plan.tmpdir)?;
     let base = match &plan.base {
         None => None,
-        Some(name) => Some(read_base(plan, name, store.clone(), &progress).inspect_err(|_| store::remove_all())?),
+        Some(src) => Some(read_base(plan, src, store.clone(), &progress).inspect_err(|_| store::remove_all())?),
     };
     let image = build::build_on(&plan.context, &entries, &plan.settings, base.as_ref(), store)
         .inspect_err(|_| store::remove_all())?;
@@ -202,13 +213,36 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the base image `name` from the Docker daemon into `store` (as `idpush push` reads an
-/// image: by ID, every layer checked against the config), and checks its platform.
-fn read_base(plan: &Plan, name: &str, store: store::Store, progress: &progress::Progress) -> anyhow::Result<build::Base> {
-    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
-    let found = source::daemon::lookup(&engine, name, progress)?;
-    let export = source::daemon::open(&engine, found)?;
-    let image = source::daemon::read(export, store, progress, &mut |_, _| {})?;
+/// Reads the base image into `store` as `idpush push` reads a source (the daemon's by ID; every
+/// blob checked against its descriptor, every layer against the config), and checks its
+/// platform. Of a multi-platform base, `--platform` picks the image.
+fn read_base(plan: &Plan, src: &source::Source, store: store::Store, progress: &progress::Progress) -> anyhow::Result<build::Base> {
+    let image = match src {
+        source::Source::Daemon(name) => {
+            let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+            let found = source::daemon::lookup(&engine, name, progress)?;
+            let export = source::daemon::open(&engine, found)?;
+            source::daemon::read(export, store, progress, &mut |_, _| {})?
+        }
+        other => {
+            progress.line(format!("reading {other}"));
+            let want = plan.platform_given.then(|| crate::oci::Platform {
+                os: plan.settings.platform.os.clone(),
+                architecture: plan.settings.platform.architecture.clone(),
+                variant: plan.settings.platform.variant.clone(),
+            });
+            match source::read(other, store, want.as_ref())?.image {
+                crate::image::Pushable::Single(image) => image,
+                crate::image::Pushable::Index(_) => {
+                    return Err(fail(
+                        Cause::BadInput,
+                        format!("the base {other} is a multi-platform image: give --platform os/arch to build on one of them"),
+                    ))
+                }
+            }
+        }
+    };
+    let name = src.to_string();
     let base = build::Base::of(&image).with_context(|| format!("reading the base image {name}"))?;
     if let Some(p) = build::config::platform_of(&base.config) {
         if plan.platform_given && p != plan.settings.platform {
@@ -289,9 +323,13 @@ mod tests {
         assert!(err(&with(&["--cmd", "[oops"]), &[]).starts_with("--cmd"));
         assert!(err(&with(&["--workdir", "rel"]), &[]).starts_with("--workdir"));
         assert!(err(&with(&["--log-level", "loud"]), &[]).starts_with("--log-level"));
-        assert!(err(&with(&["--base", "oci:layout"]), &[]).starts_with("--base \"oci:layout\": only an image of the Docker daemon"));
-        let base = |b: &str| plan(args(&["--output", "oci:l", "--base", b]), &|_| None).unwrap().base;
-        assert_eq!((base("scratch"), base("docker-daemon:a:1"), base("a:1")), (None, Some("a:1".into()), Some("a:1".into())));
+        assert!(err(&with(&["--base", "docker://x/y:1"]), &[]).starts_with("--base \"docker://x/y:1\": a base from a registry"));
+        assert!(err(&with(&["--base", "-"]), &[]).starts_with("--base -: a base cannot come from stdin"));
+        let base = |b: &str| plan_probing(args(&["--output", "oci:l", "--base", b]), &|_| None, &|_| source::PathKind::Missing).unwrap().base;
+        let daemon = |n: &str| Some(source::Source::Daemon(n.into()));
+        assert_eq!((base("scratch"), base("docker-daemon:a:1"), base("a:1")), (None, daemon("a:1"), daemon("a:1")));
+        assert!(matches!(base("oci:/l:v1"), Some(source::Source::Oci { .. })));
+        assert!(matches!(base("docker-archive:x.tar"), Some(source::Source::DockerArchive { .. })));
         assert!(err(&out, &[("SOURCE_DATE_EPOCH", "yesterday")]).starts_with("SOURCE_DATE_EPOCH=\"yesterday\""));
     }
 }

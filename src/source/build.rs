@@ -75,6 +75,12 @@ impl Base {
         if parsed.rootfs.diff_ids.len() != image.layers.len() {
             return Err(fail(Cause::BadImage, "the base image's config lists another number of layers than its manifest"));
         }
+        if let Some(d) = image.layers.iter().find(|d| d.media_type.contains("zstd")) {
+            return Err(fail(
+                Cause::BadInput,
+                format!("the base image's layer {} is zstd-compressed: a build can only reuse gzip or uncompressed layers", d.digest),
+            ));
+        }
         let layers = image
             .layers
             .iter()

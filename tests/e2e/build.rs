@@ -529,3 +529,45 @@ fn build_outputs_push_as_they_are() {
         assert_eq!(pushed.digest, digest, "push {source} (case {i}):\n{}", out.describe());
     }
 }
+
+/// `--base` takes the sources push takes: a layout written by an earlier build (by its tag) and
+/// a `docker save` archive (a plain path, told apart by content); their layers stay as they are.
+#[test]
+fn build_on_a_layout_and_on_a_docker_archive() {
+    let dir = TestDir::new("build-base-files");
+    let ctx = context(&dir);
+    let top = dir.sub("top");
+    fs::write(top.join("top.txt"), "on top\n").unwrap();
+    let layout = dir.path.join("layout");
+    let first = format!("oci:{}:base", layout.display());
+    let out = idpush(&dir).args(["build", "-q", ctx.to_str().unwrap(), "--output", &first]).run();
+    digests(&out, std::slice::from_ref(&first));
+    let layers = |reference: &str| -> Vec<String> {
+        let out = skopeo(&["inspect", reference]);
+        assert_eq!(out.code, Some(0), "skopeo inspect {reference}:\n{}", out.describe());
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        v["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+    };
+    let base_layers = layers(&first);
+    let second = format!("oci:{}:top", layout.display());
+    let out = idpush(&dir).args(["build", "-q", top.to_str().unwrap(), "--base", &first, "--output", &second]).run();
+    digests(&out, std::slice::from_ref(&second));
+    let got = layers(&second);
+    assert_eq!((got.len(), &got[..1]), (2, &base_layers[..]), "the layout's layer, then the new one");
+
+    let mut images = ImageGuard::new();
+    let base = format!("{}:v1", unique("e2e-build-base-save"));
+    build_image(&dir.path, &base, "FROM scratch\nCOPY f /etc/base-file\n", &[("f", b"saved\n")]);
+    images.add(&base);
+    let saved = dir.path.join("base.tar");
+    let save = docker_cmd(&["save", "-o", saved.to_str().unwrap(), &base]).output().unwrap();
+    assert!(save.status.success(), "docker save failed");
+    let dest = format!("{}/e2e/{}:v1", env().registry, unique("build-base-save"));
+    let out = idpush(&dir).args(["build", "-q", top.to_str().unwrap(), "--base", saved.to_str().unwrap(), "--push", &dest]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    docker(&["pull", &dest]);
+    images.add(&dest);
+    let want = image_diff_ids(&base);
+    let pulled = image_diff_ids(&dest);
+    assert_eq!((pulled.len(), &pulled[..want.len()]), (want.len() + 1, &want[..]), "the archive's layers, then the new one");
+}
