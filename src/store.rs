@@ -257,6 +257,22 @@ impl Store {
         }
     }
 
+    /// Spools an uncompressed tar (a layer idpush writes itself), encoded with the store's
+    /// codec, without looking at its first bytes: a tar whose first name starts with the gzip
+    /// magic is still a tar.
+    pub fn spool_tar(&self, input: impl Read) -> anyhow::Result<Layer> {
+        self.spool_uncompressed(input)
+    }
+
+    /// A fresh path in the store's dir for a file or dir the caller makes (removed with the
+    /// store, on drop or interrupt), named `name`: a store made in an output's parent dir holds
+    /// the output until it is complete and renamed into place.
+    pub fn scratch_path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        self.check_open()?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Ok(self.root.join(format!("{name}-{n}")))
+    }
+
     /// Spools a blob byte for byte, hashing it, without decoding it (a zstd layer of an OCI
     /// layout, which idpush cannot decompress): the caller checks digest and size against the
     /// descriptor.

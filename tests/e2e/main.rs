@@ -6,6 +6,7 @@
 //! a message saying to run `scripts/test-env.sh start`.
 
 mod auth;
+mod build;
 mod cache;
 mod containerd;
 mod corpus;
