@@ -3,7 +3,7 @@
 # loopback port, both started by this script and stopped only through the pid files it wrote.
 #
 #   scripts/test-env.sh start            install what is missing, start (or reuse) both, write $DIR/env
-#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | all)
+#   scripts/test-env.sh stop [WHAT]      stop what this script started (WHAT: dockerd | registry | auth | tls | podman | dockertls | sshd | all)
 #   scripts/test-env.sh status           one line per component; exit 0 only if all run
 #   scripts/test-env.sh missing          the components not running now (what a caller will start)
 #   scripts/test-env.sh clean            stop, then delete $DIR
@@ -287,6 +287,9 @@ status() {
   "$REPO/scripts/env-auth.sh" status "$DIR" | sed 's/^/auth: /'
   grep -q running < <("$REPO/scripts/env-auth.sh" status "$DIR") || ok=1
   "$REPO/scripts/env-tls.sh" status "$DIR" | sed 's/^/tls: /' || ok=1
+  "$REPO/scripts/env-podman.sh" status "$DIR" | sed 's/^/podman: /' || ok=1
+  "$REPO/scripts/env-dockertls.sh" status "$DIR" | sed 's/^/dockertls: /' || ok=1
+  "$REPO/scripts/env-sshd.sh" status "$DIR" | sed 's/^/sshd: /' || ok=1
   return $ok
 }
 
@@ -304,6 +307,9 @@ case "$cmd" in
     write_env
     "$REPO/scripts/env-auth.sh" start "$DIR" # authenticated registries: appends to $DIR/env
     "$REPO/scripts/env-tls.sh" start "$DIR" # nginx TLS in front of the registry: appends to $DIR/env
+    "$REPO/scripts/env-podman.sh" start "$DIR" # podman's Docker-compatible API: appends to $DIR/env
+    "$REPO/scripts/env-dockertls.sh" start "$DIR" # the dockerd over tcp:// + TLS (nginx stream proxy): appends to $DIR/env
+    "$REPO/scripts/env-sshd.sh" start "$DIR" # sshd for DOCKER_HOST=ssh://: appends to $DIR/env
     log "environment ready: $DIR/env"
     cat "$DIR/env"
     ;;
@@ -313,13 +319,19 @@ case "$cmd" in
       registry) stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry ;;
       auth) "$REPO/scripts/env-auth.sh" stop "$DIR" ;;
       tls) "$REPO/scripts/env-tls.sh" stop "$DIR" ;;
+      podman) "$REPO/scripts/env-podman.sh" stop "$DIR" ;;
+      dockertls) "$REPO/scripts/env-dockertls.sh" stop "$DIR" ;;
+      sshd) "$REPO/scripts/env-sshd.sh" stop "$DIR" ;;
       all)
+        "$REPO/scripts/env-sshd.sh" stop "$DIR" # sshd for ssh:// tests
+        "$REPO/scripts/env-dockertls.sh" stop "$DIR" # TLS proxy in front of dockerd
+        "$REPO/scripts/env-podman.sh" stop "$DIR" # podman system service
         "$REPO/scripts/env-tls.sh" stop "$DIR" # nginx in front of the registry
         "$REPO/scripts/env-auth.sh" stop "$DIR" # the authenticated registries
         stop_pid "$REGISTRY_PID" "$DIR/registry.yml" registry
         stop_dockerd
         ;;
-      *) die "unknown component '${2}' (dockerd | registry | auth | tls | all)" ;;
+      *) die "unknown component '${2}' (dockerd | registry | auth | tls | podman | dockertls | sshd | all)" ;;
     esac
     ;;
   status)
@@ -329,6 +341,9 @@ case "$cmd" in
     # The components not running now, in stopping order: a caller that starts the environment
     # stops exactly these afterwards, and so only what it started.
     now=$(status 2>/dev/null || true)
+    grep -q '^sshd: sshd running' <<<"$now" || echo sshd
+    grep -q '^dockertls: nginx running' <<<"$now" || echo dockertls
+    grep -q '^podman: podman running' <<<"$now" || echo podman
     grep -q '^tls: nginx running' <<<"$now" || echo tls
     grep -q '^auth: .*running' <<<"$now" || echo auth
     grep -q '^registry running' <<<"$now" || echo registry
@@ -341,7 +356,7 @@ case "$cmd" in
     [ "$RUN" = "$DIR" ] || rm -rf "$RUN"
     ;;
   *)
-    echo "usage: $0 start | stop [dockerd|registry|auth|tls|all] | status | missing | clean | install" >&2
+    echo "usage: $0 start | stop [dockerd|registry|auth|tls|podman|dockertls|sshd|all] | status | missing | clean | install" >&2
     exit 2
     ;;
 esac

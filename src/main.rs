@@ -18,6 +18,7 @@ mod inspection;
 mod interrupt;
 mod logger;
 mod oci;
+mod output;
 mod plan;
 mod push;
 mod redact;
@@ -65,6 +66,11 @@ fn main() -> ExitCode {
             logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
             interrupt::install();
             cmd::push::run(args)
+        }
+        cli::Command::Build(args) => {
+            logger::init(logger::level_from_flags(args.log_level.as_deref(), args.quiet));
+            interrupt::install();
+            cmd::build::run(args)
         }
         cli::Command::Catalog(args) => listing(args.log_level.clone(), || cmd::catalog::run(args)),
         cli::Command::Tags(args) => listing(args.log_level.clone(), || cmd::tags::run(args)),

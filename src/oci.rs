@@ -57,13 +57,17 @@ impl Platform {
     /// `os/arch[/variant]`, as `--platform` takes it.
     pub fn parse(s: &str) -> anyhow::Result<Platform> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        // Lowercase letters, digits, `_`, `-`, `.`: how OCI writes os, architecture and variant.
+        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None }),
             [os, arch, v] if ok(os) && ok(arch) && ok(v) => {
                 Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) })
             }
-            _ => anyhow::bail!("--platform {s:?} is not os/arch[/variant], e.g. linux/amd64 or linux/arm/v7"),
+            _ => Err(crate::error::fail(
+                crate::error::Cause::BadInput,
+                format!("invalid --platform {}: expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8", crate::redact::quote(s)),
+            )),
         }
     }
 

@@ -350,6 +350,7 @@ mod tests {
         PushArgs {
             image: image.into(),
             dest: dest.map(Into::into),
+            host: None,
             registry: None,
             username: None,
             password: None,
@@ -444,7 +445,7 @@ mod tests {
         let mut p = plan_from(args("oci:/l", Some("127.0.0.1:5000/a/b:c")), from("oci:/l"), &no_env, &stored).unwrap();
         p.resolve_dest(Some("other/name:x")).unwrap();
         assert_eq!(p.dest.to_string(), "127.0.0.1:5000/a/b:c");
-        for (tag, platform, want) in [("bad tag", None, "--tag \"bad tag\""), ("ok", Some("linux"), "is not os/arch")] {
+        for (tag, platform, want) in [("bad tag", None, "--tag \"bad tag\""), ("ok", Some("linux"), "expected os/arch")] {
             let mut a = args("x", Some("127.0.0.1:5000/a/b:c"));
             a.tag = vec![tag.into()];
             a.platform = platform.map(Into::into);

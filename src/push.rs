@@ -2,7 +2,8 @@
 //! manifest, and the result.
 //!
 //! Layers may be handed over one by one while the source is still reading the next ones
-//! ([`Uploader::blob`]), so uploading overlaps reading and compressing. The manifest is put only
+//! ([`Uploader::blob`]), so uploading overlaps reading and compressing; a large layer even
+//! starts to go up while it is still being spooled ([`Uploader::next_layer`], `stream.rs`). The manifest is put only
 //! in [`Uploader::finish`], after every blob is confirmed present, so a push that fails half way
 //! never leaves a tag pointing at missing blobs.
 //!
@@ -10,6 +11,7 @@
 //! ([`Uploader::confirm`], `cached.rs`).
 
 mod cached;
+mod stream;
 
 pub use cached::{confirm_cached, remember};
 
@@ -74,6 +76,25 @@ pub struct Uploader<'a> {
     host: String,
     /// What became of each blob, in the order they were settled.
     done: Vec<BlobDone>,
+    /// The store's layers being spooled, streamed while they are written (`stream.rs`).
+    spools: Option<crate::store::Spools>,
+    /// Layers streamed while spooled, not completed yet (`stream.rs`).
+    streamed: Vec<stream::Streamed>,
+    /// The repository lacked the image's config when we authenticated (see
+    /// [`Uploader::upload_unasked`]).
+    new_image: bool,
+}
+
+/// A blob no larger than this, new to the cache, of an image new to the repository, is
+/// uploaded without a HEAD first: a HEAD is a round trip, and an upload of a blob that is there
+/// after all is confirmed like any other and only costs its bytes.
+pub const SMALL_BLOB: u64 = 1 << 20;
+
+impl Drop for Uploader<'_> {
+    /// A push that failed may leave streamed sessions open: cancel them (best effort).
+    fn drop(&mut self) {
+        self.cancel_streamed();
+    }
 }
 
 
@@ -81,12 +102,30 @@ impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), done: Vec::new() })
+        Ok(Uploader {
+            registry,
+            dest,
+            progress,
+            present: HashSet::new(),
+            uploaded: 0,
+            skipped: 0,
+            mounted: 0,
+            sent: 0,
+            cache: Cache::disabled(),
+            host: String::new(),
+            done: Vec::new(),
+            spools: None,
+            streamed: Vec::new(),
+            new_image: false,
+        })
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
     /// repositories hold.
+    ///
+    /// Also takes the cache's note of whether the registry stores a blob sent in one request.
     pub fn with_cache(mut self, cache: Cache, host: &str) -> Self {
+        self.registry.assume_single_request(cache.single_request_upload(host));
         self.cache = cache;
         self.host = host.to_string();
         self
@@ -120,12 +159,22 @@ impl<'a> Uploader<'a> {
     }
 
     /// HEAD /v2/<name>/blobs/<config digest>: authenticates for the repository (a refused
-    /// password or token fails here) before anything is read from the source. What the answer
-    /// says of the blob is not kept: the config is checked again when it is pushed.
+    /// password or token fails here) before anything is read from the source. A 200 is not
+    /// believed (the config is checked again when it is pushed); a 404 marks the image new to
+    /// the repository, so small unseen blobs go up without a HEAD ([`Uploader::upload_unasked`]).
     pub fn authenticate(&mut self, config: &Digest) -> anyhow::Result<()> {
-        self.registry.check_access(&self.dest.repository, config)?;
+        self.new_image = self.registry.check_access(&self.dest.repository, config)?;
         log::debug!("authenticated for {}", self.dest.repository);
         Ok(())
+    }
+
+    /// Whether a blob goes up without a HEAD first: a small one ([`SMALL_BLOB`]) that the
+    /// cache has never seen in this registry, of an image whose config the repository did not
+    /// have ([`Uploader::authenticate`] got a 404). A re-push of an image keeps every HEAD, so
+    /// its blobs are skipped as before; what this can cost is the upload of a small blob the
+    /// repository has from elsewhere (waste, never wrong: a skip always needs a HEAD).
+    fn upload_unasked(&self, size: u64, known: &[String]) -> bool {
+        self.new_image && known.is_empty() && size <= SMALL_BLOB
     }
 
     /// The repository pushed to.
@@ -168,6 +217,9 @@ impl<'a> Uploader<'a> {
             return Ok(());
         }
         interrupt::check()?;
+        if self.complete_streamed(digest)?.is_some() {
+            return Ok(());
+        }
         let repo = &self.dest.repository;
         let known = self.cache.repositories(&self.host, digest);
         let from: Vec<String> = known.iter().filter(|r| *r != repo).cloned().collect();
@@ -184,6 +236,11 @@ impl<'a> Uploader<'a> {
                 }
             }
             self.cache.add_repository(&self.host, digest, repo);
+        } else if self.upload_unasked(size, &known) {
+            log::debug!("blob {digest} ({size} bytes) is new to the cache and the image new to {repo}: uploaded without a HEAD");
+            let meter = self.progress.uploading(kind, digest, size);
+            metering(&meter, || self.registry.upload_blob(repo, digest, size, path))?;
+            self.settled(kind, digest, size, Outcome::Pushed, "");
         } else if self.registry.blob_exists(repo, digest, size)? {
             self.settled(kind, digest, size, Outcome::Skipped, "");
         } else {
@@ -197,7 +254,7 @@ impl<'a> Uploader<'a> {
 
     /// A blob is in the repository: counted, recorded for the result, reported (`detail`: the
     /// repository it was mounted from).
-    fn settled(&mut self, kind: &str, digest: &Digest, size: u64, outcome: Outcome, detail: &str) {
+    pub(super) fn settled(&mut self, kind: &str, digest: &Digest, size: u64, outcome: Outcome, detail: &str) {
         match outcome {
             Outcome::Pushed => {
                 self.uploaded += 1;
@@ -306,6 +363,9 @@ impl<'a> Uploader<'a> {
                 size: total,
                 blobs: blobs.clone(),
             });
+        }
+        if let Some(stores) = self.registry.learnt_single_request() {
+            self.cache.put_single_request_upload(&self.host, stores);
         }
         Ok(all)
     }

@@ -10,7 +10,10 @@
 //! a file or a dir in the store any more. Each dir names its owner process in a marker file, so
 //! a later run can remove a dir whose run was killed outright (`owner.rs`).
 
+mod growing;
 mod owner;
+
+pub use growing::{End, Growing, Spools};
 
 use crate::codec::{self, Codec, Encoder};
 use crate::digest::{Digest, HashingReader, HashingWriter};
@@ -66,6 +69,8 @@ pub struct Store {
     encoder: Arc<Encoder>,
     /// diff_id → the blob already known for it: such a layer is only hashed.
     known: Arc<HashMap<Digest, Blob>>,
+    /// Layers being spooled, announced to whoever follows them (`growing.rs`).
+    spools: Spools,
 }
 
 /// Removes the dir when dropped.
@@ -111,6 +116,7 @@ impl Store {
                         codec: Codec::DEFAULT,
                         encoder: Arc::new(Encoder::new(Codec::DEFAULT)),
                         known: Arc::new(HashMap::new()),
+                        spools: Spools::default(),
                     };
                     if let Some(me) = owner::Owner::me() {
                         store.check_open()?;
@@ -147,6 +153,13 @@ impl Store {
     pub fn with_known(mut self, known: HashMap<Digest, Blob>) -> Store {
         self.known = Arc::new(known);
         self
+    }
+
+    /// The layers this store spools, announced while they are written once something
+    /// follows them ([`Spools::follow`]): an uploader can stream a layer before it is complete.
+    /// Known layers ([`Store::with_known`]) are never announced: nothing is written for them.
+    pub fn spools(&self) -> Spools {
+        self.spools.clone()
     }
 
     /// Whether uncompressed layers stay uncompressed (`--compression none`).
@@ -244,6 +257,22 @@ impl Store {
         }
     }
 
+    /// Spools an uncompressed tar (a layer idpush writes itself), encoded with the store's
+    /// codec, without looking at its first bytes: a tar whose first name starts with the gzip
+    /// magic is still a tar.
+    pub fn spool_tar(&self, input: impl Read) -> anyhow::Result<Layer> {
+        self.spool_uncompressed(input)
+    }
+
+    /// A fresh path in the store's dir for a file or dir the caller makes (removed with the
+    /// store, on drop or interrupt), named `name`: a store made in an output's parent dir holds
+    /// the output until it is complete and renamed into place.
+    pub fn scratch_path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        self.check_open()?;
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Ok(self.root.join(format!("{name}-{n}")))
+    }
+
     /// Spools a blob byte for byte, hashing it, without decoding it (a zstd layer of an OCI
     /// layout, which idpush cannot decompress): the caller checks digest and size against the
     /// descriptor.
@@ -267,17 +296,31 @@ impl Store {
 
     fn spool_uncompressed(&self, input: impl Read) -> anyhow::Result<Layer> {
         let (tmp, file) = self.temp_file()?;
-        let encoded = self.encoder.encode(input, file).map_err(|e| match e {
+        let feed = self.spools.announce(&tmp).map_err(|e| disk_error(&self.root, e))?;
+        let encoded = match &feed {
+            Some(feed) => self.encoder.encode(input, feed.writer(file)),
+            None => self.encoder.encode(input, file),
+        }
+        .map_err(|e| match e {
             codec::Error::Read(e) => anyhow::Error::new(e).context("reading a layer"),
             codec::Error::Write(e) => disk_error(&self.root, e),
             codec::Error::Deflate(why) => fail(Cause::LocalIo, format!("compressing a layer: {why}")),
         })?;
         self.commit(&tmp, &encoded.digest)?;
-        Ok(Layer { blob: Blob { digest: encoded.digest, size: encoded.size }, diff_id: encoded.diff_id })
+        let blob = Blob { digest: encoded.digest, size: encoded.size };
+        if let Some(feed) = feed {
+            feed.finish(blob.clone(), self.blob_path(&blob.digest));
+        }
+        Ok(Layer { blob, diff_id: encoded.diff_id })
     }
 
     fn spool_compressed(&self, input: impl Read) -> anyhow::Result<Layer> {
         let (tmp, file) = self.temp_file()?;
+        let feed = self.spools.announce(&tmp).map_err(|e| disk_error(&self.root, e))?;
+        let file: Box<dyn Write> = match &feed {
+            Some(feed) => Box::new(feed.writer(file)),
+            None => Box::new(file),
+        };
         let mut input = input;
         let mut out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
         copy(&mut input, &mut out, &self.root)?;
@@ -289,7 +332,11 @@ impl Store {
         io::copy(&mut tar, &mut io::sink()).context("a gzipped layer does not decompress")?;
         let (diff_id, _) = tar.finish();
         self.commit(&tmp, &digest)?;
-        Ok(Layer { blob: Blob { digest, size }, diff_id })
+        let blob = Blob { digest, size };
+        if let Some(feed) = feed {
+            feed.finish(blob.clone(), self.blob_path(&blob.digest));
+        }
+        Ok(Layer { blob, diff_id })
     }
 
     fn temp_file(&self) -> anyhow::Result<(PathBuf, File)> {

@@ -8,6 +8,9 @@
 //!   different key, never a stale answer.
 //! - **configs**: image ID → the config bytes. Verifiable: the ID is their sha256, checked on
 //!   every read (a mismatch is ignored like a corrupt entry).
+//! - **registries**: per registry `host[:port]`, what it did with a single-request upload
+//!   (`POST …/uploads/?digest=` with the body: `201` stored it, `202` opened a session), so a
+//!   later push does not probe again (`registries.rs`).
 //! - **registry blobs**: (registry `host[:port]`, digest) → the repositories of that registry
 //!   known to hold the blob, most recently confirmed first (at most [`MAX_REPOS`]): where to
 //!   HEAD it and where to mount it from. A repository that turns out not to hold it (404 on
@@ -61,6 +64,7 @@
 //! v1/configs/<image id hex>            the config bytes, exactly as the daemon gave them
 //! v1/blobs/<digest hex>@<registry>     {"registry":"localhost:5000","digest":"sha256:…",
 //!                                       "repositories":["team/app","team/base"]}
+//! v1/registries/<registry>             {"registry":"localhost:5000","singleRequestUpload":false}
 //! ```
 //! `<registry>` is the lowercased `host[:port]` with every byte outside `[a-z0-9.-]` written as
 //! `%xx` (`localhost%3a5000`). Codecs are `[A-Za-z0-9_.-]`, at most 64 bytes. A JSON record
@@ -83,12 +87,14 @@
 
 
 mod location;
+mod registries;
 mod shelf;
 #[cfg(test)]
 mod tests;
 
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};
+use registries::MAX_REGISTRIES;
 use shelf::Shelf;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -152,6 +158,7 @@ struct Shelves {
     layers: Shelf,
     configs: Shelf,
     blobs: Shelf,
+    registries: Shelf,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -350,6 +357,7 @@ impl Shelves {
             layers,
             configs: shelf("configs", limits.configs, MAX_CONFIG)?,
             blobs: shelf("blobs", limits.blobs, MAX_RECORD)?,
+            registries: shelf("registries", MAX_REGISTRIES, MAX_RECORD)?,
             root: root.to_path_buf(),
         };
         shelves.tag();
@@ -433,10 +441,17 @@ fn layer_name(diff_id: &Digest, codec: &str) -> Option<String> {
 /// The normalized registry (lowercased `host[:port]`) and the file name of a blob record, if
 /// `registry` is a host and the name fits.
 fn blob_key(registry: &str, digest: &Digest) -> Option<(String, String)> {
+    let (r, escaped) = blob_key_registry(registry)?;
+    Some((r, format!("{}@{escaped}", digest.hex())))
+}
+
+/// A registry's `host[:port]` lowercased, and as a file name (see [`escape`]); None if it is
+/// not a plain `host[:port]`.
+fn blob_key_registry(registry: &str) -> Option<(String, String)> {
     let r = registry.to_ascii_lowercase();
     let escaped = escape(&r);
     let ok = !r.is_empty() && !r.contains('/') && r.bytes().all(|b| b.is_ascii_graphic()) && escaped.len() <= 180;
-    ok.then(|| (r, format!("{}@{escaped}", digest.hex())))
+    ok.then_some((r, escaped))
 }
 
 /// `[a-z0-9.-]` as is, every other byte as `%xx`: a registry as a file name part.

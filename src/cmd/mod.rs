@@ -1,5 +1,6 @@
 //! One module per command: each wires stages, no protocol code.
 
+pub mod build;
 pub mod catalog;
 pub mod completions;
 pub mod inspect;

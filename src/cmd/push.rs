@@ -18,6 +18,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
     if args.password_stdin && args.image == "-" {
         anyhow::bail!("--password-stdin and SOURCE - both read stdin: give the password with --password or IDPBUILDER_REGISTRY_PASSWORD");
     }
+    let host_flag = args.host.take();
     if args.password_stdin {
         args.password = Some(read_password_stdin(args.password.is_some())?.into());
     }
@@ -34,11 +35,11 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         daemon_source: matches!(plan.from, source::Source::Daemon(_)),
         ..report::hint::Facts::registry(&plan.base_url, &host, &plan.credentials, &plan.credential_source)
     };
-    push(plan, &env, started).map_err(|e| report::hint::add(e, &facts))
+    push(plan, host_flag.as_deref(), &env, started).map_err(|e| report::hint::add(e, &facts))
 }
 
 /// The push itself, once the plan is made.
-fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>, started: std::time::Instant) -> anyhow::Result<ExitCode> {
+fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
     let mode = plan.progress.resolve(plan.quiet, std::io::stderr().is_terminal(), env("TERM").as_deref());
     let progress = progress::Progress::new(mode, env("NO_COLOR").is_none_or(|v| v.is_empty()));
@@ -56,18 +57,21 @@ fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>, started: std
         read_timeout: plan.read_timeout,
     })?;
     let name = match &plan.from {
-        source::Source::Daemon(name) if plan.platform.is_some() => anyhow::bail!(
-            "--platform picks one image of a multi-platform index (an OCI layout or archive); the daemon's {name} is one image already: drop --platform"
-        ),
         source::Source::Daemon(name) => name.clone(),
         _ => {
             let pushed = push_read(&mut plan, &mut registry, &progress)?;
             return print(&plan, &pushed, started);
         }
     };
-    let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+    let daemon = daemon::host::discover(host_flag, &daemon::host::Sys::real())?;
+    // The progress line names the daemon; why this one is worth an info line only when the
+    // user did not name it (a context, a rootless or Podman socket).
+    let level = if daemon.named_by_user() { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "docker daemon: {} (from {})", daemon.host, daemon.how);
+    let engine = daemon::Engine::connect(daemon.host)?;
     // Nothing is read from the export before the registry has answered and accepted us.
-    let found = source::daemon::lookup(&engine, &name, &progress)?;
+    // --platform picks one image of a daemon with the containerd image store (API 1.49+).
+    let found = source::daemon::lookup_platform(&engine, &name, plan.platform.as_ref(), &progress)?;
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
@@ -81,6 +85,7 @@ fn push(mut plan: plan::Plan, env: &dyn Fn(&str) -> Option<String>, started: std
     let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
     let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
+    let uploader = uploader.following(store.spools());
 
     let (pushed, image) = if let Some(config) = confirmed.everything() {
         progress.line(format!("every layer is in {} already (layer cache, confirmed): no export needed", plan.dest.repository));
@@ -127,7 +132,7 @@ fn upload(
     reader: std::thread::JoinHandle<anyhow::Result<image::Image>>,
     tags: &[String],
 ) -> anyhow::Result<(Vec<push::Pushed>, image::Image)> {
-    for (blob, path) in spooled {
+    while let Some((blob, path)) = uploader.next_layer(&spooled)? {
         uploader.blob("layer", &blob.digest, blob.size, &path)?;
     }
     let image = reader.join().map_err(|_| anyhow::anyhow!("the image reader thread panicked"))??;

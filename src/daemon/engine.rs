@@ -3,27 +3,30 @@
 //! `docker save` export. Every call opens its own connection through [`super::http`]; connection
 //! failures become one-line `Cause::DaemonUnreachable` errors (exit 2) that say how to fix them.
 
-use std::fmt;
 use std::io::{self, BufReader, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
 
 use super::http::{self, Response, Stream};
+use super::host::DockerHost;
 use crate::error::{fail, Cause};
 
-/// The newest API version we speak; we use `min(this, the daemon's)`.
-const MAX_API: (u32, u32) = (1, 47);
+/// The newest API version we speak; we use `min(this, the daemon's)`. 1.49 (Docker 28.1):
+/// both inspect and export take a `platform`.
+const MAX_API: (u32, u32) = (1, 49);
+/// The version whose inspect and export both take `platform` (export has it from 1.48).
+pub const PLATFORM_API: (u32, u32) = (1, 49);
+/// The containerd image store came with Docker 24 (API 1.43); older daemons are not asked.
+const CONTAINERD_STORE_API: (u32, u32) = (1, 43);
+/// The oldest API version a daemon may advertise (Docker 19.03; Docker 20.10 and Podman 4
+/// speak 1.41): older ones lack what inspect and export must say.
+const MIN_API: (u32, u32) = (1, 40);
 /// The version to assume when the daemon does not say (what the Go client assumes).
 const FALLBACK_API: &str = "1.24";
-const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
-const DEFAULT_TCP_PORT: u16 = 2375;
-/// The `Host` header over a unix socket, as the Go client sends it.
-const UNIX_HOST_HEADER: &str = "api.moby.localhost";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a ping or inspect may wait for the daemon.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,103 +36,6 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// The largest JSON answer (inspect) or error body we read into memory.
 const MAX_JSON: usize = 16 << 20;
 const MAX_ERROR_BODY: usize = 64 << 10;
-
-/// Where the Docker daemon listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DockerHost {
-    /// A unix socket path.
-    Unix(PathBuf),
-    /// Plain (non-TLS) TCP, as `host:port`.
-    Tcp(String),
-}
-
-impl DockerHost {
-    /// The daemon named by `DOCKER_HOST`, else the default unix socket.
-    pub fn from_env() -> anyhow::Result<DockerHost> {
-        let host = std::env::var("DOCKER_HOST").ok();
-        let tls = ["DOCKER_TLS_VERIFY", "DOCKER_TLS"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
-        DockerHost::from_values(host.as_deref(), tls)
-    }
-
-    /// [`DockerHost::from_env`] given the value of `DOCKER_HOST` and whether TLS is asked for.
-    fn from_values(host: Option<&str>, tls: bool) -> anyhow::Result<DockerHost> {
-        let Some(host) = host.filter(|h| !h.is_empty()) else {
-            return Ok(DockerHost::Unix(PathBuf::from(DEFAULT_SOCKET)));
-        };
-        let host = DockerHost::parse(host)?;
-        if tls && matches!(host, DockerHost::Tcp(_)) {
-            return Err(fail(
-                Cause::BadInput,
-                format!("cannot use TLS to reach the docker daemon at {host} (idpush speaks plain tcp:// and unix:// only; unset DOCKER_TLS_VERIFY or use the daemon's unix socket)"),
-            ));
-        }
-        Ok(host)
-    }
-
-    /// Parses `unix:///path` or `tcp://host[:port]` (default port 2375).
-    pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
-        // The value may carry a user and password (tcp://user:pw@host): quoted redacted.
-        let bad = |why: &str| fail(Cause::BadInput, format!("invalid DOCKER_HOST {}: {why}", crate::redact::quote(s)));
-        let (scheme, rest) = s
-            .split_once("://")
-            .ok_or_else(|| bad("expected unix:///path/to/docker.sock or tcp://host:port"))?;
-        match scheme.to_ascii_lowercase().as_str() {
-            "unix" if rest.is_empty() => Err(bad("missing socket path")),
-            "unix" if rest.split('/').next().is_some_and(|a| a.contains('@')) => {
-                Err(bad("unix:// takes a socket path, not a user or password"))
-            }
-            "unix" => Ok(DockerHost::Unix(PathBuf::from(rest))),
-            "tcp" => parse_tcp(rest).map(DockerHost::Tcp).map_err(bad),
-            "ssh" => Err(bad("ssh:// is not supported (forward the socket with `ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock user@host` and set DOCKER_HOST=unix:///tmp/docker.sock)")),
-            other => Err(bad(&format!("{}:// is not supported (use unix:// or tcp://)", crate::redact::redact(other)))),
-        }
-    }
-
-    /// The `Host` header for requests to this daemon.
-    fn host_header(&self) -> &str {
-        match self {
-            DockerHost::Unix(_) => UNIX_HOST_HEADER,
-            DockerHost::Tcp(addr) => addr,
-        }
-    }
-}
-
-/// Checks `host[:port][/]` and adds the default port.
-fn parse_tcp(rest: &str) -> Result<String, &'static str> {
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
-        return Err("expected tcp://host:port with no path, user or query");
-    }
-    // The host ends after a bracketed IPv6 address, else at the last colon.
-    let host_end = match rest.strip_prefix('[') {
-        Some(v6) => v6.find(']').map(|i| i + 2).ok_or("unclosed '[' in the address")?,
-        None => rest.rfind(':').unwrap_or(rest.len()),
-    };
-    let (host, port) = rest.split_at(host_end);
-    if host.is_empty() || host == "[]" || (!host.starts_with('[') && host.contains(':')) {
-        return Err("missing or malformed host");
-    }
-    match port.strip_prefix(':') {
-        None if port.is_empty() => Ok(format!("{host}:{DEFAULT_TCP_PORT}")),
-        Some(p)
-            if p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0) =>
-        {
-            Ok(format!("{host}:{p}"))
-        }
-        _ => Err("invalid port"),
-    }
-}
-
-impl fmt::Display for DockerHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DockerHost::Unix(path) => write!(f, "unix://{}", path.display()),
-            DockerHost::Tcp(addr) => write!(f, "tcp://{addr}"),
-        }
-    }
-}
 
 /// A connection to a Docker daemon with a negotiated API version.
 #[derive(Debug)]
@@ -148,6 +54,103 @@ pub struct ImageInfo {
     pub size: u64,
     /// `RootFS.Layers`: the image's diff_ids, in order.
     pub layers: Vec<String>,
+}
+
+/// Where the daemon keeps images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageStore {
+    /// The graph drivers (overlay2, vfs, …): exports carry uncompressed layers.
+    Classic,
+    /// The containerd image store (`driver-type io.containerd.snapshotter.v1`): exports are OCI
+    /// layouts with the layers compressed as pulled, and images may be multi-platform.
+    Containerd,
+}
+
+/// The image store an `/info` answer names: `DriverStatus` has `["driver-type",
+/// "io.containerd.snapshotter.v1"]` for the containerd store.
+fn image_store_of(body: &[u8]) -> ImageStore {
+    #[derive(Deserialize)]
+    struct Info {
+        #[serde(rename = "DriverStatus", default)]
+        driver_status: Option<Vec<Vec<String>>>,
+    }
+    let status = serde_json::from_slice::<Info>(body).ok().and_then(|i| i.driver_status).unwrap_or_default();
+    let containerd = status
+        .iter()
+        .any(|kv| matches!(kv.as_slice(), [k, v] if k == "driver-type" && v == "io.containerd.snapshotter.v1"));
+    if containerd { ImageStore::Containerd } else { ImageStore::Classic }
+}
+
+/// One manifest of an image in the containerd store (`Manifests` of inspect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestSummary {
+    /// The manifest's digest.
+    pub digest: String,
+    /// Whether its content is in the daemon (an image pulled for one platform lists all).
+    pub available: bool,
+    /// `image` or `attestation`.
+    pub kind: String,
+    pub platform: Option<Platform>,
+}
+
+fn manifests_of(body: &[u8]) -> serde_json::Result<Vec<ManifestSummary>> {
+    #[derive(Deserialize)]
+    struct Inspect {
+        #[serde(rename = "Manifests", default)]
+        manifests: Option<Vec<Summary>>,
+    }
+    #[derive(Deserialize)]
+    struct Summary {
+        #[serde(rename = "ID", default)]
+        id: String,
+        #[serde(rename = "Available", default)]
+        available: bool,
+        #[serde(rename = "Kind", default)]
+        kind: String,
+        #[serde(rename = "ImageData", default)]
+        image_data: Option<ImageData>,
+    }
+    #[derive(Deserialize)]
+    struct ImageData {
+        #[serde(rename = "Platform")]
+        platform: Option<PlatformJson>,
+    }
+    #[derive(Deserialize)]
+    struct PlatformJson {
+        #[serde(default)]
+        os: String,
+        #[serde(default)]
+        architecture: String,
+        #[serde(default)]
+        variant: Option<String>,
+    }
+    let j: Inspect = serde_json::from_slice(body)?;
+    Ok(j.manifests
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| ManifestSummary {
+            digest: m.id,
+            available: m.available,
+            kind: m.kind,
+            platform: m.image_data.and_then(|d| d.platform).map(|p| Platform {
+                os: p.os,
+                architecture: p.architecture,
+                variant: p.variant.filter(|v| !v.is_empty()),
+            }),
+        })
+        .collect())
+}
+
+/// The platform type is the model's; the Engine API's `platform` parameter takes it as JSON.
+pub use crate::oci::Platform;
+
+/// The JSON the Engine API's `platform` parameter takes.
+fn platform_json(p: &Platform) -> String {
+    let mut v = serde_json::json!({"os": p.os, "architecture": p.architecture});
+    if let Some(variant) = &p.variant {
+        v["variant"] = variant.clone().into();
+    }
+    v.to_string()
 }
 
 /// The inspect JSON; fields may be missing or null.
@@ -189,11 +192,18 @@ impl Engine {
                 format!("the docker daemon at {} failed /_ping: {msg}", engine.host),
             ));
         }
-        engine.version = negotiate(resp.headers.get("api-version")).map_err(|v| {
-            fail(
+        engine.version = negotiate(resp.headers.get("api-version")).map_err(|v| match v {
+            Refusal::Malformed(v) => fail(
                 Cause::DaemonRefused,
                 format!("the docker daemon at {} sent an invalid Api-Version {v:?}", engine.host),
-            )
+            ),
+            Refusal::TooOld(v) => fail(
+                Cause::DaemonRefused,
+                format!(
+                    "the docker daemon at {} speaks API v{v}; idpush needs v{}.{} or newer (Docker 19.03+, Podman 3+): upgrade the engine",
+                    engine.host, MIN_API.0, MIN_API.1
+                ),
+            ),
         })?;
         log::debug!("docker daemon at {}: using API v{}", engine.host, engine.version);
         Ok(engine)
@@ -204,15 +214,29 @@ impl Engine {
         &self.version
     }
 
+    /// Whether the negotiated version has what API `major.minor` added (a query parameter
+    /// is sent only when it does).
+    pub fn supports(&self, major: u32, minor: u32) -> bool {
+        parse_version(&self.version).is_some_and(|v| v >= (major, minor))
+    }
+
     /// The daemon this engine talks to.
     pub fn host(&self) -> &DockerHost {
         &self.host
     }
 
     /// GET /images/{name}/json
+    #[cfg_attr(not(test), allow(dead_code))] // push uses inspect_platform
     pub fn inspect(&self, name: &str) -> anyhow::Result<ImageInfo> {
+        self.inspect_platform(name, None)
+    }
+
+    /// GET /images/{name}/json[?platform=…]: `platform` (an OCI platform as JSON) is sent only
+    /// when the negotiated version knows it ([`PLATFORM_API`]); else it is an error.
+    pub fn inspect_platform(&self, name: &str, platform: Option<&Platform>) -> anyhow::Result<ImageInfo> {
         check_name(name)?;
-        let path = format!("/v{}/images/{}/json", self.version, encode(name, b"/:@"));
+        let query = self.platform_query(platform, '?')?;
+        let path = format!("/v{}/images/{}/json{query}", self.version, encode(name, b"/:@"));
         let mut resp = self.call("GET", &path, CALL_TIMEOUT)?;
         if resp.status != 200 {
             return Err(self.status_error(&mut resp, name, "inspecting"));
@@ -233,14 +257,76 @@ impl Engine {
 
     /// GET /images/get?names={name}: the image as a `docker save` tar stream. Give an image
     /// ID (`sha256:…`): a repository name exports every tag of it.
+    #[cfg_attr(not(test), allow(dead_code))] // push uses export_platform
     pub fn export(&self, name: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+        self.export_platform(name, None)
+    }
+
+    /// [`Engine::export`] of one platform of a multi-platform image (see
+    /// [`Engine::inspect_platform`]).
+    pub fn export_platform(&self, name: &str, platform: Option<&Platform>) -> anyhow::Result<Box<dyn Read + Send>> {
         check_name(name)?;
-        let path = format!("/v{}/images/get?names={}", self.version, encode(name, b":"));
+        let query = self.platform_query(platform, '&')?;
+        let path = format!("/v{}/images/get?names={}{query}", self.version, encode(name, b":"));
         let mut resp = self.call("GET", &path, EXPORT_TIMEOUT)?;
         if resp.status != 200 {
             return Err(self.status_error(&mut resp, name, "exporting"));
         }
         Ok(Box::new(ExportStream { inner: resp.body, host: self.host.to_string(), name: name.to_string() }))
+    }
+
+    /// GET /images/{name}/json?manifests=1 (API 1.48+, the containerd image store): the
+    /// image's manifests, each with its platform. Empty for a daemon too old to say.
+    pub fn manifests(&self, name: &str) -> anyhow::Result<Vec<ManifestSummary>> {
+        check_name(name)?;
+        if !self.supports(1, 48) {
+            return Ok(Vec::new());
+        }
+        let path = format!("/v{}/images/{}/json?manifests=1", self.version, encode(name, b"/:@"));
+        let mut resp = self.call("GET", &path, CALL_TIMEOUT)?;
+        if resp.status != 200 {
+            return Err(self.status_error(&mut resp, name, "inspecting"));
+        }
+        let body = resp.body.read_to_end_limited(MAX_JSON).with_context(|| format!("reading the manifests of {name} from {}", self.host))?;
+        manifests_of(&body).map_err(|e| {
+            fail(Cause::DaemonRefused, format!("the docker daemon at {} sent invalid inspect json for {name}: {e}", self.host))
+        })
+    }
+
+    /// `{sep}platform={json}` for `platform`, or nothing; an error when the negotiated version
+    /// does not know the parameter (it is never sent to a daemon that would ignore it).
+    fn platform_query(&self, platform: Option<&Platform>, sep: char) -> anyhow::Result<String> {
+        let Some(p) = platform else { return Ok(String::new()) };
+        if !self.supports(PLATFORM_API.0, PLATFORM_API.1) {
+            return Err(fail(
+                Cause::BadInput,
+                format!(
+                    "--platform {p} needs a daemon with API v{}.{} or newer (Docker 28.1+); the daemon at {} speaks v{} (drop --platform to push the image it has)",
+                    PLATFORM_API.0, PLATFORM_API.1, self.host, self.version
+                ),
+            ));
+        }
+        Ok(format!("{sep}platform={}", encode(&platform_json(p), b"")))
+    }
+
+    /// GET /info: which image store the daemon uses. Asked only of daemons that may have the
+    /// containerd store (API 1.43+); a failed call says nothing (classic is assumed).
+    pub fn image_store(&self) -> ImageStore {
+        if !self.supports(CONTAINERD_STORE_API.0, CONTAINERD_STORE_API.1) {
+            return ImageStore::Classic;
+        }
+        let path = format!("/v{}/info", self.version);
+        let body = self.call("GET", &path, CALL_TIMEOUT).and_then(|mut r| match r.status {
+            200 => r.body.read_to_end_limited(MAX_JSON).map_err(anyhow::Error::from),
+            s => anyhow::bail!("HTTP {s}"),
+        });
+        match body {
+            Ok(body) => image_store_of(&body),
+            Err(e) => {
+                log::debug!("GET /info on the daemon at {} failed ({e:#}): assuming the classic image store", self.host);
+                ImageStore::Classic
+            }
+        }
     }
 
     /// Opens a connection, sends one request and reads the response head.
@@ -253,8 +339,23 @@ impl Engine {
         let stream = dial(&self.host)?;
         stream.set_timeout(Some(timeout)).context("setting a socket timeout")?;
         log::debug!("docker: {method} {target}");
-        http::roundtrip(stream, method, target, self.host.host_header())
-            .map_err(|e| self.io_error(e, method, target, timeout))
+        let ssh_stderr = match &stream {
+            Stream::Ssh(s) => Some(s.stderr()),
+            _ => None,
+        };
+        http::roundtrip(stream, method, target, self.host.host_header()).map_err(|e| {
+            // The stream is gone (ssh has exited): what ssh said is the reason.
+            match ssh_stderr.as_deref().and_then(super::ssh::last_line) {
+                Some(said) => fail(
+                    Cause::DaemonUnreachable,
+                    format!("cannot reach the docker daemon at {}: ssh said: {said} (check that `{}` works)", self.host, match &self.host {
+                        DockerHost::Ssh(t) => t.try_command(),
+                        _ => String::new(),
+                    }),
+                ),
+                None => self.io_error(e, method, target, timeout),
+            }
+        })
     }
 
     /// A one-line error for a failed request: a timeout, a garbled answer, a broken socket.
@@ -273,7 +374,7 @@ impl Engine {
             ),
             io::ErrorKind::UnexpectedEof => fail(
                 Cause::DaemonFailed,
-                format!("the docker daemon at {host} closed the connection during {method} {target}: {e}"),
+                format!("the docker daemon at {host} closed the connection during {method} {target}: {e}{}", eof_hint(host)),
             ),
             io::ErrorKind::InvalidData => fail(
                 Cause::DaemonRefused,
@@ -335,6 +436,17 @@ impl<R: Read> Read for ExportStream<R> {
     }
 }
 
+/// What a TCP daemon that hangs up at once may want: TLS, or a client certificate.
+fn eof_hint(host: &DockerHost) -> &'static str {
+    match host {
+        DockerHost::Tcp(_) => " (if the daemon uses TLS, set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)",
+        DockerHost::TcpTls(_, files) if files.client.is_none() => {
+            " (if the daemon wants a client certificate, put cert.pem and key.pem in DOCKER_CERT_PATH)"
+        }
+        _ => "",
+    }
+}
+
 /// Rejects names that cannot be an image reference or ID.
 fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
@@ -348,8 +460,33 @@ fn dial(host: &DockerHost) -> anyhow::Result<Stream> {
     let result = match host {
         DockerHost::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
         DockerHost::Tcp(addr) => dial_tcp(addr).map(Stream::Tcp),
+        DockerHost::TcpTls(addr, files) => return dial_tls(host, addr, files),
+        DockerHost::Ssh(target) => return super::ssh::SshStream::spawn(target).map(Stream::Ssh).map_err(|e| {
+            let why = match e.kind() {
+                io::ErrorKind::NotFound => "ssh is not installed (install the OpenSSH client)".to_string(),
+                _ => format!("cannot run ssh: {e}"),
+            };
+            fail(Cause::DaemonUnreachable, format!("cannot reach the docker daemon at {host}: {why}"))
+        }),
     };
     result.map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))
+}
+
+/// Connects and completes the TLS handshake (within [`CONNECT_TIMEOUT`]); bad certificate
+/// files are bad input, a failed handshake leaves the daemon unreachable.
+fn dial_tls(host: &DockerHost, addr: &str, files: &super::tls::TlsFiles) -> anyhow::Result<Stream> {
+    let config = super::tls::config(files)?;
+    let sock = dial_tcp(addr).map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))?;
+    sock.set_read_timeout(Some(CONNECT_TIMEOUT)).and(sock.set_write_timeout(Some(CONNECT_TIMEOUT))).context("setting a socket timeout")?;
+    let name = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let stream = super::tls::connect(sock, name, config).map_err(|e| {
+        let hint = match files.verify {
+            true => "check the daemon's certificate and DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem",
+            false => "check DOCKER_CERT_PATH's cert.pem and key.pem",
+        };
+        fail(Cause::DaemonUnreachable, format!("cannot reach the docker daemon at {host}: TLS handshake failed: {e} ({hint})"))
+    })?;
+    Ok(Stream::Tls(Box::new(stream)))
 }
 
 /// Resolves `addr` and connects to the first address that answers, each within a timeout.
@@ -387,13 +524,26 @@ fn dial_error(host: &DockerHost, e: &io::Error) -> String {
     }
 }
 
-/// The API version to use given the daemon's `Api-Version`; `Err` carries a malformed value.
-fn negotiate(server: Option<&str>) -> Result<String, String> {
+/// Why the daemon's `Api-Version` will not do.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Not `MAJOR.MINOR` (an excerpt).
+    Malformed(String),
+    /// Older than [`MIN_API`].
+    TooOld(String),
+}
+
+/// The API version to use given the daemon's `Api-Version`: `min(ours, the daemon's)`. No
+/// header at all: [`FALLBACK_API`], as the Go client does.
+fn negotiate(server: Option<&str>) -> Result<String, Refusal> {
     let Some(server) = server.map(str::trim) else {
         return Ok(FALLBACK_API.to_string());
     };
-    let (major, minor) =
-        parse_version(server).ok_or_else(|| server.chars().take(40).collect::<String>())?;
+    let (major, minor) = parse_version(server)
+        .ok_or_else(|| Refusal::Malformed(server.chars().take(40).collect::<String>()))?;
+    if (major, minor) < MIN_API {
+        return Err(Refusal::TooOld(format!("{major}.{minor}")));
+    }
     let (major, minor) = (major, minor).min(MAX_API);
     Ok(format!("{major}.{minor}"))
 }

@@ -26,6 +26,10 @@ const MAX_TRAILERS: usize = 16 * 1024;
 pub enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    /// TLS over TCP (a remote daemon with `DOCKER_TLS_VERIFY`).
+    Tls(Box<super::tls::TlsStream>),
+    /// `ssh … docker system dial-stdio`'s stdin and stdout.
+    Ssh(super::ssh::SshStream),
 }
 
 impl Stream {
@@ -34,6 +38,11 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
             Stream::Tcp(s) => s.set_read_timeout(timeout).and(s.set_write_timeout(timeout)),
+            Stream::Tls(s) => s.sock.set_read_timeout(timeout).and(s.sock.set_write_timeout(timeout)),
+            Stream::Ssh(s) => {
+                s.set_timeout(timeout);
+                Ok(())
+            }
         }
     }
 }
@@ -53,6 +62,8 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::Ssh(s) => s.read(buf),
         }
         .map_err(timeout_kind)
     }
@@ -63,6 +74,8 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::Ssh(s) => s.write(buf),
         }
         .map_err(timeout_kind)
     }
@@ -71,6 +84,8 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.flush(),
             Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::Ssh(s) => s.flush(),
         }
     }
 }

@@ -4,6 +4,11 @@
 //! `docker save` export.
 
 pub mod engine;
+pub mod host;
+pub mod ssh;
+pub mod tls;
 pub mod http;
 
-pub use engine::{DockerHost, Engine, ImageInfo};
+pub use engine::{Engine, ImageInfo, ImageStore, Platform};
+#[allow(unused_imports)] // the name other call sites use: `daemon::DockerHost::from_env()`
+pub use host::DockerHost;

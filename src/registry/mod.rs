@@ -132,6 +132,9 @@ pub struct Registry {
     /// with the body), learnt in this run: `None` not tried yet, `Some(true)` it stored the
     /// blob (201), `Some(false)` it did not (see `single.rs`).
     single_post: Option<bool>,
+    /// What this run learnt of that from a clear answer (201, 202, a refusal of the form), to
+    /// be remembered per registry; not a transport failure or a 413.
+    single_post_learnt: Option<bool>,
 }
 
 impl Registry {
@@ -154,6 +157,7 @@ impl Registry {
             chunk_size: opts.chunk_size.max(upload::MIN_CHUNK_SIZE),
             http_fallback,
             single_post: None,
+            single_post_learnt: None,
             auth: auth::Auth::new(opts.credentials),
             policy: RetryPolicy::from_env(opts.retries, opts.retry_max_delay),
         })

@@ -3,7 +3,9 @@
 //! POST + PUT. Gitea stores the blob and answers `201 Created`; distribution (2.8) ignores the
 //! body and answers `202 Accepted` with a fresh session (`Range: 0-0`).
 //!
-//! What the registry did is remembered for this run (`Registry::single_post`):
+//! What the registry did is remembered for this run (`Registry::single_post`), and across runs
+//! in the layer cache, per registry ([`Registry::assume_single_request`],
+//! [`Registry::learnt_single_request`]): a registry known to answer `202` is not probed again.
 //! - not known yet: tried only with a blob of at most [`PROBE_LIMIT`] bytes, so that a
 //!   registry that ignores the body wastes little (and a server that does not read an unwanted
 //!   body, Go's drains up to 256 KiB, has no reason to reset the connection);
@@ -40,6 +42,22 @@ pub(super) enum Single {
 }
 
 impl Registry {
+    /// Takes what an earlier run learnt of single-request uploads to this registry (the
+    /// cache's note), unless this run knows better already.
+    pub fn assume_single_request(&mut self, stores: Option<bool>) {
+        if self.single_post.is_none() {
+            if let Some(stores) = stores {
+                log::debug!("the layer cache says registry {} {} a blob sent in one request", self.client.base.host(), if stores { "stores" } else { "does not store" });
+            }
+            self.single_post = stores;
+        }
+    }
+
+    /// What this run learnt of single-request uploads from a clear answer, if anything.
+    pub fn learnt_single_request(&self) -> Option<bool> {
+        self.single_post_learnt
+    }
+
     /// `POST /v2/<repo>/blobs/uploads/?digest=<digest>` with the file `open` gives as body,
     /// when the registry is known to take it (or not known yet and the blob is small).
     pub(super) fn single_request_upload(
@@ -76,6 +94,7 @@ impl Registry {
                     log::debug!("registry {} stores a blob in one request: using that for blobs up to {} bytes", self.client.base.host(), self.chunk_size);
                 }
                 self.single_post = Some(true);
+                self.single_post_learnt = Some(true);
                 Ok(Single::Stored)
             }
             202 => {
@@ -84,6 +103,7 @@ impl Registry {
                     self.client.base.host()
                 );
                 self.single_post = Some(false);
+                self.single_post_learnt = Some(false);
                 let Some(location) = reply.header("location") else {
                     return Ok(Single::NotTried);
                 };
@@ -104,11 +124,16 @@ impl Registry {
             }
             status => {
                 let err = self.unexpected("POST", &url, Some(repo), &reply);
-                if class_of(&err) == Class::Transient && !probing {
+                let transient = class_of(&err) == Class::Transient;
+                if transient && !probing {
                     return Err(err);
                 }
                 log::debug!("registry answered {status} to a single-request upload: using POST + PUT from now on");
                 self.single_post = Some(false);
+                if !transient && class_of(&err) != Class::Auth {
+                    // A refusal of the form, not a passing failure: worth remembering.
+                    self.single_post_learnt = Some(false);
+                }
                 Ok(Single::NotTried)
             }
         }

@@ -14,6 +14,12 @@
 //! `Range`; only a session the registry no longer knows is replaced, and a session given up on
 //! is cancelled with `DELETE <location>` (best effort).
 //!
+//! A layer still being spooled (its digest unknown) is streamed by the uploader
+//! (`push/stream.rs`) with the pieces here: [`Registry::open_session`], one
+//! [`Registry::patch_chunk`] per chunk of [`Registry::stream_chunk`] bytes as they land, and
+//! [`Registry::finish_stream`] once the digest is known (the rest, then `PUT ?digest=`, resuming
+//! from the registry's `Range` if a PATCH failed), or [`Registry::cancel_session`].
+//!
 //! Success is what the registry confirms, never just a 2xx: a blob is there only on `HEAD` 200
 //! with `Content-Length` equal to its size (and a matching `Docker-Content-Digest`, if sent);
 //! an upload is complete on `201 Created` (distribution and Gitea answer that), or another 2xx
@@ -33,6 +39,9 @@ use ureq::http::Method;
 
 /// Blobs larger than this go up in chunks, by default (under idpbuilder's 1 GiB body limit).
 pub const DEFAULT_CHUNK_SIZE: u64 = 512 << 20;
+/// The largest chunk a layer is streamed in while it is still being spooled (smaller chunks
+/// start its upload sooner; each is a round trip).
+pub const STREAM_CHUNK: u64 = 16 << 20;
 /// The smallest chunk: halving after a 413 stops here.
 pub const MIN_CHUNK_SIZE: u64 = 1 << 20;
 /// Redirects followed for one upload request.
@@ -91,16 +100,19 @@ impl Registry {
     }
 
     /// HEAD /v2/<repo>/blobs/<digest>, only to authenticate for `repo` before any work: a
-    /// refused password or token fails here. 200 or 404 both mean "we may ask"; what the answer
-    /// says of the blob is not believed (its size is not known yet), so it claims nothing.
-    pub fn check_access(&mut self, repo: &str, digest: &Digest) -> anyhow::Result<()> {
+    /// refused password or token fails here. 200 or 404 both mean "we may ask"; a 200 is not
+    /// believed (the blob's size is not known yet), so it claims nothing. Returns true on 404:
+    /// the registry says the blob is not there (a hint for what is worth a HEAD later, never
+    /// a reason to skip anything).
+    pub fn check_access(&mut self, repo: &str, digest: &Digest) -> anyhow::Result<bool> {
         check_repository(repo)?;
         let policy = self.policy.clone();
         with_retry(&format!("checking access to {repo}"), &policy, || {
             let url = self.client.base.url(&format!("/v2/{repo}/blobs/{digest}"));
             let reply = self.exchange(&Method::HEAD, &url, Some(repo), &[], || Ok(Payload::None))?;
             match reply.status {
-                200..=299 | 404 => Ok(()),
+                404 => Ok(true),
+                200..=299 => Ok(false),
                 _ => Err(self.unexpected("HEAD", &url, Some(repo), &reply)),
             }
         })
@@ -129,11 +141,26 @@ impl Registry {
         digest: &Digest,
         size: u64,
         path: &Path,
+        started: Option<(String, u64)>,
+    ) -> anyhow::Result<()> {
+        self.upload_blob_from(repo, digest, size, path, started, None)
+    }
+
+    /// [`Registry::upload_blob_in`], or, given `resume` (a session whose state we do not know,
+    /// e.g. after a failed PATCH), asking it where it stands first (`GET <location>` → `Range`)
+    /// and going on from there, or in a new session if it is gone.
+    fn upload_blob_from(
+        &mut self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
         mut started: Option<(String, u64)>,
+        resume: Option<String>,
     ) -> anyhow::Result<()> {
         let policy = self.policy.clone();
         // The chunked session an attempt left unfinished: the next attempt resumes it.
-        let mut session: Option<String> = None;
+        let mut session: Option<String> = resume;
         let result = with_retry(&format!("uploading blob {digest} to {repo}"), &policy, || {
             self.upload_blob_once(repo, digest, size, path, &mut session, started.take())
         });
@@ -143,6 +170,71 @@ impl Registry {
             }
         }
         result
+    }
+
+    /// The chunk a growing spool is streamed in: `--chunk-size`, at most [`STREAM_CHUNK`].
+    pub fn stream_chunk(&self) -> u64 {
+        self.chunk_size.min(STREAM_CHUNK)
+    }
+
+    /// POST /v2/<repo>/blobs/uploads/ (retried): a session to stream a blob into whose digest
+    /// is not known yet; its upload URL.
+    pub fn open_session(&mut self, repo: &str) -> anyhow::Result<String> {
+        check_repository(repo)?;
+        let policy = self.policy.clone();
+        with_retry(&format!("starting an upload to {repo}"), &policy, || self.start_upload(repo))
+    }
+
+    /// PATCH <url> with `len` bytes of `file` from `offset` (`Content-Range: offset-end`), once:
+    /// the session's next Location. Any answer but a 2xx whose `Range`, if sent, says the
+    /// registry now holds `offset + len` bytes is an error (the caller resumes the session from
+    /// what the registry says, see [`Registry::finish_stream`]).
+    pub fn patch_chunk(&mut self, repo: &str, url: &str, file: &File, offset: u64, len: u64) -> anyhow::Result<String> {
+        let range = format!("{}-{}", offset, offset + len - 1);
+        let headers = [("content-type", "application/octet-stream"), ("content-range", range.as_str())];
+        let reply = self.upload_request(&Method::PATCH, url, repo, &headers, &mut || {
+            let mut file = file.try_clone().map_err(|e| fail(Cause::LocalIo, format!("reading a spool file: {e}")))?;
+            file.seek(SeekFrom::Start(offset)).map_err(|e| fail(Cause::LocalIo, format!("reading a spool file: {e}")))?;
+            Ok(Payload::Section { file, len })
+        })?;
+        if !reply.is_success() {
+            return Err(self.unexpected("PATCH", url, Some(repo), &reply));
+        }
+        if let Some(end) = reply.header("range").and_then(range_end) {
+            if end + 1 != offset + len {
+                return Err(fail(
+                    Cause::BadAnswer,
+                    format!("registry holds {} bytes after a chunk ending at byte {}", end + 1, offset + len),
+                ));
+            }
+        }
+        self.next_location(url, &reply)
+    }
+
+    /// Completes a blob streamed into the session at `url`: the rest of the file at `path`
+    /// from `offset` in chunks, then `PUT <url>&digest=` (with retries, as
+    /// [`Registry::upload_blob`]). When the stream failed (`in_doubt`), the session is asked
+    /// where it stands first, and a session the registry lost is replaced.
+    pub fn finish_stream(
+        &mut self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        path: &Path,
+        url: String,
+        offset: u64,
+        in_doubt: bool,
+    ) -> anyhow::Result<()> {
+        if in_doubt {
+            self.upload_blob_from(repo, digest, size, path, None, Some(url))
+        } else {
+            self.upload_blob_from(repo, digest, size, path, Some((url, offset)), None)
+        }
+    }
+
+    /// DELETE <location> of a session we no longer need (best effort).
+    pub fn cancel_session(&mut self, repo: &str, url: &str) {
+        self.cancel_upload(repo, url);
     }
 
     /// DELETE <location>: cancels an upload session we give up on. Best effort: a failure is

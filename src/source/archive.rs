@@ -329,7 +329,7 @@ pub(crate) fn assemble_save(
     };
     let config_bytes = json(entries, &plan.config)?;
     if let Some(want) = expected {
-        check_expected_config(&plan.config, config_bytes, want)?;
+        check_expected_config(entries, &plan.config, config_bytes, want)?;
     }
     let config: Config = serde_json::from_slice(config_bytes)
         .with_context(|| format!("{} is not an image config", plan.config))?;
@@ -423,9 +423,11 @@ fn plan_from_oci_index(entries: &HashMap<String, Entry>) -> anyhow::Result<Plan>
         bail!("index.json lists no manifest");
     };
     let mut bytes = json(entries, &blob_path(&desc.digest))?;
-    // A nested index (a multi-platform image): take its first manifest.
+    // A nested index (a multi-platform image): its first manifest the archive holds (an export
+    // carries the platforms the daemon has, the index lists them all).
     if let Ok(inner) = serde_json::from_slice::<Index>(bytes) {
-        if let Some(d) = inner.manifests.first() {
+        let present = inner.manifests.iter().find(|d| entries.contains_key(&blob_path(&d.digest)));
+        if let Some(d) = present.or(inner.manifests.first()) {
             bytes = json(entries, &blob_path(&d.digest))?;
         }
     }
@@ -450,11 +452,13 @@ fn check_named_digest(path: &str, l: &Layer) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The export's config must be the image that inspect named: its digest is the image ID. A
-/// name re-tagged between inspect and export, or an export of another image, fails here.
-fn check_expected_config(path: &str, bytes: &[u8], want: &Expected) -> anyhow::Result<()> {
+/// The export's config must be the image that inspect named: its digest is the image ID, or
+/// (the containerd image store) the image ID is the digest of a manifest, or of an index of
+/// manifests, in the archive whose config it is. A name re-tagged between inspect and export,
+/// or an export of another image, fails here.
+fn check_expected_config(entries: &HashMap<String, Entry>, path: &str, bytes: &[u8], want: &Expected) -> anyhow::Result<()> {
     let got = Digest::of(bytes);
-    if got != want.id {
+    if got != want.id && !id_names_manifest_of(entries, &want.id, &got) {
         return Err(fail(
             Cause::BadImage,
             format!(
@@ -464,6 +468,23 @@ fn check_expected_config(path: &str, bytes: &[u8], want: &Expected) -> anyhow::R
         ));
     }
     Ok(())
+}
+
+/// Whether `blobs/sha256/<id>` is in the archive, has that digest, and is a manifest with
+/// config `config` or an index listing such a manifest (one level deep, as the containerd
+/// store exports a multi-platform image).
+fn id_names_manifest_of(entries: &HashMap<String, Entry>, id: &Digest, config: &Digest) -> bool {
+    let blob = |d: &Digest| match entries.get(&blob_path(d)) {
+        Some(Entry::Json(b)) if Digest::of(b) == *d => Some(b),
+        _ => None,
+    };
+    let is_manifest_of = |bytes: &[u8]| serde_json::from_slice::<Manifest>(bytes).is_ok_and(|m| m.config.digest == *config);
+    let Some(top) = blob(id) else { return false };
+    if is_manifest_of(top) {
+        return true;
+    }
+    let Ok(index) = serde_json::from_slice::<Index>(top) else { return false };
+    index.manifests.iter().any(|d| blob(&d.digest).is_some_and(|b| is_manifest_of(b)))
 }
 
 /// A config stored at `blobs/sha256/<hex>` or `<hex>.json` must have that digest.

@@ -10,7 +10,7 @@
 //! the export must hash to that ID, and a layer is handed over for upload only once its
 //! diff_id is one of the image's `RootFS.Layers` ([`gate`](crate::source::gate)).
 
-use crate::daemon::{Engine, ImageInfo};
+use crate::daemon::{Engine, ImageInfo, ImageStore, Platform};
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
@@ -20,6 +20,13 @@ use crate::source::gate::{Gate, Verdict};
 use crate::store::{Layer, Store};
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the export may keep its first byte before progress says we are waiting: Podman
+/// writes the whole image to a temporary file before it answers.
+const SLOW_START: Duration = Duration::from_secs(2);
 
 /// An image the daemon has: what inspect said about it.
 pub struct Found {
@@ -27,6 +34,13 @@ pub struct Found {
     from: String,
     /// The image ID (its config digest) and `RootFS.Layers`.
     expected: Expected,
+    /// Where to say that the export is slow to start.
+    progress: Progress,
+    /// `--platform`: the one platform of a multi-platform image to export.
+    platform: Option<Platform>,
+    /// The image ID the export is asked for (the inspect's; `expected.id` is the platform's
+    /// manifest when one platform of a containerd-store image is exported).
+    export_id: String,
     /// What inspect says the image's layers hold, uncompressed.
     size: u64,
 }
@@ -51,14 +65,49 @@ pub struct Export {
 
 /// GET /images/{name}/json: the image's ID and layers (a bare `myapp` is `myapp:latest` to
 /// the daemon, as to docker).
+#[allow(dead_code)] // push calls lookup_platform; kept for other callers
 pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Result<Found> {
-    let info = engine.inspect(name)?;
+    lookup_platform(engine, name, None, progress)
+}
+
+/// [`lookup`] of one platform (`--platform`) of a multi-platform image (the containerd image
+/// store), which the export will then be asked for too.
+pub fn lookup_platform(engine: &Engine, name: &str, platform: Option<&Platform>, progress: &Progress) -> anyhow::Result<Found> {
+    let mut info = engine.inspect_platform(name, platform)?;
+    let export_id = info.id.clone();
+    if engine.image_store() == ImageStore::Containerd {
+        log::debug!("the daemon at {} uses the containerd image store: layers are exported compressed and pushed as they are", engine.host());
+        if let Some(p) = platform {
+            // One platform's export is that platform's manifest alone: the image is known by
+            // the manifest's digest there, not by the index's (the image ID).
+            info.id = platform_manifest(engine, name, &info.id, p)?;
+        }
+    }
     log::debug!("daemon at {} speaks API {}", engine.host(), engine.api_version());
     let from = engine.host().to_string();
     let expected = expected_of(&info, name, &from)?;
     log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
     progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected, size: info.size })
+    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone(), platform: platform.cloned(), export_id, size: info.size })
+}
+
+/// The digest of image `id`'s manifest for `platform` (containerd store), from inspect's
+/// `Manifests`; none available for it is "not found".
+fn platform_manifest(engine: &Engine, name: &str, id: &str, platform: &Platform) -> anyhow::Result<String> {
+    let manifests = engine.manifests(id)?;
+    let images: Vec<_> = manifests.iter().filter(|m| m.kind == "image").collect();
+    let found = images.iter().find(|m| m.available && m.platform.as_ref().is_some_and(|p| platform.matches(p)));
+    match found {
+        Some(m) => Ok(m.digest.clone()),
+        None if manifests.is_empty() => Ok(id.to_string()),
+        None => {
+            let have: Vec<String> = images.iter().filter(|m| m.available).filter_map(|m| m.platform.as_ref().map(|p| p.to_string())).collect();
+            Err(fail(
+                Cause::ImageNotFound,
+                format!("image not found: {name} for {platform} (the daemon at {} has it for {})", engine.host(), if have.is_empty() { "no platform".to_string() } else { have.join(", ") }),
+            ))
+        }
+    }
 }
 
 /// The image ID and `RootFS.Layers` of an inspect answer, as digests.
@@ -76,16 +125,66 @@ fn expected_of(info: &ImageInfo, name: &str, from: &str) -> anyhow::Result<Expec
     Ok(Expected { id, layers })
 }
 
-/// GET /images/get?names=sha256:{id}: the export of exactly the image found.
+/// GET /images/get?names=sha256:{id}: the export of exactly the image found. When its first
+/// byte takes more than [`SLOW_START`], progress says we are waiting for the daemon.
 pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
-    let stream = engine.export(&found.expected.id.to_string())?;
-    Ok(Export { found, stream })
+    let message = format!("waiting for the daemon at {} to start the export of {} (it may be writing the image to a temporary file first)", found.from, found.name);
+    let waiting = Waiting::start(found.progress.clone(), SLOW_START, message);
+    let stream = engine.export_platform(&found.export_id, found.platform.as_ref())?;
+    Ok(Export { found, stream: Box::new(FirstByte { inner: stream, waiting: Some(waiting) }) })
+}
+
+/// A thread that prints one progress line unless dropped within its delay.
+struct Waiting {
+    done: Arc<AtomicBool>,
+}
+
+impl Waiting {
+    fn start(progress: Progress, after: Duration, message: String) -> Waiting {
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = done.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < after {
+                if seen.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20).min(after));
+            }
+            if !seen.load(Ordering::Relaxed) {
+                progress.line(message);
+            }
+        });
+        Waiting { done }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The export stream; the wait is over at its first byte (or error).
+struct FirstByte<R> {
+    inner: R,
+    waiting: Option<Waiting>,
+}
+
+impl<R: Read> Read for FirstByte<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf);
+        if !buf.is_empty() {
+            self.waiting = None;
+        }
+        n
+    }
 }
 
 /// Reads the export into `store`; `on_layer` hears of each layer of the image as soon as it
 /// is on disk and known to be one of the image's layers.
 pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
-    let Export { found: Found { name, from, expected, size }, stream } = export;
+    let Export { found: Found { name, from, expected, size, .. }, stream } = export;
     let compressing = !store.uncompressed();
     progress.emit(Event::Reading { what: name.clone(), total: Some(size), daemon: true, compressing });
     let gate = Gate::new(expected.id.clone(), expected.layers.clone());

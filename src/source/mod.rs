@@ -4,10 +4,12 @@
 //! (passed in, so the parsing is testable).
 
 pub mod archive;
+pub mod build;
 
 pub mod daemon;
 pub mod gate;
 pub mod docker_archive;
+pub mod ignore;
 pub mod oci_layout;
 
 use crate::digest::Digest;

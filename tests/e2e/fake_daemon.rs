@@ -22,6 +22,13 @@ pub enum Export {
     TruncatedClose(Vec<u8>),
     /// These bytes, then nothing more until the server is dropped (to interrupt the client).
     Stall(Vec<u8>),
+    /// The first `.1` bytes of `.0`, then nothing until the gate `.2` is set (or the server is
+    /// dropped), then the rest: a test can make the client show what it does mid-export.
+    Gated(Vec<u8>, usize, std::sync::Arc<AtomicBool>),
+    /// The whole tar as `Full`, but only after this long without a byte (not even the
+    /// response head), like Podman writing its temporary file.
+    #[allow(dead_code)]
+    SlowStart(Duration, Vec<u8>),
 }
 
 /// The image the fake daemon knows.
@@ -36,8 +43,21 @@ pub struct FakeImage {
     pub export: Export,
 }
 
+/// What a fake daemon with the containerd image store knows beyond the image.
+#[derive(Clone, Debug, Default)]
+pub struct Containerd {
+    /// `Manifests` of `GET /images/{name}/json?manifests=1`.
+    pub manifests: serde_json::Value,
+    /// The export served when the request has a `platform` parameter (else the image's).
+    pub platform_export: Option<Vec<u8>>,
+}
+
 struct Shared {
     image: Option<FakeImage>,
+    /// The `Api-Version` announced.
+    api: String,
+    /// With the containerd image store: `GET /info` names it, `?manifests=1` lists these.
+    containerd: Option<Containerd>,
     connections: AtomicUsize,
     requests: Mutex<Vec<String>>,
     export_started: AtomicBool,
@@ -53,12 +73,20 @@ pub struct FakeDaemon {
 impl FakeDaemon {
     /// Listen on `dir`/d.sock. `image: None` makes a daemon that knows no image.
     pub fn start(dir: &Path, image: Option<FakeImage>) -> FakeDaemon {
+        FakeDaemon::start_as(dir, image, API_VERSION, None)
+    }
+
+    /// [`FakeDaemon::start`] announcing API `api`, and with `containerd` an `/info` that names
+    /// the containerd image store (else `/info` is not found, as before).
+    pub fn start_as(dir: &Path, image: Option<FakeImage>, api: &str, containerd: Option<Containerd>) -> FakeDaemon {
         let path = dir.join("d.sock");
         let _ = std::fs::remove_file(&path);
         let listener =
             UnixListener::bind(&path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
         let shared = Arc::new(Shared {
             image,
+            api: api.to_string(),
+            containerd,
             connections: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
             export_started: AtomicBool::new(false),
@@ -167,13 +195,14 @@ fn matches(image: &FakeImage, name: &str) -> bool {
 
 fn respond(
     w: &mut UnixStream,
+    api: &str,
     status: &str,
     content_type: &str,
     body: &[u8],
     head: bool,
 ) -> std::io::Result<()> {
     let mut h = format!(
-        "HTTP/1.1 {status}\r\nApi-Version: {API_VERSION}\r\nDocker-Experimental: false\r\nOstype: linux\r\n\
+        "HTTP/1.1 {status}\r\nApi-Version: {api}\r\nDocker-Experimental: false\r\nOstype: linux\r\n\
          Server: Docker/25.0.0 (linux)\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -191,10 +220,11 @@ fn respond(
     w.flush()
 }
 
-fn not_found(w: &mut UnixStream, msg: &str, head: bool) -> std::io::Result<()> {
+fn not_found(w: &mut UnixStream, api: &str, msg: &str, head: bool) -> std::io::Result<()> {
     let body = serde_json::json!({ "message": msg }).to_string();
     respond(
         w,
+        api,
         "404 Not Found",
         "application/json",
         body.as_bytes(),
@@ -213,6 +243,7 @@ fn write_chunks(w: &mut UnixStream, data: &[u8]) -> std::io::Result<()> {
 
 /// Serve requests on one connection until the client closes it. Returns Err to drop it.
 fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
+    let api = sh.api.as_str();
     conn.set_read_timeout(Some(Duration::from_secs(120)))?;
     let mut w = conn.try_clone()?;
     let mut r = BufReader::new(conn);
@@ -263,15 +294,22 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
         let query = query.to_string();
 
         if path == "/_ping" {
-            respond(&mut w, "200 OK", "text/plain; charset=utf-8", b"OK", head)?;
+            respond(&mut w, api, "200 OK", "text/plain; charset=utf-8", b"OK", head)?;
+        } else if path == "/info" && sh.containerd.is_some() {
+            let body = serde_json::json!({
+                "ID": "e2e-fake", "Driver": "overlayfs", "ServerVersion": "29.1.0",
+                "DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]],
+            })
+            .to_string();
+            respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
         } else if path == "/version" {
             let body = serde_json::json!({
-                "Version": "25.0.0", "ApiVersion": API_VERSION, "MinAPIVersion": "1.24",
+                "Version": "25.0.0", "ApiVersion": api, "MinAPIVersion": "1.24",
                 "Os": "linux", "Arch": "amd64", "KernelVersion": "6.1.0",
                 "GoVersion": "go1.21.6", "GitCommit": "e2e-fake",
             })
             .to_string();
-            respond(&mut w, "200 OK", "application/json", body.as_bytes(), head)?;
+            respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
         } else if let Some(name) = path
             .strip_prefix("/images/")
             .and_then(|p| p.strip_suffix("/json"))
@@ -279,7 +317,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
             let name = percent_decode(name);
             match &sh.image {
                 Some(img) if matches(img, &name) => {
-                    let body = serde_json::json!({
+                    let mut body = serde_json::json!({
                         "Id": img.id,
                         "RepoTags": [img.name],
                         "RepoDigests": [],
@@ -287,11 +325,14 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                         "Os": "linux",
                         "Architecture": "amd64",
                         "RootFS": { "Type": "layers", "Layers": img.diff_ids },
-                    })
-                    .to_string();
-                    respond(&mut w, "200 OK", "application/json", body.as_bytes(), head)?;
+                    });
+                    if let Some(c) = sh.containerd.as_ref().filter(|_| query.contains("manifests=1")) {
+                        body["Manifests"] = c.manifests.clone();
+                    }
+                    let body = body.to_string();
+                    respond(&mut w, api, "200 OK", "application/json", body.as_bytes(), head)?;
                 }
-                _ => not_found(&mut w, &format!("No such image: {name}"), head)?,
+                _ => not_found(&mut w, api, &format!("No such image: {name}"), head)?,
             }
         } else if path == "/images/get" || (path.starts_with("/images/") && path.ends_with("/get"))
         {
@@ -306,15 +347,18 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 percent_decode(path.trim_start_matches("/images/").trim_end_matches("/get"))
             };
             let Some(img) = sh.image.as_ref().filter(|img| matches(img, &name)) else {
-                not_found(&mut w, &format!("No such image: {name}"), head)?;
+                not_found(&mut w, api, &format!("No such image: {name}"), head)?;
                 if close {
                     return Ok(());
                 }
                 continue;
             };
+            if let Export::SlowStart(delay, _) = &img.export {
+                std::thread::sleep(*delay);
+            }
             w.write_all(
                 format!(
-                    "HTTP/1.1 200 OK\r\nApi-Version: {API_VERSION}\r\nDocker-Experimental: false\r\n\
+                    "HTTP/1.1 200 OK\r\nApi-Version: {api}\r\nDocker-Experimental: false\r\n\
                      Ostype: linux\r\nServer: Docker/25.0.0 (linux)\r\nContent-Type: application/x-tar\r\n\
                      Transfer-Encoding: chunked\r\n\r\n"
                 )
@@ -325,8 +369,18 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 w.write_all(b"0\r\n\r\n")?;
                 continue;
             }
+            let platform_export = sh.containerd.as_ref().and_then(|c| c.platform_export.clone()).filter(|_| query.contains("platform="));
+            if let Some(data) = platform_export {
+                write_chunks(&mut w, &data)?;
+                w.write_all(b"0\r\n\r\n")?;
+                w.flush()?;
+                if close {
+                    return Ok(());
+                }
+                continue;
+            }
             match &img.export {
-                Export::Full(data) | Export::TruncatedCleanEnd(data) => {
+                Export::Full(data) | Export::TruncatedCleanEnd(data) | Export::SlowStart(_, data) => {
                     write_chunks(&mut w, data)?;
                     w.write_all(b"0\r\n\r\n")?;
                     w.flush()?;
@@ -335,6 +389,20 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                     write_chunks(&mut w, data)?;
                     let _ = w.shutdown(std::net::Shutdown::Both);
                     return Ok(());
+                }
+                Export::Gated(data, cut, gate) => {
+                    write_chunks(&mut w, &data[..*cut])?;
+                    w.flush()?;
+                    while !gate.load(Ordering::SeqCst) {
+                        if sh.stop.load(Ordering::SeqCst) {
+                            let _ = w.shutdown(std::net::Shutdown::Both);
+                            return Ok(());
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    write_chunks(&mut w, &data[*cut..])?;
+                    w.write_all(b"0\r\n\r\n")?;
+                    w.flush()?;
                 }
                 Export::Stall(data) => {
                     write_chunks(&mut w, data)?;
@@ -346,7 +414,7 @@ fn serve_connection(conn: UnixStream, sh: &Shared) -> std::io::Result<()> {
                 }
             }
         } else {
-            not_found(&mut w, &format!("page not found: {method} {path}"), head)?;
+            not_found(&mut w, api, &format!("page not found: {method} {path}"), head)?;
         }
         if close {
             return Ok(());

@@ -6,9 +6,13 @@
 //! a message saying to run `scripts/test-env.sh start`.
 
 mod auth;
+mod build;
 mod cache;
+mod containerd;
 mod corpus;
+mod daemon_tls;
 mod engine25;
+mod engines;
 mod errors;
 mod fake_daemon;
 mod fault_proxy;
@@ -20,14 +24,18 @@ mod loopback_tls;
 mod listing;
 mod lying;
 mod memory;
+mod podman;
 mod progress;
 mod push;
 mod resume;
+mod roundtrips;
 mod settings;
 mod signals;
 mod snapshots;
 mod source;
 mod sources;
+mod stream;
+mod ssh;
 mod support;
 mod tls;
 mod token_server;

@@ -49,7 +49,7 @@ fn check(kind: &str, name: &str, actual: &str) {
 fn help_of_every_command_matches_its_snapshot() {
     let dir = TestDir::new("snap-help");
     let mut commands = vec![("idpush", vec!["--help"])];
-    for c in ["push", "catalog", "tags", "inspect", "completions"] {
+    for c in ["push", "build", "catalog", "tags", "inspect", "completions"] {
         commands.push((c, vec![c, "--help"]));
     }
     for (name, args) in commands {

@@ -268,7 +268,7 @@ fn bad_sources_fail_cleanly() {
     skopeo_from_daemon(&name, &format!("oci:{}:v1", layout.display()), &[]);
     expect_failure(&dir, &[&format!("oci:{}:nope", at(&layout)), &to], None, 2, "has no image tagged nope");
     expect_failure(&dir, &["--platform", "linux/arm64", &format!("oci:{}", at(&layout)), &to], None, 2, "is one image, for linux/amd64");
-    expect_failure(&dir, &["--platform", "linux", &format!("oci:{}", at(&layout)), &to], None, 1, "is not os/arch");
+    expect_failure(&dir, &["--platform", "linux", &format!("oci:{}", at(&layout)), &to], None, 1, "expected os/arch");
     expect_failure(&dir, &["--platform", "linux/amd64", &name, &to], None, 1, "drop --platform");
     // A layer blob whose content no longer matches its descriptor.
     let (manifest, _) = layout_digests(&layout);

@@ -49,7 +49,8 @@ fn push_layout(
     progress.line(context());
     let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&|k: &str| std::env::var(k).ok()) };
     let host = plan.dest.registry.clone().unwrap_or_default();
-    let mut uploader = push::Uploader::new(registry, &plan.dest, progress).with_context(context)?.with_cache(cache, &host);
+    let mut uploader =
+        push::Uploader::new(registry, &plan.dest, progress).with_context(context)?.with_cache(cache, &host).following(store.spools());
     let (layers, spooled) = std::sync::mpsc::channel();
     // Held until the uploads are done: a reader that fails must not remove files being uploaded.
     let _keep = store.clone();
@@ -61,7 +62,7 @@ fn push_layout(
         })
     });
     let pushed = (|| {
-        for (blob, path) in spooled {
+        while let Some((blob, path)) = uploader.next_layer(&spooled)? {
             uploader.blob("layer", &blob.digest, blob.size, &path)?;
         }
         let read = reader.join().map_err(|_| anyhow::anyhow!("the layout reader thread panicked"))??;

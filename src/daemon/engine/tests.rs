@@ -5,7 +5,7 @@ use super::*;
 use crate::error::{class_of, Class};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
@@ -14,71 +14,17 @@ fn tcp(s: &str) -> DockerHost {
 }
 
 #[test]
-fn parses_docker_host() {
-    let unix = |p: &str| DockerHost::Unix(PathBuf::from(p));
-    for (s, want) in [
-        ("unix:///var/run/docker.sock", unix("/var/run/docker.sock")),
-        ("unix://relative.sock", unix("relative.sock")),
-        ("tcp://1.2.3.4", tcp("1.2.3.4:2375")),
-        ("tcp://docker.example:2376", tcp("docker.example:2376")),
-        ("TCP://h:1/", tcp("h:1")),
-        ("tcp://[::1]:2375", tcp("[::1]:2375")),
-        ("tcp://[::1]", tcp("[::1]:2375")),
-    ] {
-        assert_eq!(DockerHost::parse(s).unwrap(), want, "{s}");
-    }
-    for s in [
-        "/var/run/docker.sock",
-        "unix://",
-        "tcp://",
-        "tcp://:2375",
-        "tcp://h:0",
-        "tcp://h:99999",
-        "tcp://h:x",
-        "tcp://h:+80",
-        "tcp://h:",
-        "tcp://h/path",
-        "tcp://::1",
-        "tcp://[::1",
-        "tcp://u@h",
-        "http://h:2375",
-        "npipe:////./pipe/docker_engine",
-    ] {
-        let err = DockerHost::parse(s).unwrap_err();
-        assert!(format!("{err}").starts_with(&format!("invalid DOCKER_HOST {}: ", crate::redact::quote(s))), "{err}");
-        assert_eq!(class_of(&err), Class::Permanent);
-    }
-    let err = DockerHost::parse("ssh://me@box").unwrap_err().to_string();
-    assert!(
-        err.contains("ssh:// is not supported") && err.contains("DOCKER_HOST=unix://"),
-        "{err}"
-    );
-}
-
-#[test]
-fn docker_host_from_values_and_display() {
-    let default = DockerHost::from_values(None, false).unwrap();
-    assert_eq!(default.to_string(), "unix:///var/run/docker.sock");
-    assert_eq!(DockerHost::from_values(Some(""), true).unwrap(), default);
-    assert_eq!(
-        DockerHost::from_values(Some("tcp://h"), false).unwrap().to_string(),
-        "tcp://h:2375"
-    );
-    assert!(DockerHost::from_values(Some("tcp://h"), true)
-        .unwrap_err()
-        .to_string()
-        .contains("TLS"));
-    assert!(DockerHost::from_values(Some("unix:///s"), true).is_ok());
-}
-
-#[test]
 fn negotiates_the_api_version() {
     assert_eq!(negotiate(None).unwrap(), "1.24");
-    assert_eq!(negotiate(Some("1.52")).unwrap(), "1.47");
-    assert_eq!(negotiate(Some("1.100")).unwrap(), "1.47");
-    assert_eq!(negotiate(Some("2.0")).unwrap(), "1.47");
+    assert_eq!(negotiate(Some("1.52")).unwrap(), "1.49");
+    assert_eq!(negotiate(Some("1.100")).unwrap(), "1.49");
+    assert_eq!(negotiate(Some("2.0")).unwrap(), "1.49");
     assert_eq!(negotiate(Some("1.41")).unwrap(), "1.41");
     assert_eq!(negotiate(Some(" 1.47 ")).unwrap(), "1.47");
+    assert_eq!(negotiate(Some("1.40")).unwrap(), "1.40");
+    assert_eq!(negotiate(Some("1.39")), Err(Refusal::TooOld("1.39".into())));
+    assert_eq!(negotiate(Some("0.99")), Err(Refusal::TooOld("0.99".into())));
+    assert_eq!(negotiate(Some("1.x")), Err(Refusal::Malformed("1.x".into())));
     for bad in ["abc", "1.", ".5", "1.4.1", "1.-2", ""] {
         assert!(negotiate(Some(bad)).is_err(), "{bad:?}");
     }
@@ -189,7 +135,7 @@ fn connects_with_head_then_get_fallback() {
     let answers = ["HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n", PING_OK];
     let (host, server) = fake_unix(&dir.0, &answers);
     let engine = Engine::connect(host.clone()).unwrap();
-    assert_eq!((engine.api_version(), engine.host()), ("1.47", &host));
+    assert_eq!((engine.api_version(), engine.host()), ("1.49", &host));
     let seen = server.join().unwrap();
     assert_eq!(
         seen.iter().map(|r| first_line(r)).collect::<Vec<_>>(),
@@ -231,6 +177,19 @@ fn connect_rejects_garbage_and_failures() {
         .unwrap_err()
         .to_string()
         .contains("invalid Api-Version \"banana\""));
+
+    let dir = TempDir::new();
+    let (host, _server) = fake_unix(&dir.0, &["HTTP/1.1 200 OK\r\nApi-Version: 1.39\r\n\r\n"]);
+    let err = Engine::connect(host).unwrap_err();
+    assert_eq!(class_of(&err), Class::Permanent);
+    assert!(err.to_string().contains("speaks API v1.39; idpush needs v1.40 or newer"), "{err}");
+}
+
+#[test]
+fn supports_only_what_the_negotiated_version_knows() {
+    let at = |v: &str| Engine { host: DockerHost::Unix("/s".into()), version: v.into() };
+    assert!(at("1.48").supports(1, 48) && at("1.48").supports(1, 40));
+    assert!(!at("1.47").supports(1, 48) && !at("1.24").supports(1, 40));
 }
 
 #[test]
@@ -262,7 +221,7 @@ fn inspects_images() {
     assert!(engine.inspect("").is_err() && engine.inspect("a b").is_err());
 
     let seen = server.join().unwrap();
-    assert_eq!(first_line(&seen[1]), "GET /v1.47/images/reg:5000/a/b:tag/json HTTP/1.1");
+    assert_eq!(first_line(&seen[1]), "GET /v1.49/images/reg:5000/a/b:tag/json HTTP/1.1");
 }
 
 #[test]
@@ -286,8 +245,8 @@ fn exports_stream_and_report_truncation() {
     assert_eq!(class_of(&anyhow::Error::new(err).context("reading the archive")), Class::Transient);
     assert_eq!(engine.export("x").err().map(|e| class_of(&e)), Some(Class::NotFound));
     let seen = server.join().unwrap();
-    assert_eq!(first_line(&seen[1]), format!("GET /v1.47/images/get?names={id} HTTP/1.1"));
-    assert_eq!(first_line(&seen[2]), "GET /v1.47/images/get?names=a%2Fb:t HTTP/1.1");
+    assert_eq!(first_line(&seen[1]), format!("GET /v1.49/images/get?names={id} HTTP/1.1"));
+    assert_eq!(first_line(&seen[2]), "GET /v1.49/images/get?names=a%2Fb:t HTTP/1.1");
 }
 
 #[test]
@@ -296,7 +255,7 @@ fn talks_tcp_with_a_host_header() {
     let addr = listener.local_addr().unwrap().to_string();
     let server = serve(move || listener.accept().unwrap().0, vec![PING_OK.as_bytes().to_vec()]);
     let engine = Engine::connect(tcp(&addr)).unwrap();
-    assert_eq!(engine.api_version(), "1.47");
+    assert_eq!(engine.api_version(), "1.49");
     assert!(server.join().unwrap()[0].contains(&format!("\r\nHost: {addr}\r\n")));
 }
 
@@ -330,4 +289,55 @@ fn connection_failures_are_not_found_with_a_hint() {
         msg.contains("permission denied on /var/run/docker.sock") && msg.contains("`docker` group"),
         "{msg}"
     );
+}
+
+#[test]
+fn platform_is_sent_only_to_daemons_that_know_it() {
+    let p = Platform::parse("linux/arm64/v8").unwrap();
+    assert_eq!(p.to_string(), "linux/arm64/v8");
+    assert_eq!(super::platform_json(&p), r#"{"architecture":"arm64","os":"linux","variant":"v8"}"#);
+    for bad in ["linux", "linux/", "/amd64", "Linux/amd64", "linux/amd64/v8/x", "linux/amd 64"] {
+        let e = Platform::parse(bad).unwrap_err().to_string();
+        assert!(e.starts_with("invalid --platform") && e.contains("os/arch[/variant]"), "{bad}: {e}");
+    }
+    let at = |v: &str| Engine { host: DockerHost::Unix("/nonexistent/d.sock".into()), version: v.into() };
+    assert_eq!(at("1.49").platform_query(Some(&p), '?').unwrap(), "?platform=%7B%22architecture%22%3A%22arm64%22%2C%22os%22%3A%22linux%22%2C%22variant%22%3A%22v8%22%7D");
+    assert_eq!(at("1.41").platform_query(None, '&').unwrap(), "");
+    // Refused before anything is sent (the socket does not even exist).
+    for v in ["1.48", "1.41"] {
+        let e = at(v).inspect_platform("a:1", Some(&p)).unwrap_err();
+        assert_eq!(class_of(&e), Class::Permanent);
+        assert!(e.to_string().contains(&format!("needs a daemon with API v1.49 or newer (Docker 28.1+); the daemon at unix:///nonexistent/d.sock speaks v{v}")), "{e}");
+    }
+}
+
+#[test]
+fn the_image_store_comes_from_info() {
+    let info = |status: &str| format!(r#"{{"Driver":"overlayfs","DriverStatus":{status},"ID":"x"}}"#);
+    assert_eq!(image_store_of(info(r#"[["driver-type","io.containerd.snapshotter.v1"]]"#).as_bytes()), ImageStore::Containerd);
+    assert_eq!(image_store_of(info(r#"[["Backing Filesystem","extfs"],["Supports d_type","true"]]"#).as_bytes()), ImageStore::Classic);
+    assert_eq!(image_store_of(info("null").as_bytes()), ImageStore::Classic);
+    assert_eq!(image_store_of(b"not json"), ImageStore::Classic);
+    // Not asked below 1.43 (Podman, Docker 20.10): no connection at all.
+    let old = Engine { host: DockerHost::Unix("/nonexistent/d.sock".into()), version: "1.41".into() };
+    assert_eq!(old.image_store(), ImageStore::Classic);
+}
+
+#[test]
+fn manifests_and_platform_matching() {
+    let body = br#"{"Id":"sha256:i","Manifests":[
+        {"ID":"sha256:a","Available":false,"Kind":"image","ImageData":{"Platform":{"os":"linux","architecture":"arm64","variant":"v8"}}},
+        {"ID":"sha256:b","Available":true,"Kind":"image","ImageData":{"Platform":{"os":"linux","architecture":"amd64"}}},
+        {"ID":"sha256:c","Available":true,"Kind":"attestation","AttestationData":{"For":"sha256:b"}}]}"#;
+    let m = manifests_of(body).unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!((m[1].digest.as_str(), m[1].available, m[1].kind.as_str()), ("sha256:b", true, "image"));
+    assert_eq!(m[0].platform, Some(Platform::parse("linux/arm64/v8").unwrap()));
+    assert_eq!(m[2].platform, None);
+    assert!(manifests_of(br#"{"Id":"x"}"#).unwrap().is_empty());
+    let p = |s: &str| Platform::parse(s).unwrap();
+    assert!(p("linux/arm64").matches(&p("linux/arm64/v8")));
+    assert!(p("linux/arm64/v8").matches(&p("linux/arm64/v8")));
+    assert!(!p("linux/arm64/v8").matches(&p("linux/arm64")));
+    assert!(!p("linux/amd64").matches(&p("linux/arm64")));
 }

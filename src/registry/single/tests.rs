@@ -198,3 +198,39 @@ fn a_413_to_a_single_request_is_no_verdict_on_the_form() {
         ]
     );
 }
+
+#[test]
+fn what_a_registry_did_is_learnt_and_an_earlier_note_replaces_the_probe() {
+    let (mut reg, log, _) = fake(distribution_like);
+    assert_eq!(reg.learnt_single_request(), None);
+    let blob = Blob::new(b"a layer");
+    reg.upload_blob("team/app", &blob.1, blob.2, &blob.0).unwrap();
+    assert_eq!(reg.learnt_single_request(), Some(false), "202: remembered as no");
+
+    // A later run told by the cache: no probe, POST with no body + PUT.
+    let (mut reg, log2, _) = fake(distribution_like);
+    reg.assume_single_request(Some(false));
+    reg.upload_blob("team/app", &blob.1, blob.2, &blob.0).unwrap();
+    assert_eq!(methods(&log2), ["POST /v2/team/app/blobs/uploads/ 0".to_string(), format!("PUT /v2/team/app/blobs/uploads/u1 {}", blob.2)]);
+    assert_eq!(reg.learnt_single_request(), None, "nothing new learnt");
+    drop(log);
+
+    // Gitea-like, known from the cache: a blob above the probe limit goes in one request.
+    let (mut reg, log3, _) = fake(gitea_like);
+    reg.assume_single_request(Some(true));
+    let large = Blob::new(&vec![3u8; (PROBE_LIMIT as usize) * 2]);
+    reg.upload_blob("team/app", &large.1, large.2, &large.0).unwrap();
+    assert_eq!(methods(&log3), [format!("POST /v2/team/app/blobs/uploads/ {}", large.2)]);
+    assert_eq!(reg.learnt_single_request(), Some(true));
+}
+
+#[test]
+fn a_passing_failure_while_probing_is_not_learnt() {
+    let (mut reg, _, _) = fake(|req| match req.method.as_str() {
+        "POST" if req.target.contains("digest=") => response("503 Service Unavailable", &[], ""),
+        _ => distribution_like(req),
+    });
+    let blob = Blob::new(b"a layer");
+    reg.upload_blob("team/app", &blob.1, blob.2, &blob.0).unwrap();
+    assert_eq!(reg.learnt_single_request(), None, "a 503 says nothing of the form");
+}

@@ -481,3 +481,82 @@ fn a_known_layer_name_with_other_content_is_refused() {
     let e = err_text(read_with(&items_tar[..], store, "t", None, &mut |_, _, _| Ok(())));
     assert!(e.contains(&format!("not the {} its name says", Digest::of(&l1))), "{e}");
 }
+
+/// What the containerd image store exports (Docker 29+): gzipped layers as pulled, an image
+/// index for two platforms of which only the first present is in the archive (the other's
+/// manifest listed first and absent), index.json naming that index, and optionally a
+/// docker-compatible manifest.json. Returns the tar, the index digest (the image ID there),
+/// the config and the gzipped layers.
+fn containerd_export(layers: &[&[u8]], with_manifest_json: bool) -> (Vec<u8>, Digest, Vec<u8>, Vec<Vec<u8>>) {
+    use std::io::Write;
+    let gz: Vec<Vec<u8>> = layers
+        .iter()
+        .map(|l| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(l).unwrap();
+            e.finish().unwrap()
+        })
+        .collect();
+    let config = config_for(layers);
+    let cd = Digest::of(&config);
+    let descs: Vec<serde_json::Value> = gz
+        .iter()
+        .map(|g| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": Digest::of(g), "size": g.len()}))
+        .collect();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": descs,
+    }))
+    .unwrap();
+    let md = Digest::of(&manifest);
+    let absent = Digest::of(b"the arm64 manifest, not exported");
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": absent, "size": 500, "platform": {"os": "linux", "architecture": "arm64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len(), "platform": {"os": "linux", "architecture": "amd64"}},
+        ]
+    }))
+    .unwrap();
+    let id = Digest::of(&index);
+    let top = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": id, "size": index.len(),
+            "annotations": {"io.containerd.image.name": "docker.io/library/t:latest", "org.opencontainers.image.ref.name": "latest"}}]
+    }))
+    .unwrap();
+    let p = |d: &Digest| format!("blobs/sha256/{}", d.hex());
+    let mut files: Vec<(String, Vec<u8>)> = gz.iter().map(|g| (p(&Digest::of(g)), g.clone())).collect();
+    files.push((p(&cd), config.clone()));
+    files.push((p(&md), manifest));
+    files.push((p(&id), index));
+    files.push(("index.json".into(), top));
+    files.push(("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
+    if with_manifest_json {
+        let layers: Vec<String> = gz.iter().map(|g| p(&Digest::of(g))).collect();
+        let m = serde_json::json!([{"Config": p(&cd), "RepoTags": ["t:latest"], "Layers": layers}]);
+        files.push(("manifest.json".into(), serde_json::to_vec(&m).unwrap()));
+    }
+    let items: Vec<Item> = files.iter().map(|(path, b)| Item::File(path, b.clone())).collect();
+    (archive(&items), id, config, gz)
+}
+
+#[test]
+fn reads_the_containerd_store_export_with_its_image_id_and_compressed_layers() {
+    let l1 = layer_tar(&[("etc/one", b"one")]);
+    let l2 = layer_tar(&[("etc/two", &[7u8; 5000][..])]);
+    for with_manifest_json in [true, false] {
+        let (tar, id, config, gz) = containerd_export(&[&l1, &l2], with_manifest_json);
+        let expected = Expected { id: id.clone(), layers: vec![Digest::of(&l1), Digest::of(&l2)] };
+        let image = read_expecting(&tar, &expected).unwrap_or_else(|e| panic!("manifest.json {with_manifest_json}: {e:#}"));
+        assert_eq!(image.config.digest, Digest::of(&config));
+        // The layers go up as the daemon had them: same gzip bytes, same digests.
+        let blobs: Vec<Digest> = image.layers.iter().map(|l| l.digest.clone()).collect();
+        assert_eq!(blobs, gz.iter().map(|g| Digest::of(g)).collect::<Vec<_>>());
+        // An image ID that is neither the config nor a manifest or index leading to it.
+        let other = Expected { id: Digest::of(b"some other index"), layers: expected.layers.clone() };
+        let e = err_text(read_expecting(&tar, &other));
+        assert!(e.contains("not the image sha256:"), "{e}");
+    }
+}
