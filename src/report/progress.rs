@@ -219,6 +219,12 @@ pub fn close() {
     tty::close();
 }
 
+/// Erases the live block from a signal handler, just before the process exits there (a second
+/// Ctrl-C): async-signal-safe.
+pub fn erase_from_signal_handler() {
+    tty::erase_from_signal_handler();
+}
+
 /// Writes `line` and a newline to stderr in one write, ignoring any error: a message nobody can
 /// read must not stop the work it reports on. Above the live block, if one is drawn.
 pub fn eprint_line(line: &str) {

@@ -20,6 +20,10 @@ const TICK: Duration = Duration::from_millis(100);
 
 static SCREEN: Mutex<Option<Screen>> = Mutex::new(None);
 
+/// Lines of the block on the terminal now, for [`erase_from_signal_handler`] (which may not
+/// take the lock).
+static DRAWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 struct Screen {
     color: bool,
     closed: bool,
@@ -98,6 +102,7 @@ pub(super) fn start(color: bool) {
             out.push(b'\n');
         }
         screen.drawn = block.len();
+        DRAWN.store(block.len(), std::sync::atomic::Ordering::SeqCst);
         write_all(&mut std::io::stderr().lock(), &out);
     });
 }
@@ -154,6 +159,43 @@ pub(super) fn close() {
     }
 }
 
+extern "C" {
+    fn write(fd: i32, buf: *const u8, count: usize) -> isize;
+}
+
+/// Erases the block from a signal handler (a second Ctrl-C exits at once): only an atomic load,
+/// digits formatted on the stack and one write(2), all async-signal-safe.
+pub(super) fn erase_from_signal_handler() {
+    let n = DRAWN.load(std::sync::atomic::Ordering::SeqCst);
+    if n == 0 {
+        return;
+    }
+    let mut buf = [0u8; 32];
+    let len = erase_sequence(n, &mut buf);
+    // SAFETY: write(2) on fd 2 from a valid buffer of `len` bytes; async-signal-safe.
+    unsafe { write(2, buf.as_ptr(), len) };
+}
+
+/// `ESC[nA\rESC[J` into `buf` without allocating: its length.
+fn erase_sequence(n: usize, buf: &mut [u8; 32]) -> usize {
+    buf[..2].copy_from_slice(b"\x1b[");
+    let mut len = 2;
+    let mut digits = [0u8; 20];
+    let (mut k, mut v) = (0, n);
+    while v > 0 || k == 0 {
+        digits[k] = b'0' + (v % 10) as u8;
+        v /= 10;
+        k += 1;
+    }
+    while k > 0 {
+        k -= 1;
+        buf[len] = digits[k];
+        len += 1;
+    }
+    buf[len..len + 5].copy_from_slice(b"A\r\x1b[J");
+    len + 5
+}
+
 impl Screen {
     fn apply(&mut self, event: Event) {
         match event {
@@ -191,6 +233,7 @@ impl Screen {
     /// screen (nothing if no block is drawn).
     fn erase(&mut self) -> Vec<u8> {
         let n = std::mem::take(&mut self.drawn);
+        DRAWN.store(0, std::sync::atomic::Ordering::SeqCst);
         if n == 0 {
             Vec::new()
         } else {
@@ -350,6 +393,17 @@ mod tests {
             sent: 0,
             first_upload: None,
             retry: None,
+        }
+    }
+
+    #[test]
+    fn the_signal_handlers_erase_matches_the_ordinary_one() {
+        let mut buf = [0u8; 32];
+        for n in [1, 7, 12, 345] {
+            let len = erase_sequence(n, &mut buf);
+            let mut s = screen(false);
+            s.drawn = n;
+            assert_eq!(&buf[..len], s.erase().as_slice(), "{n}");
         }
     }
 

@@ -199,6 +199,20 @@ fn a_terminal_shows_each_layer_redrawn_and_is_left_clean() {
 
 #[test]
 fn ctrl_c_in_a_terminal_leaves_whole_lines_and_exits_130() {
+    let shown = interrupted_in_terminal(b"\x03");
+    let last = shown.last().unwrap();
+    assert!(last.ends_with("idpush: interrupted (Ctrl-C); temporary files removed"), "last line: {last:?}\n{}", shown.join("\n"));
+}
+
+// A second Ctrl-C exits from the signal handler at once: the block is erased there too.
+#[test]
+fn a_second_ctrl_c_also_leaves_whole_lines() {
+    interrupted_in_terminal(b"\x03\x03");
+}
+
+/// A push of a large layer under a pseudo-terminal, interrupted by typing `keys` once its upload
+/// row is drawn: exit 130 and a clean screen, which is returned.
+fn interrupted_in_terminal(keys: &[u8]) -> Vec<String> {
     let env = env();
     let dir = TestDir::new("progress-ctrl-c");
     let mut images = ImageGuard::new();
@@ -230,8 +244,15 @@ fn ctrl_c_in_a_terminal_leaves_whole_lines_and_exits_130() {
     }
     // Ctrl-C typed at the terminal: the line discipline sends SIGINT to the foreground job.
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"\x03").unwrap();
-    stdin.flush().unwrap();
+    // One key at a time (two ^C at once would be one pending SIGINT), a few ms apart: the
+    // second lands while the first is being handled.
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        stdin.write_all(&[*key]).unwrap();
+        stdin.flush().unwrap();
+    }
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -247,8 +268,7 @@ fn ctrl_c_in_a_terminal_leaves_whole_lines_and_exits_130() {
     assert_eq!(status.code(), Some(130), "exit code after Ctrl-C: {raw:?}");
     let shown = screen(&raw);
     assert_clean(&shown, &raw);
-    let last = shown.last().unwrap();
-    assert!(last.ends_with("idpush: interrupted (Ctrl-C); temporary files removed"), "last line: {last:?}\n{}", shown.join("\n"));
+    shown
 }
 
 #[test]
