@@ -8,7 +8,7 @@
 //! - `--json` matches src/report/schema/push.json, is parsed by `jq` in a shell, and its digest,
 //!   like `--digest-file`'s, is the one the registry serves.
 
-use crate::fault_proxy::FaultProxy;
+use crate::fault_proxy::{self, Fault, FaultProxy};
 use crate::listing::validate;
 use crate::support::*;
 use serde_json::Value;
@@ -156,11 +156,14 @@ fn strip_colour(s: &str) -> String {
     out
 }
 
-/// The finished screen: whole lines, no live block (no `uploading` row, no `total` line), no
-/// escape code left.
+/// The finished screen: whole lines, no live block (no layer row, no `total` line), no escape
+/// code left.
 fn assert_clean(screen: &[String], raw: &str) {
+    let states = ["uploading", "reading", "reading, compressing", "waiting for the daemon"];
     for line in screen {
-        assert!(!line.contains("uploading") && !line.starts_with("total ") && !line.contains('\x1b'), "a live line is left on the screen: {line:?}\nscreen:\n{}\nraw: {raw:?}", screen.join("\n"));
+        let row = line.contains("  ") && (states.iter().any(|s| line.ends_with(s)) || line.contains("  retry ") || line.contains("(retry "));
+        let live = row || line.starts_with("total  ") || line.contains('\x1b');
+        assert!(!live, "a live line is left on the screen: {line:?}\nscreen:\n{}\nraw: {raw:?}", screen.join("\n"));
     }
 }
 
@@ -388,4 +391,35 @@ printf '%s\n' "$out" | jq -er '.blobs[] | "\(.outcome) \(.digest) \(.size)"'"#,
     assert_eq!(lines[0], format!("digest={}", served.unwrap()), "{}", out.describe());
     assert_eq!(lines.len(), 3, "{}", out.describe());
     assert!(lines[1..].iter().all(|l| l.starts_with("pushed sha256:")), "{}", out.describe());
+}
+
+#[test]
+fn a_retry_shows_in_the_block_and_as_a_plain_line() {
+    let env = env();
+    let dir = TestDir::new("progress-retry");
+    let mut images = ImageGuard::new();
+    let img = image(&dir, &mut images, "retry", 4 << 20);
+    for tty in [true, false] {
+        let proxy = FaultProxy::start(&env.registry);
+        let busy = Fault::Status { code: 503, headers: vec![("Retry-After".into(), "2".into())], body: String::new() };
+        proxy.inject(fault_proxy::upload_start, busy.clone(), 1);
+        proxy.inject(fault_proxy::blob_put, busy, 1);
+        let dest = format!("{}/{}:1", proxy.addr(), unique("e2e/progress-retry"));
+        let cmd = Idpush::new(&dir.sub(&unique("run")), &env.docker_host).args(["push", &img, &dest]).into_command();
+        if tty {
+            let out = run(in_terminal(cmd, &[]), "script idpush push", Duration::from_secs(300));
+            assert_eq!(out.code, Some(0), "{}", out.describe());
+            assert!(frames_with(&out.stdout, "retry 1 of 9 in ") >= 1, "no retry state in the block:\n{:?}", out.stdout);
+            assert_clean(&screen(&out.stdout), &out.stdout);
+        } else {
+            let mut cmd = cmd;
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let out = run(cmd, "idpush push", Duration::from_secs(300));
+            assert_eq!(out.code, Some(0), "{}", out.describe());
+            let retry = out.stderr_lines().into_iter().filter(|l| l.contains("(attempt 1 of 10)") && l.contains("retrying in")).count();
+            assert_eq!(retry, 1, "one plain retry line:\n{}", out.describe());
+            assert!(!out.stderr.contains('\x1b') && !out.stderr.contains('\r'), "{}", out.describe());
+        }
+        assert!(proxy.faulted() >= 1, "the proxy refused nothing:\n{}", proxy.describe());
+    }
 }
