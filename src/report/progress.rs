@@ -86,8 +86,10 @@ impl Meter {
     pub fn set(&self, at: u64) {
         self.0.store(at, Ordering::Relaxed);
     }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    /// A handle that does not keep the meter alive: the live block drops a row whose meter
+    /// its stage has dropped (an upload given up on, a streamed session cancelled).
+    pub(super) fn watch(&self) -> std::sync::Weak<AtomicU64> {
+        Arc::downgrade(&self.0)
     }
 }
 
@@ -133,8 +135,10 @@ pub enum Event {
     Reading { what: String, total: Option<u64>, daemon: bool, compressing: bool },
     /// The whole of the source is read: `total` bytes of blobs to push.
     Read { total: u64 },
-    /// A blob upload starts; its bytes are counted by `meter`.
-    Uploading { kind: String, digest: Digest, size: u64, meter: Meter },
+    /// A blob upload starts (or, for a layer streamed while it is spooled, goes on with its
+    /// digest and size now known); its bytes are counted by `meter`. While a layer is
+    /// streamed, neither is known yet.
+    Uploading { kind: String, digest: Option<Digest>, size: Option<u64>, meter: Meter },
     /// A blob is in the repository.
     Blob { kind: String, digest: Digest, size: u64, outcome: Outcome, detail: String },
     /// A transient failure of `what`: retry `retry` of `of`, after `wait`.
@@ -182,10 +186,25 @@ impl Progress {
     /// A blob upload starts: the meter the upload path counts its bytes on.
     pub fn uploading(&self, kind: &str, digest: &Digest, size: u64) -> Meter {
         let meter = Meter::default();
+        self.uploading_on(&meter, kind, digest, size);
+        meter
+    }
+
+    /// A layer starts going up while it is still being spooled (its digest not known yet): the
+    /// meter for its chunks, kept with the session; its row goes when the meter is dropped.
+    pub fn streaming(&self, kind: &str) -> Meter {
+        let meter = Meter::default();
         if self.mode == Mode::Tty {
-            self.emit(Event::Uploading { kind: kind.to_string(), digest: digest.clone(), size, meter: meter.clone() });
+            self.emit(Event::Uploading { kind: kind.to_string(), digest: None, size: None, meter: meter.clone() });
         }
         meter
+    }
+
+    /// The upload counted on `meter` (a streamed layer's) is of `digest`, `size` bytes.
+    pub fn uploading_on(&self, meter: &Meter, kind: &str, digest: &Digest, size: u64) {
+        if self.mode == Mode::Tty {
+            self.emit(Event::Uploading { kind: kind.to_string(), digest: Some(digest.clone()), size: Some(size), meter: meter.clone() });
+        }
     }
 }
 

@@ -10,7 +10,9 @@
 //! stderr), else `COLUMNS`, else 80; a line never wraps. `NO_COLOR` turns colour off, not the
 //! redrawing.
 
-use super::progress::{human, milestone, short, spooled_bytes, write_all, Event, Meter};
+use super::progress::{human, milestone, short, spooled_bytes, write_all, Event};
+use std::sync::atomic::AtomicU64;
+use std::sync::Weak;
 use crate::digest::Digest;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -55,9 +57,11 @@ struct Reading {
 
 struct Row {
     kind: String,
-    digest: Digest,
-    size: u64,
-    meter: Meter,
+    /// Not known while the layer is streamed as it is spooled.
+    digest: Option<Digest>,
+    size: Option<u64>,
+    /// The stage's meter; once the stage drops it, the row goes.
+    meter: Weak<AtomicU64>,
     start: Instant,
     retry: Option<Retry>,
 }
@@ -96,6 +100,8 @@ pub(super) fn start(color: bool) {
             return;
         }
         let mut out = screen.erase();
+        // Rows whose stage dropped its meter (a cancelled stream, a failed upload) go.
+        screen.rows.retain(|r| r.meter.strong_count() > 0);
         let block = screen.block(width());
         for line in &block {
             out.extend_from_slice(line.as_bytes());
@@ -209,11 +215,16 @@ impl Screen {
             }
             Event::Uploading { kind, digest, size, meter } => {
                 self.first_upload.get_or_insert_with(Instant::now);
-                self.rows.retain(|r| r.digest != digest);
-                self.rows.push(Row { kind, digest, size, meter, start: Instant::now(), retry: None });
+                let watch = meter.watch();
+                if let Some(row) = self.rows.iter_mut().find(|r| r.meter.ptr_eq(&watch)) {
+                    (row.digest, row.size) = (digest, size);
+                } else {
+                    self.rows.retain(|r| digest.is_none() || r.digest != digest);
+                    self.rows.push(Row { kind, digest, size, meter: watch, start: Instant::now(), retry: None });
+                }
             }
             Event::Blob { digest, size, outcome, .. } => {
-                self.rows.retain(|r| r.digest != digest);
+                self.rows.retain(|r| r.digest.as_ref() != Some(&digest));
                 self.done += size;
                 if outcome == super::progress::Outcome::Pushed {
                     self.sent += size;
@@ -221,7 +232,7 @@ impl Screen {
             }
             Event::Retry { what, retry, of, wait } => {
                 let r = Retry { retry, of, until: Instant::now() + wait };
-                match self.rows.iter_mut().find(|row| what.contains(&row.digest.to_string())) {
+                match self.rows.iter_mut().find(|row| row.digest.as_ref().is_some_and(|d| what.contains(&d.to_string()))) {
                     Some(row) => row.retry = Some(r),
                     None => self.retry = Some(r),
                 }
@@ -258,21 +269,20 @@ impl Screen {
         }
         let mut in_flight = 0;
         for row in &self.rows {
-            let done = row.meter.get().min(row.size);
+            let Some(meter) = row.meter.upgrade() else { continue };
+            let sent = meter.load(std::sync::atomic::Ordering::Relaxed);
+            let done = row.size.map_or(sent, |size| sent.min(size));
             in_flight += done;
             let state = match &row.retry {
                 Some(r) if r.until > now => self.paint(&format!("retry {} of {} in {}s", r.retry, r.of, secs(r.until - now)), "33"),
                 Some(r) => self.paint(&format!("uploading (retry {} of {})", r.retry, r.of), "33"),
                 None => self.paint("uploading", "36"),
             };
-            lines.push(format!(
-                "{} {}  {} / {}  {}  {state}",
-                row.kind,
-                short(&row.digest),
-                human(done),
-                human(row.size),
-                rate(done, row.start, now)
-            ));
+            let (name, of) = match (&row.digest, row.size) {
+                (Some(d), Some(size)) => (short(d), format!("{} / {}", human(done), human(size))),
+                _ => ("(streamed as it is read)".to_string(), format!("{} sent", human(done))),
+            };
+            lines.push(format!("{} {name}  {of}  {}  {state}", row.kind, rate(done, row.start, now)));
         }
         if self.first_upload.is_some() || self.total.is_some() {
             let elapsed = now - self.start;
@@ -418,8 +428,13 @@ mod tests {
     fn the_block_shows_each_upload_and_the_total() {
         let mut s = screen(false);
         let d = Digest::of(b"layer");
-        let meter = Meter::default();
-        s.apply(Event::Uploading { kind: "layer".into(), digest: d.clone(), size: 4 << 20, meter: meter.clone() });
+        let meter = super::super::progress::Meter::default();
+        s.apply(Event::Uploading { kind: "layer".into(), digest: None, size: None, meter: meter.clone() });
+        meter.add(1 << 20);
+        assert!(s.block(200)[0].starts_with("layer (streamed as it is read)  1.0 MiB sent"), "{:?}", s.block(200));
+        meter.set(0);
+        s.apply(Event::Uploading { kind: "layer".into(), digest: Some(d.clone()), size: Some(4 << 20), meter: meter.clone() });
+        assert_eq!(s.rows.len(), 1, "the streamed row goes on with its digest");
         meter.add(1 << 20);
         s.apply(Event::Read { total: 8 << 20 });
         let block = s.block(200);
@@ -433,6 +448,12 @@ mod tests {
         assert_eq!(block.len(), 1);
         assert!(block[0].starts_with("total  4.0 MiB / 8.0 MiB") && block[0].chars().count() <= 29, "{block:?}");
         assert!(!block.iter().any(|l| l.contains('\x1b')), "no colour asked for: {block:?}");
+        // A row whose meter its stage dropped is not drawn.
+        let gone = super::super::progress::Meter::default();
+        s.apply(Event::Uploading { kind: "layer".into(), digest: None, size: None, meter: gone.clone() });
+        assert_eq!(s.block(200).len(), 2);
+        drop(gone);
+        assert_eq!(s.block(200).len(), 1);
         s.drawn = 3;
         assert_eq!(s.erase(), b"\x1b[3A\r\x1b[J");
         assert!(s.erase().is_empty());
