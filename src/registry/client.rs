@@ -411,14 +411,13 @@ impl Client {
         let result = match payload {
             Payload::None => self.run(builder.body(()), url),
             Payload::Bytes(bytes) => self.run(builder.body(bytes), url),
-            Payload::File(file) => match crate::report::progress::current_meter() {
-                // Counted as ureq reads it (progress); the length header as before.
-                Some(meter) => {
-                    let len = body_len.unwrap_or(0);
+            Payload::File(file) => match (crate::report::progress::current_meter(), body_len) {
+                // Counted as ureq reads it (progress); the length header as ureq would set it.
+                (Some(meter), Some(len)) => {
                     let body = ureq::SendBody::from_owned_reader(Metered::new(file, meter));
                     self.run(builder.header("content-length", len).body(body), url)
                 }
-                None => self.run(builder.body(file), url),
+                _ => self.run(builder.body(file), url),
             },
             Payload::Section { file, len } => {
                 use std::io::Read as _;
