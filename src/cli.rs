@@ -367,6 +367,7 @@ impl BuildArgs {
         Some(PushArgs {
             image: dest.clone(),
             dest: Some(dest),
+            host: None,
             tag: Vec::new(),
             platform: None,
             registry: self.registry.take(),
