@@ -161,7 +161,7 @@ mod tests {
             "tcp://h?token=Hunter2",
             "tcp://h:2375\n\u{1b}[2K",
         ] {
-            let e = format!("{:#}", crate::daemon::DockerHost::parse(s).unwrap_err());
+            let e = format!("{:#}", crate::daemon::host::DockerHost::parse(s).unwrap_err());
             assert!(e.starts_with("invalid DOCKER_HOST \""), "{s:?}: {e}");
             assert!(!e.contains("Hunter2") && !e.contains("Hun/ter2") && !e.contains(['\n', '\u{1b}']), "{s:?}: {e}");
         }

@@ -181,7 +181,11 @@ impl Store {
     /// file goes and the known blob is the layer (`true`: reused), else the file is encoded
     /// as [`Store::spool_layer`] would (a local copy more, no deflate for a known layer).
     /// Without known layers, or for a compressed stream, it is [`Store::spool_layer`].
-    pub fn spool_maybe_known(&self, input: impl Read) -> anyhow::Result<(Layer, bool)> {
+    pub fn spool_maybe_known(&self, mut input: impl Read) -> anyhow::Result<(Layer, bool)> {
+        self.spool_maybe_known_from(&mut input)
+    }
+
+    fn spool_maybe_known_from(&self, input: &mut dyn Read) -> anyhow::Result<(Layer, bool)> {
         if self.known.is_empty() {
             return Ok((self.spool_layer(input)?, false));
         }
@@ -245,7 +249,13 @@ impl Store {
     /// Spools a layer from a stream: an uncompressed tar is encoded with the store's codec, a
     /// gzipped one is kept as it is; either way both digests are computed.
     pub fn spool_layer(&self, input: impl Read) -> anyhow::Result<Layer> {
-        let mut input = BufReader::with_capacity(256 * 1024, Spooling(input));
+        // One copy of the spooling code whatever the reader (a 11 KB function, instantiated
+        // seven times when it was generic): the dynamic call per 256 KiB read costs nothing.
+        self.spool_layer_from(&mut Spooling(input))
+    }
+
+    fn spool_layer_from(&self, input: &mut dyn Read) -> anyhow::Result<Layer> {
+        let mut input = BufReader::with_capacity(256 * 1024, input);
         let head = input.fill_buf().context("reading a layer")?;
         if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
             return Err(fail(Cause::BadImage, "zstd-compressed layers are not supported yet"));

@@ -8,7 +8,7 @@
 use crate::source::build::{self, Platform, Settings};
 use crate::digest::Digest;
 use crate::report::progress;
-use crate::{cli, credentials, daemon, error::fail, error::Cause, output, plan, push, registry, report, source, store};
+use crate::{cli, credentials, error::fail, error::Cause, output, plan, push, registry, report, source, store};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -223,7 +223,7 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
 fn read_base(plan: &Plan, src: &source::Source, store: store::Store, progress: &progress::Progress) -> anyhow::Result<build::Base> {
     let image = match src {
         source::Source::Daemon(name) => {
-            let engine = daemon::Engine::connect(daemon::DockerHost::from_env()?)?;
+            let engine = super::engine(None)?;
             let found = source::daemon::lookup(&engine, name, progress)?;
             let export = source::daemon::open(&engine, found)?;
             source::daemon::read(export, store, progress, &mut |_, _| {})?

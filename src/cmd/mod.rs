@@ -8,7 +8,19 @@ pub mod push;
 pub mod tags;
 
 use crate::report::hint::{self, Facts};
-use crate::{credentials, registry, settings};
+use crate::{credentials, daemon, registry, settings};
+
+/// The Docker daemon the docker CLI would use (`-H`, DOCKER_HOST, DOCKER_CONTEXT, the config's
+/// currentContext, the default socket, then rootless Docker's and Podman's), connected, its API
+/// version negotiated.
+fn engine(host_flag: Option<&str>) -> anyhow::Result<daemon::Engine> {
+    let daemon = daemon::host::discover(host_flag, &daemon::host::Sys::real())?;
+    // The progress line names the daemon; why this one is worth an info line only when the
+    // user did not name it (a context, a rootless or Podman socket).
+    let level = if daemon.named_by_user() { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "docker daemon: {} (from {})", daemon.host, daemon.how);
+    daemon::Engine::connect(daemon.host)
+}
 
 /// A read-only connection to a registry for the listing commands: settings from the flags
 /// and environment (`settings::read_access`), then a ping, which settles https or http for a

@@ -2,7 +2,7 @@
 //! uploader — and prints the pushed reference.
 
 use crate::report::progress;
-use crate::{cache, cli, codec, credentials, daemon, image, plan, push, registry, report, source, store};
+use crate::{cache, cli, codec, credentials, image, plan, push, registry, report, source, store};
 use anyhow::Context;
 use std::process::ExitCode;
 
@@ -63,12 +63,7 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
             return print(&plan, &pushed, started);
         }
     };
-    let daemon = daemon::host::discover(host_flag, &daemon::host::Sys::real())?;
-    // The progress line names the daemon; why this one is worth an info line only when the
-    // user did not name it (a context, a rootless or Podman socket).
-    let level = if daemon.named_by_user() { log::Level::Debug } else { log::Level::Info };
-    log::log!(level, "docker daemon: {} (from {})", daemon.host, daemon.how);
-    let engine = daemon::Engine::connect(daemon.host)?;
+    let engine = super::engine(host_flag)?;
     // Nothing is read from the export before the registry has answered and accepted us.
     // --platform picks one image of a daemon with the containerd image store (API 1.49+).
     let found = source::daemon::lookup_platform(&engine, &name, plan.platform.as_ref(), &progress)?;

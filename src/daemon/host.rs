@@ -35,12 +35,6 @@ pub enum DockerHost {
 }
 
 impl DockerHost {
-    /// The daemon the docker CLI would use without `-H` ([`discover`] with the real
-    /// environment and file system).
-    #[allow(dead_code)] // push discovers with its -H flag; kept for other callers
-    pub fn from_env() -> anyhow::Result<DockerHost> {
-        discover(None, &Sys::real()).map(|d| d.host)
-    }
 
     /// The daemon `DOCKER_HOST` names (`None` or empty: the default socket), with TLS when
     /// `tls` says so and it is a `tcp://` address.

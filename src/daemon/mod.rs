@@ -10,5 +10,3 @@ pub mod tls;
 pub mod http;
 
 pub use engine::{Engine, ImageInfo, ImageStore, Platform};
-#[allow(unused_imports)] // the name other call sites use: `daemon::DockerHost::from_env()`
-pub use host::DockerHost;
