@@ -423,3 +423,20 @@ fn a_retry_shows_in_the_block_and_as_a_plain_line() {
         assert!(proxy.faulted() >= 1, "the proxy refused nothing:\n{}", proxy.describe());
     }
 }
+
+#[test]
+fn plain_on_a_terminal_when_asked_or_when_term_is_dumb() {
+    let env = env();
+    let dir = TestDir::new("progress-plain-tty");
+    let mut images = ImageGuard::new();
+    let img = image(&dir, &mut images, "plaintty", 1 << 20);
+    let dest = format!("{}/{}:1", env.registry, unique("e2e/progress-plain-tty"));
+    for (flags, term) in [(&["--progress", "plain"][..], "xterm"), (&[][..], "dumb")] {
+        let cmd = Idpush::new(&dir.sub(&unique("run")), &env.docker_host).args(["push", &img, &dest]).args(flags).into_command();
+        let out = run(in_terminal(cmd, &[("NO_COLOR", None), ("TERM", Some(term))]), "script idpush push", Duration::from_secs(120));
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        // The terminal turns each \n into \r\n; idpush itself writes no \r and no escape.
+        assert!(!out.stdout.contains('\x1b') && !out.stdout.replace("\r\n", "\n").contains('\r'), "{flags:?} TERM={term}: {:?}", out.stdout);
+        assert!(out.stdout.contains("pushed"), "{}", out.describe());
+    }
+}
