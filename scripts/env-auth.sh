@@ -30,32 +30,11 @@ PASSWORD=idpush-test-password-1
 SERVICE=idpush-test-registry
 ISSUER=idpush-test-token-issuer
 
-log() { printf 'env-auth: %s\n' "$*" >&2; }
-die() { printf 'env-auth: error: %s\n' "$*" >&2; exit 1; }
+LOG_NAME=env-auth
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# The pid of a registry counts only if its command line names our config file (lib.sh).
+alive() { pid_alive "$@"; }
 
-# The same pid-file discipline as test-env.sh: a pid counts only if its command line names our
-# config file.
-alive() {
-  local pidfile=$1 needle=$2 pid state
-  [ -s "$pidfile" ] || return 1
-  pid=$(tr -dc '0-9' <"$pidfile")
-  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
-  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
-  case "$state" in Z | X | "") return 1 ;; esac
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
-}
-pid_of() { tr -dc '0-9' <"$1"; }
-stop_pid() {
-  local pidfile=$1 needle=$2 name=$3 pid
-  if ! alive "$pidfile" "$needle"; then rm -f "$pidfile"; return 0; fi
-  pid=$(pid_of "$pidfile")
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive "$pidfile" "$needle" || break; sleep 0.2; done
-  if alive "$pidfile" "$needle"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
-  rm -f "$pidfile"
-}
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # answers PORT: the registry answers /v2/ at all (401 is the expected answer here).
 answers() {
   local code
@@ -63,15 +42,6 @@ answers() {
   [ "$code" = 401 ] || [ "$code" = 200 ]
 }
 cfg_port() { sed -n 's/^ *addr: *127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n1 || true; }
-# A free port in FROM..TO that is not in the exclusion list.
-free_port() {
-  local from=$1 to=$2 p; shift 2
-  for p in $(seq "$from" "$to"); do
-    case " $* " in *" $p "*) continue ;; esac
-    port_free "$p" && { echo "$p"; return 0; }
-  done
-  return 1
-}
 
 ensure_tools() {
   command -v htpasswd >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 && return 0

@@ -25,31 +25,10 @@ CONF=$T/nginx.conf
 PIDFILE=$T/nginx.pid
 CA=$DIR/tls
 
-log() { printf 'env-dockertls: %s\n' "$*" >&2; }
-die() { printf 'env-dockertls: error: %s\n' "$*" >&2; exit 1; }
-
-alive() {
-  local pid state
-  [ -s "$PIDFILE" ] || return 1
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
-  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
-  case "$state" in Z | X | "") return 1 ;; esac
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONF"
-}
-
-stop_nginx() {
-  local pid
-  if ! alive; then rm -f "$PIDFILE"; return 0; fi
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  log "stopping nginx (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive || break; sleep 0.1; done
-  if alive; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.3; fi
-  rm -f "$PIDFILE"
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+LOG_NAME=env-dockertls
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+alive() { pid_alive "$PIDFILE" "$CONF"; }
+stop_nginx() { stop_pid "$PIDFILE" "$CONF" nginx; }
 
 module() {
   local m

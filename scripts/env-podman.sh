@@ -30,33 +30,13 @@ PIDFILE=$P/podman.pid
 # The flags every podman call against this storage needs (the tests use the same ones).
 FLAGS=(--root "$P/root" --runroot "$P/run" --storage-driver vfs --cgroup-manager cgroupfs --events-backend file)
 
-log() { printf 'env-podman: %s\n' "$*" >&2; }
-die() { printf 'env-podman: error: %s\n' "$*" >&2; exit 1; }
-
-# A pid counts only if it is alive (not a zombie: PID 1 here does not reap) and its command line
-# names our storage root.
-alive() {
-  local pid state
-  [ -s "$PIDFILE" ] || return 1
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
-  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
-  case "$state" in Z | X | "") return 1 ;; esac
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$P/root"
-}
+LOG_NAME=env-podman
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# Our podman service: its command line names our storage root.
+alive() { pid_alive "$PIDFILE" "$P/root"; }
+stop_podman() { stop_pid "$PIDFILE" "$P/root" "podman system service"; rm -f "$SOCK"; }
 
 ping() { curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
-
-stop_podman() {
-  local pid
-  if ! alive; then rm -f "$PIDFILE"; return 0; fi
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  log "stopping podman system service (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive || break; sleep 0.1; done
-  if alive; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.3; fi
-  rm -f "$PIDFILE" "$SOCK"
-}
 
 install_podman() {
   command -v podman >/dev/null 2>&1 && return 0

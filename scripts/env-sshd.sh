@@ -24,31 +24,11 @@ CONF=$S/sshd_config
 PIDFILE=$S/sshd.pid
 SSHD=/usr/sbin/sshd
 
-log() { printf 'env-sshd: %s\n' "$*" >&2; }
-die() { printf 'env-sshd: error: %s\n' "$*" >&2; exit 1; }
+LOG_NAME=env-sshd
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+alive() { pid_alive "$PIDFILE" "$CONF"; }
+stop_sshd() { stop_pid "$PIDFILE" "$CONF" sshd; }
 
-alive() {
-  local pid state
-  [ -s "$PIDFILE" ] || return 1
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
-  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
-  case "$state" in Z | X | "") return 1 ;; esac
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONF"
-}
-
-stop_sshd() {
-  local pid
-  if ! alive; then rm -f "$PIDFILE"; return 0; fi
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  log "stopping sshd (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive || break; sleep 0.1; done
-  if alive; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.3; fi
-  rm -f "$PIDFILE"
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 conf_port() { sed -n 's/^Port \([0-9]*\)$/\1/p' "$CONF" 2>/dev/null | head -n1; }
 docker_host() { sed -n 's|^DOCKER_HOST=||p' "$DIR/env" | head -n1; }
 

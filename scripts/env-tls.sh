@@ -26,41 +26,11 @@ mkdir -p "$T"
 CONF=$T/nginx.conf
 PIDFILE=$T/nginx.pid
 
-log() { printf 'env-tls: %s\n' "$*" >&2; }
-die() { printf 'env-tls: error: %s\n' "$*" >&2; exit 1; }
-
-# The same pid-file discipline as test-env.sh: a pid counts only if its command line names our
-# config file (nginx keeps its command line in the master's process title).
-alive() {
-  local pid state
-  [ -s "$PIDFILE" ] || return 1
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
-  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
-  case "$state" in Z | X | "") return 1 ;; esac
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONF"
-}
-
-stop_nginx() {
-  local pid
-  if ! alive; then rm -f "$PIDFILE"; return 0; fi
-  pid=$(tr -dc '0-9' <"$PIDFILE")
-  log "stopping nginx (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do alive || break; sleep 0.1; done
-  if alive; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.3; fi
-  rm -f "$PIDFILE"
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  for p in $(seq "$1" "$2"); do
-    [ "$p" = "${3:-}" ] && continue
-    port_free "$p" && { echo "$p"; return 0; }
-  done
-  return 1
-}
+LOG_NAME=env-tls
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# Our nginx: its command line names our config file (nginx keeps it in the master's title).
+alive() { pid_alive "$PIDFILE" "$CONF"; }
+stop_nginx() { stop_pid "$PIDFILE" "$CONF" nginx; }
 
 tls_ping() { curl -fsS --max-time 3 --cacert "$T/ca.crt" -o /dev/null "https://127.0.0.1:$1/v2/" 2>/dev/null; }
 

@@ -22,8 +22,9 @@ DIR=${IDPUSH_TEST_ENV_DIR:-$REPO/.tmp/test-env}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
-log() { printf 'test-env: %s\n' "$*" >&2; }
-die() { printf 'test-env: error: %s\n' "$*" >&2; exit 1; }
+LOG_NAME=test-env
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+alive() { pid_alive "$@"; }
 
 # Unix socket paths are limited to 107 bytes, and containerd puts sockets a few levels below
 # dockerd's exec-root: keep the socket and exec-root under a short directory. $DIR itself when it
@@ -83,42 +84,6 @@ install_packages() {
 
 # ---------------------------------------------------------------------------------------------
 # Processes (by pid file only)
-
-# alive PIDFILE NEEDLE: the pid in PIDFILE is a live (not zombie) process whose command line
-# contains NEEDLE (guards against a recycled pid).
-alive() {
-  local pidfile=$1 needle=$2 pid state
-  [ -s "$pidfile" ] || return 1
-  pid=$(tr -dc '0-9' <"$pidfile")
-  [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
-  state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
-  case "$state" in Z | X | "") return 1 ;; esac
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
-}
-
-pid_of() { tr -dc '0-9' <"$1"; }
-
-# stop_pid PIDFILE NEEDLE NAME: TERM, wait up to 20 s, then KILL.
-stop_pid() {
-  local pidfile=$1 needle=$2 name=$3 pid
-  if ! alive "$pidfile" "$needle"; then
-    rm -f "$pidfile"
-    return 0
-  fi
-  pid=$(pid_of "$pidfile")
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    alive "$pidfile" "$needle" || break
-    sleep 0.2
-  done
-  if alive "$pidfile" "$needle"; then
-    log "$name did not stop on TERM; killing"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.5
-  fi
-  rm -f "$pidfile"
-}
 
 dockerd_alive() { alive "$DOCKERD_PID" "$EXEC_ROOT"; }
 registry_alive() { alive "$REGISTRY_PID" "$DIR/registry.yml"; }
@@ -196,8 +161,6 @@ registry_ping() {
   local port=$1
   [ -n "$port" ] && curl -fsS --max-time 2 -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null
 }
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_registry() {
   local port

@@ -164,9 +164,9 @@ impl Encoder {
             Codec::None => "none".to_string(),
             Codec::Gzip { level } => {
                 let b = self.block;
-                let size = if b.is_multiple_of(1024 * 1024) {
+                let size = if b % (1024 * 1024) == 0 {
                     format!("{}m", b / (1024 * 1024))
-                } else if b.is_multiple_of(1024) {
+                } else if b % 1024 == 0 {
                     format!("{}k", b / 1024)
                 } else {
                     b.to_string()

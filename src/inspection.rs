@@ -78,19 +78,9 @@ struct WireDescriptor {
     size: u64,
     digest: Digest,
     #[serde(default)]
-    platform: Option<WirePlatform>,
+    platform: Option<crate::oci::Platform>,
     #[serde(default)]
     annotations: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Deserialize)]
-struct WirePlatform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -44,10 +44,13 @@ pub struct Index {
     pub manifests: Vec<Descriptor>,
 }
 
-/// Where an image of an index runs: `os/architecture[/variant]`.
+/// Where an image of an index runs: `os/architecture[/variant]`. Read leniently (a config, an
+/// index entry or the daemon's inspect may leave a part out: it is empty, and matches nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Platform {
+    #[serde(default)]
     pub os: String,
+    #[serde(default)]
     pub architecture: String,
     #[serde(default)]
     pub variant: Option<String>,

@@ -66,7 +66,7 @@ pub fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         3600 => "1 hour".to_string(),
-        _ if s.is_multiple_of(3600) => format!("{} hours", s / 3600),
+        _ if s % 3600 == 0 => format!("{} hours", s / 3600),
         _ => format!("{s} seconds"),
     }
 }

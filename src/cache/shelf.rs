@@ -114,7 +114,7 @@ impl Shelf {
             let _ = fs::remove_file(&temp);
             return Err(format!("cannot rename {} to {}: {}", temp.display(), target.display(), lower(&e)));
         }
-        if is_new && fnv1a(name.as_bytes()).is_multiple_of(self.prune_every) {
+        if is_new && fnv1a(name.as_bytes()) % self.prune_every == 0 {
             self.prune();
         }
         Ok(())

@@ -149,7 +149,7 @@ fn run(cmd: &mut Command, input: &[u8], timeout: Duration) -> anyhow::Result<Opt
 /// `30 s`, `0.5 s`.
 fn seconds(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms.is_multiple_of(1000) {
+    if ms % 1000 == 0 {
         format!("{} s", ms / 1000)
     } else {
         format!("{} s", ms as f64 / 1000.0)

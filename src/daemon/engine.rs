@@ -113,16 +113,7 @@ fn manifests_of(body: &[u8]) -> serde_json::Result<Vec<ManifestSummary>> {
     #[derive(Deserialize)]
     struct ImageData {
         #[serde(rename = "Platform")]
-        platform: Option<PlatformJson>,
-    }
-    #[derive(Deserialize)]
-    struct PlatformJson {
-        #[serde(default)]
-        os: String,
-        #[serde(default)]
-        architecture: String,
-        #[serde(default)]
-        variant: Option<String>,
+        platform: Option<Platform>,
     }
     let j: Inspect = serde_json::from_slice(body)?;
     Ok(j.manifests

@@ -183,21 +183,11 @@ pub fn read_with(
 
 /// The platform an image's config names must be `want`.
 fn check_platform(image: &crate::image::Image, want: &crate::oci::Platform, source: &Source) -> anyhow::Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Of {
-        #[serde(default)]
-        os: String,
-        #[serde(default)]
-        architecture: String,
-        #[serde(default)]
-        variant: Option<String>,
-    }
     let bytes = std::fs::read(image.blob_path(&image.config.digest))
         .map_err(|e| crate::error::fail(crate::error::Cause::LocalIo, format!("reading the config back from the temp dir: {e}")))?;
-    let of: Of = serde_json::from_slice(&bytes).map_err(|e| {
+    let got: crate::oci::Platform = serde_json::from_slice(&bytes).map_err(|e| {
         crate::error::fail(crate::error::Cause::BadImage, format!("the config of {source} does not parse: {e}"))
     })?;
-    let got = crate::oci::Platform { os: of.os, architecture: of.architecture, variant: of.variant };
     if !want.matches(&got) {
         return Err(crate::error::fail(
             crate::error::Cause::ImageNotFound,

@@ -7,8 +7,7 @@
 
 use crate::fake_daemon::{Containerd, Export, FakeDaemon, FakeImage};
 use crate::support::*;
-use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -30,25 +29,11 @@ struct ContainerdExport {
     absent: String,
 }
 
-fn files_of(tar: &[u8]) -> HashMap<String, Vec<u8>> {
-    let mut files = HashMap::new();
-    for entry in tar::Archive::new(tar).entries().unwrap() {
-        let mut entry = entry.unwrap();
-        if entry.header().entry_type().is_file() {
-            let path = entry.path().unwrap().to_string_lossy().into_owned();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).unwrap();
-            files.insert(path, data);
-        }
-    }
-    files
-}
-
 /// The containerd-store export of `image` (from the private dockerd's classic `docker save`).
 fn containerd_export(image: &str) -> ContainerdExport {
     let save = docker_cmd(&["save", image]).output().expect("docker save");
     assert!(save.status.success(), "docker save {image} failed");
-    let files = files_of(&save.stdout);
+    let files = read_tar(&save.stdout);
     let legacy: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     let config = files[legacy[0]["Config"].as_str().unwrap()].clone();
     let config_digest = sha256_digest(&config);

@@ -11,8 +11,7 @@
 
 use crate::fake_daemon::{Export, FakeDaemon, FakeImage};
 use crate::support::*;
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub struct Engine25Export {
@@ -27,22 +26,6 @@ pub struct Engine25Export {
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-
-/// Read every regular file of a tar into memory.
-fn read_tar(bytes: &[u8]) -> HashMap<String, Vec<u8>> {
-    let mut files = HashMap::new();
-    let mut ar = tar::Archive::new(bytes);
-    for entry in ar.entries().expect("tar entries") {
-        let mut entry = entry.expect("tar entry");
-        if entry.header().entry_type().is_file() {
-            let path = entry.path().unwrap().to_string_lossy().into_owned();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).unwrap();
-            files.insert(path, data);
-        }
-    }
-    files
-}
 
 fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").expect("sha256 digest")

@@ -293,17 +293,7 @@ fn expect_failure(dir: &TestDir, args: &[&str], stdin: Option<Vec<u8>>, code: i3
         Some(input) => cmd.run_with_stdin(&input),
         None => cmd.run(),
     };
-    assert_eq!(out.code, Some(code), "{args:?}:\n{}", out.describe());
-    assert!(out.stdout.is_empty(), "{}", out.describe());
-    let lines = out.error_lines();
-    assert_eq!(lines.len(), 1, "expected one error line:\n{}", out.describe());
-    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
-    let line = lines[0].to_string();
-    assert!(line.starts_with("idpush: error: "), "{line}");
-    assert!(line.to_lowercase().contains(&want.to_lowercase()), "expected {want:?} in {line:?}");
-    let left = dir_entries(&run.join("tmp"));
-    assert!(left.is_empty(), "TMPDIR not empty after {args:?}: {left:?}");
-    line
+    out.failed_cleanly(code, want, &run.join("tmp"))
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -261,6 +261,23 @@ impl Output {
         lines
     }
 
+    /// A clean failure: exit `code`, nothing on stdout, one `idpush: error:` line (a `hint:`
+    /// line may follow) holding `want` (case-insensitive), no panic, nothing left in `tmp`.
+    /// Returns the error line.
+    pub fn failed_cleanly(&self, code: i32, want: &str, tmp: &Path) -> String {
+        assert_eq!(self.code, Some(code), "{want}:\n{}", self.describe());
+        assert!(self.stdout.is_empty(), "{}", self.describe());
+        let lines = self.error_lines();
+        assert_eq!(lines.len(), 1, "expected one error line:\n{}", self.describe());
+        assert!(!self.stderr.contains("panicked"), "{}", self.describe());
+        let line = lines[0].to_string();
+        assert!(line.starts_with("idpush: error: "), "{line}");
+        assert!(line.to_lowercase().contains(&want.to_lowercase()), "expected {want:?} in {line:?}");
+        let left = dir_entries(tmp);
+        assert!(left.is_empty(), "TMPDIR not empty after {want:?}: {left:?}");
+        line
+    }
+
     /// The `hint:` line that ends stderr, without its prefix.
     pub fn hint(&self) -> Option<&str> {
         self.stderr_lines().last().and_then(|l| l.strip_prefix("hint: "))

@@ -108,3 +108,19 @@ pub fn build_image(dir: &Path, name: &str, dockerfile: &str, files: &[(&str, &[u
     docker(&["build", "-q", "-t", name, ctx.to_str().unwrap()]);
     image_id(name)
 }
+
+/// Read every regular file of a tar into memory.
+pub fn read_tar(bytes: &[u8]) -> HashMap<String, Vec<u8>> {
+    let mut files = HashMap::new();
+    let mut ar = tar::Archive::new(bytes);
+    for entry in ar.entries().expect("tar entries") {
+        let mut entry = entry.expect("tar entry");
+        if entry.header().entry_type().is_file() {
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            files.insert(path, data);
+        }
+    }
+    files
+}
