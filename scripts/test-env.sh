@@ -45,11 +45,12 @@ REGISTRY_PID=$DIR/registry.pid
 # ---------------------------------------------------------------------------------------------
 # Installing
 
-PACKAGES=(docker.io docker-registry skopeo umoci curl ca-certificates)
+# jq: the shell test of `idpush push --json`; bsdutils' script (a pseudo-terminal) is in Debian's base.
+PACKAGES=(docker.io docker-registry skopeo umoci curl ca-certificates jq)
 need_install() {
   local c
   [ -n "${IDPUSH_TEST_FORCE_INSTALL:-}" ] && return 0
-  for c in dockerd docker docker-registry skopeo umoci curl; do
+  for c in dockerd docker docker-registry skopeo umoci curl jq; do
     command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || return 0
   done
   return 1

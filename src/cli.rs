@@ -28,6 +28,7 @@ pub enum Command {
     Catalog(CatalogArgs),
     Tags(TagsArgs),
     Inspect(InspectArgs),
+    Completions(CompletionsArgs),
 }
 
 /// Push an image (from the Docker daemon, an archive, an OCI layout or stdin) to a registry.
@@ -51,7 +52,11 @@ Several tags at once (the blobs go up once):
   {command_name} myapp:latest 127.0.0.1:5000/team/myapp:v1 --tag latest --tag stable
 
 Only the result on stdout, for scripts:
-  ref=$({command_name} -q myapp:latest registry.example.com/team/myapp:v1)",
+  ref=$({command_name} -q myapp:latest registry.example.com/team/myapp:v1)
+
+A CI job: push a tarball, keep the digest, read the result with jq:
+  {command_name} --progress plain --digest-file digest.txt docker-archive:app.tar 127.0.0.1:5000/team/app:$CI_COMMIT
+  {command_name} -q --json docker-archive:app.tar 127.0.0.1:5000/team/app:v1 | jq -r '.blobs[] | .outcome'",
     note = "\
 DEST is host[:port]/path/name[:tag|@digest]. Without it, the destination is the registry's host \
 plus the image's repository path and tag. A one-part repository (myapp) is put under the \
@@ -73,19 +78,24 @@ TMPDIR is where layers are spooled. \
 IDPUSH_CACHE_DIR names the layer cache dir (what earlier pushes learned, so an unchanged image is \
 pushed without exporting it; every claim is checked with the registry), IDPUSH_NO_CACHE=1 stands in for --no-cache, \
 IDPUSH_COMPRESSION for --compression, IDPUSH_COMPRESSION_LEVEL for --compression-level. \
+NO_COLOR (any value) turns colour off in the progress block; TERM=dumb makes --progress auto plain. \
 IDPBUILDER_REGISTRY_CA_CERT stands in for --ca-cert, IDPUSH_CHUNK_SIZE for --chunk-size. TLS is \
 verified against the system store (SSL_CERT_FILE, SSL_CERT_DIR), built-in roots and \
 /etc/docker/certs.d/HOST[:PORT]/*.crt, ~/.docker/certs.d/HOST[:PORT]/*.crt (IDPUSH_CERTS_D=DIR:... \
 replaces those roots). HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured.
 
 On success, stdout has one line: the pushed reference with its manifest digest \
-(host/repo:tag@sha256:...), one line per tag pushed. Progress goes to stderr. \
+(host/repo:tag@sha256:...), one line per tag pushed; with --json one JSON object per line instead \
+(reference, digest, mediaType, platforms, size, blobs with their outcome pushed/skipped/mounted, \
+seconds: src/report/schema/push.json). Progress goes to stderr: on a terminal a line per layer \
+redrawn in place (NO_COLOR turns colour off), elsewhere a line per milestone; -q or --progress none \
+for none. \
 Without DEST, an archive or layout that names its image (docker save's RepoTags, an OCI \
 ref.name that is a full reference) supplies the destination's repository and tag.",
     error_code(0, "pushed"),
     error_code(1, "error (registry, network, credentials, bad input)"),
     error_code(2, "image not found (in the daemon, or the archive, layout, tag or platform asked for), or the Docker daemon cannot be reached"),
-    error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
+    error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM, 129 for SIGHUP")
 )]
 pub struct PushArgs {
     /// the image to push: a daemon image (name[:tag], an image ID with DEST, or
@@ -143,9 +153,23 @@ pub struct PushArgs {
     #[argh(option)]
     pub log_level: Option<String>,
 
-    /// print nothing but the result
+    /// print nothing but the result (no progress, errors only on stderr)
     #[argh(switch, short = 'q')]
     pub quiet: bool,
+
+    /// progress on stderr: auto (tty on a terminal, else plain), tty (a line per layer
+    /// redrawn in place), plain (a line per milestone, no escape codes) or none
+    #[argh(option)]
+    pub progress: Option<String>,
+
+    /// print the result as JSON: one object per pushed reference, one per line (a stable
+    /// shape: src/report/schema/push.json)
+    #[argh(switch)]
+    pub json: bool,
+
+    /// also write the manifest digest (sha256:...) to this file, as skopeo's --digestfile does
+    #[argh(option)]
+    pub digest_file: Option<String>,
 
     /// directory for the temporary image files (default $TMPDIR or /tmp)
     #[argh(option)]
@@ -389,6 +413,10 @@ impl BuildArgs {
             no_cache: true,
             compression: None,
             compression_level: None,
+            // The build prints its own result lines.
+            progress: None,
+            json: false,
+            digest_file: None,
         })
     }
 }
@@ -603,6 +631,30 @@ ALL_PROXY and NO_PROXY are honoured.",
         #[argh(positional)]
         pub reference: String,
     }
+}
+
+/// Print a shell completion script (bash, zsh or fish) for idpush's commands and flags.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "completions",
+    example = "\
+bash, for this shell or for every user:
+  source <({command_name} bash)
+  {command_name} bash > /etc/bash_completion.d/idpush
+
+zsh (a directory of $fpath) and fish:
+  {command_name} zsh > \"${{fpath[1]}}/_idpush\"
+  {command_name} fish > ~/.config/fish/completions/idpush.fish",
+    note = "The script is made from idpush's own command list and each command's flags (as `--help` shows them), \
+so it matches this version; regenerate it after an upgrade. Output goes to stdout.",
+    error_code(0, "printed"),
+    error_code(1, "a shell other than bash, zsh or fish")
+)]
+pub struct CompletionsArgs {
+    /// the shell: bash, zsh or fish
+    #[argh(positional)]
+    pub shell: String,
 }
 
 /// What the command line asks for, or why it cannot be parsed.

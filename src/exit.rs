@@ -23,18 +23,20 @@ pub fn code_for(class: Class) -> u8 {
 /// Prints the error as one line (the whole context chain), then a `hint:` line where one helps
 /// (`report/hint.rs`), and picks the exit code.
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    // The live progress block (if any) is erased first: the message gets whole lines.
+    crate::report::progress::close();
     let class = if crate::interrupt::received() { Class::Interrupted } else { class_of(err) };
     if class == Class::Interrupted {
         // The watcher thread may not have run yet: remove the temp dirs here too.
         crate::store::remove_all();
         // A closed or full stderr must not panic (exit 101): eprint_line ignores write errors.
-        crate::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", crate::interrupt::name()));
+        crate::report::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", crate::interrupt::name()));
         return ExitCode::from(crate::interrupt::exit_code());
     }
     let line = one_line(&format!("{err:#}"));
-    crate::progress::eprint_line(&format!("idpush: error: {line}"));
+    crate::report::progress::eprint_line(&format!("idpush: error: {line}"));
     if let Some(hint) = crate::report::hint::of(err) {
-        crate::progress::eprint_line(&format!("hint: {}", one_line(&hint)));
+        crate::report::progress::eprint_line(&format!("hint: {}", one_line(&hint)));
     }
     ExitCode::from(code_for(class))
 }

@@ -31,6 +31,8 @@ extern "C" fn on_signal(sig: i32) {
     // the count sees the signal.
     let _ = SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
     if COUNT.fetch_add(1, Ordering::SeqCst) >= 1 && sig == SIGINT {
+        // The progress block goes first, so the terminal keeps whole lines.
+        crate::report::progress::erase_from_signal_handler();
         // SAFETY: _exit is async-signal-safe.
         unsafe { _exit(128 + sig) }
     }
@@ -38,7 +40,7 @@ extern "C" fn on_signal(sig: i32) {
 
 /// Installs the handlers and starts the watcher thread.
 pub fn install() {
-    // SAFETY: on_signal only touches atomics and calls _exit, both async-signal-safe.
+    // SAFETY: on_signal only touches atomics and calls write(2) and _exit, all async-signal-safe.
     unsafe {
         for sig in [SIGHUP, SIGINT, SIGTERM] {
             signal(sig, on_signal as extern "C" fn(i32) as usize);
@@ -48,9 +50,11 @@ pub fn install() {
         std::thread::sleep(Duration::from_millis(50));
         if COUNT.load(Ordering::SeqCst) > 0 {
             crate::store::remove_all();
+            // The live progress block is erased (the terminal is left with whole lines).
+            crate::report::progress::close();
             // After a SIGHUP stderr is often a terminal that is gone: the line may be lost,
             // the exit must not be.
-            crate::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", name()));
+            crate::report::progress::eprint_line(&format!("idpush: interrupted ({}); temporary files removed", name()));
             std::process::exit(i32::from(exit_code()));
         }
     });

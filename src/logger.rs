@@ -4,7 +4,7 @@
 //! ([`level_from_flags`]), so the debug lines of the plan, the credential lookup and the daemon
 //! connection are not lost. The plan still validates `--log-level` and reports a bad value; until
 //! then a bad value logs at the default level. Records go through the best-effort stderr writer
-//! ([`crate::progress::eprint_line`]'s rule): a closed or full stderr never fails the push.
+//! ([`crate::report::progress::eprint_line`]'s rule): a closed or full stderr never fails the push.
 
 use std::io::{self, Write};
 
@@ -41,7 +41,8 @@ struct BestEffortStderr;
 impl Write for BestEffortStderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // One record is one formatted buffer: written whole, so lines of two threads never mix.
-        let _ = io::stderr().lock().write_all(buf);
+        // Above the live progress block, if one is drawn.
+        crate::report::progress::eprint_bytes(buf);
         Ok(buf.len())
     }
 

@@ -7,6 +7,7 @@ mod cache;
 mod cli;
 mod cmd;
 mod codec;
+mod completions;
 mod credentials;
 mod daemon;
 mod digest;
@@ -19,7 +20,6 @@ mod logger;
 mod oci;
 mod output;
 mod plan;
-mod progress;
 mod push;
 mod redact;
 mod reference;
@@ -45,8 +45,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         cli::Parsed::Wrong { error, hint } => {
-            progress::eprint_line(&format!("idpush: error: {error}"));
-            progress::eprint_line(&format!("hint: {hint}"));
+            report::progress::eprint_line(&format!("idpush: error: {error}"));
+            report::progress::eprint_line(&format!("hint: {hint}"));
             return ExitCode::from(exit::ERROR);
         }
     };
@@ -75,6 +75,7 @@ fn main() -> ExitCode {
         cli::Command::Catalog(args) => listing(args.log_level.clone(), || cmd::catalog::run(args)),
         cli::Command::Tags(args) => listing(args.log_level.clone(), || cmd::tags::run(args)),
         cli::Command::Inspect(args) => listing(args.log_level.clone(), || cmd::inspect::run(args)),
+        cli::Command::Completions(args) => cmd::completions::run(&args),
     };
     match result {
         Ok(code) => code,

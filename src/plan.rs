@@ -62,6 +62,12 @@ pub struct Plan {
     pub no_cache: bool,
     /// `--compression` and `--compression-level` (or IDPUSH_COMPRESSION[_LEVEL]).
     pub compression: crate::codec::Codec,
+    /// `--progress` (auto until the command sees whether stderr is a terminal).
+    pub progress: crate::report::progress::Mode,
+    /// `--json`: the result as JSON lines.
+    pub json: bool,
+    /// `--digest-file`: where the manifest digest is written.
+    pub digest_file: Option<PathBuf>,
 }
 
 /// The plan with no stored credentials (flags and environment only).
@@ -91,6 +97,11 @@ pub fn plan_from(
 ) -> anyhow::Result<Plan> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let log_level = parse_log_level(args.log_level.as_deref(), args.quiet)?;
+    let progress = crate::report::progress::Mode::parse(args.progress.as_deref())?;
+    let digest_file = match args.digest_file.as_deref() {
+        Some("") => anyhow::bail!("--digest-file needs a path"),
+        other => other.map(PathBuf::from),
+    };
     let insecure = settings::insecure(args.insecure, &var)?;
     // Numbers first: a bad one is refused before any credential lookup.
     let network = settings::network(args.retries, args.retry_max_delay, args.connect_timeout, args.read_timeout, &var)?;
@@ -198,6 +209,9 @@ pub fn plan_from(
         read_timeout,
         no_cache,
         compression,
+        progress,
+        json: args.json,
+        digest_file,
     })
 }
 
@@ -357,6 +371,9 @@ mod tests {
             compression_level: None,
             tag: vec![],
             platform: None,
+            progress: None,
+            json: false,
+            digest_file: None,
         }
     }
 

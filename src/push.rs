@@ -20,17 +20,33 @@ use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::{Image, IndexImage};
 use crate::interrupt;
-use crate::progress::{human, Progress};
+use crate::report::progress::{human, metering, Outcome, Progress};
 use crate::reference::Reference;
 use crate::registry::{BlobOutcome, Registry};
 use std::collections::HashSet;
 use std::path::Path;
 
-/// What a push did.
-#[derive(Debug)]
+/// What a push did, for one reference.
+#[derive(Debug, Clone)]
 pub struct Pushed {
     /// `host/repo:tag@sha256:…`
     pub reference: String,
+    pub digest: Digest,
+    pub media_type: String,
+    /// `os/arch[/variant]` of the image, or of each image of an index, where known.
+    pub platforms: Vec<String>,
+    /// Bytes of the distinct blobs.
+    pub size: u64,
+    /// Each blob of the image and what became of it in this push.
+    pub blobs: Vec<BlobDone>,
+}
+
+/// A blob of a push and its outcome.
+#[derive(Debug, Clone)]
+pub struct BlobDone {
+    pub digest: Digest,
+    pub size: u64,
+    pub outcome: Outcome,
 }
 
 /// What the registry said of a blob a cache claims is in the repository.
@@ -58,6 +74,8 @@ pub struct Uploader<'a> {
     /// The layer cache and the destination's `host[:port]`: where else a blob may be.
     cache: Cache,
     host: String,
+    /// What became of each blob, in the order they were settled.
+    done: Vec<BlobDone>,
     /// The store's layers being spooled, streamed while they are written (`stream.rs`).
     spools: Option<crate::store::Spools>,
     /// Layers streamed while spooled, not completed yet (`stream.rs`).
@@ -84,7 +102,22 @@ impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None, streamed: Vec::new(), new_image: false })
+        Ok(Uploader {
+            registry,
+            dest,
+            progress,
+            present: HashSet::new(),
+            uploaded: 0,
+            skipped: 0,
+            mounted: 0,
+            sent: 0,
+            cache: Cache::disabled(),
+            host: String::new(),
+            done: Vec::new(),
+            spools: None,
+            streamed: Vec::new(),
+            new_image: false,
+        })
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
@@ -114,8 +147,7 @@ impl<'a> Uploader<'a> {
         let Some(from) = self.elsewhere(digest).into_iter().next() else { return Ok(false) };
         interrupt::check()?;
         if self.registry.mount_blob(&self.dest.repository, digest, &from)? {
-            self.progress.blob(kind, digest, size, &format!("mounted from {from}"));
-            self.mounted += 1;
+            self.settled(kind, digest, size, Outcome::Mounted, &from);
             self.present.insert(digest.clone());
             self.cache.add_repository(&self.host, digest, &self.dest.repository);
             Ok(true)
@@ -161,8 +193,7 @@ impl<'a> Uploader<'a> {
         interrupt::check()?;
         match self.registry.blob_exists(&self.dest.repository, digest, size) {
             Ok(true) => {
-                self.progress.blob(kind, digest, size, "skipped (exists)");
-                self.skipped += 1;
+                self.settled(kind, digest, size, Outcome::Skipped, "");
                 self.present.insert(digest.clone());
                 Ok(Claim::Confirmed)
             }
@@ -193,37 +224,60 @@ impl<'a> Uploader<'a> {
         let known = self.cache.repositories(&self.host, digest);
         let from: Vec<String> = known.iter().filter(|r| *r != repo).cloned().collect();
         if !from.is_empty() {
-            match self.registry.mount_or_upload(repo, digest, size, path, &from)? {
+            let meter = self.progress.uploading(kind, digest, size);
+            match metering(&meter, || self.registry.mount_or_upload(repo, digest, size, path, &from))? {
                 BlobOutcome::Mounted => {
-                    self.progress.blob(kind, digest, size, &format!("mounted from {}", from[0]));
-                    self.mounted += 1;
+                    self.settled(kind, digest, size, Outcome::Mounted, &from[0]);
                 }
                 BlobOutcome::Uploaded => {
                     log::debug!("blob {digest} was not mounted from {}: the cache forgets it is there", from[0]);
                     self.cache.forget_repository(&self.host, digest, &from[0]);
-                    self.progress.blob(kind, digest, size, "pushed");
-                    self.uploaded += 1;
-                    self.sent += size;
+                    self.settled(kind, digest, size, Outcome::Pushed, "");
                 }
             }
             self.cache.add_repository(&self.host, digest, repo);
         } else if self.upload_unasked(size, &known) {
             log::debug!("blob {digest} ({size} bytes) is new to the cache and the image new to {repo}: uploaded without a HEAD");
-            self.registry.upload_blob(repo, digest, size, path)?;
-            self.progress.blob(kind, digest, size, "pushed");
-            self.uploaded += 1;
-            self.sent += size;
+            let meter = self.progress.uploading(kind, digest, size);
+            metering(&meter, || self.registry.upload_blob(repo, digest, size, path))?;
+            self.settled(kind, digest, size, Outcome::Pushed, "");
         } else if self.registry.blob_exists(repo, digest, size)? {
-            self.progress.blob(kind, digest, size, "skipped (exists)");
-            self.skipped += 1;
+            self.settled(kind, digest, size, Outcome::Skipped, "");
         } else {
-            self.registry.upload_blob(repo, digest, size, path)?;
-            self.progress.blob(kind, digest, size, "pushed");
-            self.uploaded += 1;
-            self.sent += size;
+            let meter = self.progress.uploading(kind, digest, size);
+            metering(&meter, || self.registry.upload_blob(repo, digest, size, path))?;
+            self.settled(kind, digest, size, Outcome::Pushed, "");
         }
         self.present.insert(digest.clone());
         Ok(())
+    }
+
+    /// A blob is in the repository: counted, recorded for the result, reported (`detail`: the
+    /// repository it was mounted from).
+    pub(super) fn settled(&mut self, kind: &str, digest: &Digest, size: u64, outcome: Outcome, detail: &str) {
+        match outcome {
+            Outcome::Pushed => {
+                self.uploaded += 1;
+                self.sent += size;
+            }
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Mounted => self.mounted += 1,
+        }
+        self.done.push(BlobDone { digest: digest.clone(), size, outcome });
+        self.progress.blob(kind, digest, size, outcome, detail);
+    }
+
+    /// What became of each of `blobs` (digests), in that order; one settled before this push
+    /// (a blob the image shares with an earlier one) is skipped.
+    fn outcomes<'d>(&self, blobs: impl Iterator<Item = (&'d Digest, u64)>) -> Vec<BlobDone> {
+        let mut seen = HashSet::new();
+        blobs
+            .filter(|(d, _)| seen.insert((*d).clone()))
+            .map(|(d, size)| {
+                let outcome = self.done.iter().find(|b| &b.digest == d).map_or(Outcome::Skipped, |b| b.outcome);
+                BlobDone { digest: d.clone(), size, outcome }
+            })
+            .collect()
     }
 
     /// Every blob of the image not handed over yet, then the manifest, then the manifest
@@ -242,7 +296,10 @@ impl<'a> Uploader<'a> {
             let kind = if desc.digest == image.config.digest { "config" } else { "layer" };
             self.blob(kind, &desc.digest, desc.size, &image.blob_path(&desc.digest))?;
         }
-        self.put_tags(&image.manifest, &image.manifest_media_type, image.total_size(), tags)
+        let blobs = self.outcomes(image.blobs().into_iter().map(|d| (&d.digest, d.size)));
+        let platforms = platform_of_config(&image.blob_path(&image.config.digest)).into_iter().collect();
+        let result = Made { media_type: &image.manifest_media_type, total: image.total_size(), platforms, blobs };
+        self.put_tags(&image.manifest, result, tags)
     }
 
     /// A multi-platform image: each child's blobs, then each child's manifest by digest, then
@@ -268,11 +325,14 @@ impl<'a> Uploader<'a> {
             self.progress.line(format!("pushed the child manifest {}", child.manifest_digest));
             total += child.total_size();
         }
-        self.put_tags(&index.manifest, &index.media_type, total, tags)
+        let blobs = self.outcomes(index.children.iter().flat_map(|c| c.blobs()).map(|d| (&d.digest, d.size)));
+        let platforms = platforms_of_index(&index.manifest);
+        self.put_tags(&index.manifest, Made { media_type: &index.media_type, total, platforms, blobs }, tags)
     }
 
     /// PUT the manifest (or index) under the destination, then under each of `tags`.
-    fn put_tags(&mut self, manifest: &[u8], media_type: &str, total: u64, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+    fn put_tags(&mut self, manifest: &[u8], result: Made<'_>, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+        let Made { media_type, total, platforms, blobs } = result;
         let dest = self.dest;
         let mut refs = vec![dest.clone()];
         refs.extend(tags.iter().map(|t| Reference { tag: Some(t.clone()), digest: None, ..dest.clone() }));
@@ -294,11 +354,66 @@ impl<'a> Uploader<'a> {
             } else {
                 self.progress.line(format!("pushed {pushed}: the same manifest under another tag"));
             }
-            all.push(Pushed { reference: pushed.to_string() });
+            let digest = pushed.digest.clone().expect("set above");
+            all.push(Pushed {
+                reference: pushed.to_string(),
+                digest,
+                media_type: media_type.to_string(),
+                platforms: platforms.clone(),
+                size: total,
+                blobs: blobs.clone(),
+            });
         }
         if let Some(stores) = self.registry.learnt_single_request() {
             self.cache.put_single_request_upload(&self.host, stores);
         }
         Ok(all)
+    }
+}
+
+/// What [`Uploader::put_tags`] reports of the manifest it puts.
+struct Made<'m> {
+    media_type: &'m str,
+    total: u64,
+    platforms: Vec<String>,
+    blobs: Vec<BlobDone>,
+}
+
+/// `os/arch[/variant]` of an image config file, if it says.
+fn platform_of_config(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    platform_string(&v)
+}
+
+/// `os/arch[/variant]` of each manifest of an index that names its platform.
+fn platforms_of_index(index: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(index) else { return Vec::new() };
+    let manifests = v.get("manifests").and_then(|m| m.as_array()).cloned().unwrap_or_default();
+    manifests.iter().filter_map(|m| m.get("platform")).filter_map(platform_string).collect()
+}
+
+/// `os/architecture[/variant]` of a JSON object with those fields (a config, an index entry's
+/// platform); `unknown/unknown` (attestations) is not a platform.
+fn platform_string(v: &serde_json::Value) -> Option<String> {
+    let os = v.get("os")?.as_str()?;
+    let arch = v.get("architecture")?.as_str()?;
+    if os == "unknown" || os.is_empty() || arch.is_empty() {
+        return None;
+    }
+    Some(match v.get("variant").and_then(|x| x.as_str()).filter(|x| !x.is_empty()) {
+        Some(variant) => format!("{os}/{arch}/{variant}"),
+        None => format!("{os}/{arch}"),
+    })
+}
+
+#[cfg(test)]
+mod platform_tests {
+    #[test]
+    fn platforms_of_configs_and_indexes() {
+        let v = serde_json::json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
+        assert_eq!(super::platform_string(&v).as_deref(), Some("linux/arm64/v8"));
+        let index = br#"{"manifests":[{"platform":{"os":"linux","architecture":"amd64"}},{"platform":{"os":"unknown","architecture":"unknown"}},{}]}"#;
+        assert_eq!(super::platforms_of_index(index), vec!["linux/amd64".to_string()]);
     }
 }

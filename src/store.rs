@@ -172,7 +172,7 @@ impl Store {
     /// written. None if the diff_id is not known.
     pub fn spool_known(&self, input: impl Read, diff_id: &Digest) -> Option<anyhow::Result<Layer>> {
         let blob = self.known.get(diff_id)?.clone();
-        Some(self.hash_known(input, diff_id, blob))
+        Some(self.hash_known(Spooling(input), diff_id, blob))
     }
 
     /// Spools a layer whose name does not say its diff_id (classic `docker save`:
@@ -196,7 +196,7 @@ impl Store {
         }
         let (raw, file) = self.temp_file()?;
         let spilled = (|| {
-            let mut tar = HashingReader::new(input);
+            let mut tar = HashingReader::new(Spooling(input));
             let mut out = BufWriter::with_capacity(256 * 1024, file);
             copy(&mut tar, &mut out, &self.root)?;
             out.into_inner().map_err(|e| disk_error(&self.root, e.into_error()))?;
@@ -248,10 +248,10 @@ impl Store {
 
     /// Spools a layer from a stream: an uncompressed tar is encoded with the store's codec, a
     /// gzipped one is kept as it is; either way both digests are computed.
-    pub fn spool_layer(&self, mut input: impl Read) -> anyhow::Result<Layer> {
+    pub fn spool_layer(&self, input: impl Read) -> anyhow::Result<Layer> {
         // One copy of the spooling code whatever the reader (a 11 KB function, instantiated
         // seven times when it was generic): the dynamic call per 256 KiB read costs nothing.
-        self.spool_layer_from(&mut input)
+        self.spool_layer_from(&mut Spooling(input))
     }
 
     fn spool_layer_from(&self, input: &mut dyn Read) -> anyhow::Result<Layer> {
@@ -288,7 +288,7 @@ impl Store {
     /// descriptor.
     pub fn spool_exact(&self, input: impl Read) -> anyhow::Result<Blob> {
         let (tmp, file) = self.temp_file()?;
-        let mut input = input;
+        let mut input = Spooling(input);
         let mut out = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
         let copied = copy(&mut input, &mut out, &self.root);
         if let Err(e) = copied {
@@ -421,6 +421,18 @@ fn remove_dir_fully(dir: &Path) {
         std::thread::sleep(Duration::from_millis(2));
     }
     log::debug!("cannot remove the temp dir {}", dir.display());
+}
+
+/// A source stream being spooled: its bytes are counted for the progress block (one relaxed
+/// atomic add per read).
+struct Spooling<R>(R);
+
+impl<R: Read> Read for Spooling<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        crate::report::progress::spooled(n as u64);
+        Ok(n)
+    }
 }
 
 /// Copies, telling a read error (the source) from a write error (the disk).

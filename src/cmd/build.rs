@@ -7,7 +7,8 @@
 
 use crate::source::build::{self, Platform, Settings};
 use crate::digest::Digest;
-use crate::{cli, credentials, error::fail, error::Cause, output, plan, progress, push, registry, report, source, store};
+use crate::report::progress;
+use crate::{cli, credentials, error::fail, error::Cause, output, plan, push, registry, report, source, store};
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -145,7 +146,9 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
 
 /// The build, its outputs, and the push when there is one.
 fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Result<ExitCode> {
-    let progress = progress::Progress::new(plan.quiet);
+    // Plain milestone lines (build has no --progress yet), none with -q.
+    let mode = if plan.quiet { progress::Mode::None } else { progress::Mode::Plain };
+    let progress = progress::Progress::new(mode, false);
     let mut registry = match push_plan {
         None => None,
         Some(p) => Some(registry::Registry::new(registry::Options {
@@ -187,7 +190,8 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
         .inspect_err(|_| store::remove_all())?;
     let from_base = base.as_ref().map_or(0, |b| b.layers.len());
     for (i, layer) in image.layers.iter().enumerate() {
-        progress.blob("layer", &layer.digest, layer.size, if i < from_base { "from the base" } else { "built" });
+        let how = if i < from_base { "from the base" } else { "built" };
+        progress.line(format!("layer {} {} {how}", progress::short(&layer.digest), progress::human(layer.size)));
     }
     let mut stdout = std::io::stdout().lock();
     for out in &plan.outputs {

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod catalog;
+pub mod completions;
 pub mod inspect;
 pub mod push;
 pub mod tags;

@@ -1,15 +1,16 @@
 //! `idpush push SOURCE [DEST]`: wires the stages — plan, daemon lookup, layer cache, spool,
 //! uploader — and prints the pushed reference.
 
-use crate::{cache, cli, codec, credentials, image, plan, progress, push, registry, report, source, store};
+use crate::report::progress;
+use crate::{cache, cli, codec, credentials, image, plan, push, registry, report, source, store};
 use anyhow::Context;
-use std::io::Write;
 use std::process::ExitCode;
 
 mod sources;
 use sources::push_read;
 
 pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let mut args = args;
     if args.image == cli::STDIN {
         args.image = "-".to_string();
@@ -34,12 +35,14 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
         daemon_source: matches!(plan.from, source::Source::Daemon(_)),
         ..report::hint::Facts::registry(&plan.base_url, &host, &plan.credentials, &plan.credential_source)
     };
-    push(plan, host_flag.as_deref(), &env).map_err(|e| report::hint::add(e, &facts))
+    push(plan, host_flag.as_deref(), &env, started).map_err(|e| report::hint::add(e, &facts))
 }
 
 /// The push itself, once the plan is made.
-fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
-    let progress = progress::Progress::new(plan.quiet);
+fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>, started: std::time::Instant) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let mode = plan.progress.resolve(plan.quiet, std::io::stderr().is_terminal(), env("TERM").as_deref());
+    let progress = progress::Progress::new(mode, env("NO_COLOR").is_none_or(|v| v.is_empty()));
 
     let mut registry = registry::Registry::new(registry::Options {
         base_url: plan.base_url.clone(),
@@ -57,7 +60,7 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
         source::Source::Daemon(name) => name.clone(),
         _ => {
             let pushed = push_read(&mut plan, &mut registry, &progress)?;
-            return print(&pushed);
+            return print(&plan, &pushed, started);
         }
     };
     let engine = super::engine(host_flag)?;
@@ -102,17 +105,18 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
     push::remember(&cache, &codec, &host, &plan.dest.repository, &image_id, &diff_ids, &image);
     drop(image);
 
-    print(&pushed)
+    print(&plan, &pushed, started)
 }
 
-/// One stdout line per pushed reference.
-fn print(pushed: &[push::Pushed]) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    let written = pushed.iter().try_for_each(|p| writeln!(out, "{}", p.reference)).and_then(|_| out.flush());
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the result"),
-        _ => Ok(ExitCode::SUCCESS),
+/// The progress block is closed, the `--digest-file` written, then stdout gets one line (or
+/// with `--json` one object) per pushed reference.
+fn print(plan: &plan::Plan, pushed: &[push::Pushed], started: std::time::Instant) -> anyhow::Result<ExitCode> {
+    progress::close();
+    if let (Some(path), Some(first)) = (&plan.digest_file, pushed.first()) {
+        report::pushed::digest_file(path, &first.digest.to_string())?;
     }
+    report::stdout(&report::pushed::result(pushed, plan.json, started.elapsed().as_secs_f64()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Uploads layers as the reader hands them over, then whatever else the image needs and the

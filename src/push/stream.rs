@@ -24,6 +24,7 @@ use super::Uploader;
 use crate::digest::Digest;
 use crate::error::{class_of, Class};
 use crate::interrupt;
+use crate::report::progress::{metering, Meter, Outcome};
 use crate::store::{Blob, End, Growing, Spools};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -39,6 +40,8 @@ pub(super) struct Streamed {
     offset: u64,
     /// A PATCH failed: ask the session where it stands before going on.
     in_doubt: bool,
+    /// The bytes sent, for the progress block (its row goes when this is dropped).
+    meter: Meter,
 }
 
 /// How long a wait lasts before the uploader looks at its channel (and for Ctrl-C) again.
@@ -121,6 +124,7 @@ impl<'a> Uploader<'a> {
         let repo = self.dest.repository.clone();
         let mut url = self.registry.open_session(&repo)?;
         log::debug!("streaming a layer while it is spooled, in chunks of {chunk} bytes");
+        let meter = self.progress.streaming("layer");
         let file = growing.file().map_err(|e| crate::error::fail(crate::error::Cause::LocalIo, format!("reading a spool file: {e}")))?;
         let mut offset = 0u64;
         let mut in_doubt = false;
@@ -133,7 +137,7 @@ impl<'a> Uploader<'a> {
             if written < offset + chunk {
                 continue;
             }
-            match self.registry.patch_chunk(&repo, &url, &file, offset, chunk) {
+            match metering(&meter, || self.registry.patch_chunk(&repo, &url, &file, offset, chunk)) {
                 Ok(next) => {
                     url = next;
                     offset += chunk;
@@ -157,7 +161,7 @@ impl<'a> Uploader<'a> {
                 return Ok(false);
             }
         };
-        self.streamed.push(Streamed { blob, path, url, offset, in_doubt });
+        self.streamed.push(Streamed { blob, path, url, offset, in_doubt, meter });
         Ok(true)
     }
 
@@ -169,15 +173,14 @@ impl<'a> Uploader<'a> {
             log::debug!("blob {digest} is there already: cancelling its streamed upload");
             self.registry.cancel_session(&repo, &s.url);
             if self.present.insert(digest.clone()) {
-                self.progress.blob("layer", digest, *size, "skipped (exists)");
-                self.skipped += 1;
+                self.settled("layer", digest, *size, Outcome::Skipped, "");
             }
             return Ok(());
         }
-        self.registry.finish_stream(&repo, digest, *size, &s.path, s.url.clone(), s.offset, s.in_doubt)?;
-        self.progress.blob("layer", digest, *size, "pushed");
-        self.uploaded += 1;
-        self.sent += size;
+        let meter = s.meter.clone();
+        self.progress.uploading_on(&meter, "layer", digest, *size);
+        metering(&meter, || self.registry.finish_stream(&repo, digest, *size, &s.path, s.url.clone(), s.offset, s.in_doubt))?;
+        self.settled("layer", digest, *size, Outcome::Pushed, "");
         self.present.insert(digest.clone());
         Ok(())
     }

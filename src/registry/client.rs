@@ -204,6 +204,30 @@ pub(super) enum Payload<'a> {
     Section { file: std::fs::File, len: u64 },
 }
 
+/// A file being sent, its bytes counted on a progress meter as they are read: the meter starts
+/// at the file's position (a resumed chunk, a fresh attempt) and gains each read, one relaxed
+/// atomic add per read (no lock on the hot path).
+struct Metered {
+    file: std::fs::File,
+    meter: crate::report::progress::Meter,
+}
+
+impl Metered {
+    fn new(mut file: std::fs::File, meter: crate::report::progress::Meter) -> Metered {
+        use std::io::Seek as _;
+        meter.set(file.stream_position().unwrap_or(0));
+        Metered { file, meter }
+    }
+}
+
+impl std::io::Read for Metered {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.meter.add(n as u64);
+        Ok(n)
+    }
+}
+
 /// A response: any status, selected headers, and at most [`BODY_LIMIT`] bytes of body.
 pub(super) struct Reply {
     pub status: u16,
@@ -387,10 +411,20 @@ impl Client {
         let result = match payload {
             Payload::None => self.run(builder.body(()), url),
             Payload::Bytes(bytes) => self.run(builder.body(bytes), url),
-            Payload::File(file) => self.run(builder.body(file), url),
+            Payload::File(file) => match (crate::report::progress::current_meter(), body_len) {
+                // Counted as ureq reads it (progress); the length header as ureq would set it.
+                (Some(meter), Some(len)) => {
+                    let body = ureq::SendBody::from_owned_reader(Metered::new(file, meter));
+                    self.run(builder.header("content-length", len).body(body), url)
+                }
+                _ => self.run(builder.body(file), url),
+            },
             Payload::Section { file, len } => {
                 use std::io::Read as _;
-                let body = ureq::SendBody::from_owned_reader(file.take(len));
+                let body = match crate::report::progress::current_meter() {
+                    Some(meter) => ureq::SendBody::from_owned_reader(Metered::new(file, meter).take(len)),
+                    None => ureq::SendBody::from_owned_reader(file.take(len)),
+                };
                 self.run(builder.header("content-length", len).body(body), url)
             }
         };

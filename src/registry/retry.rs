@@ -83,6 +83,8 @@ pub fn with_retry<T>(what: &str, policy: &RetryPolicy, mut f: impl FnMut() -> an
                     "{what} failed (attempt {attempt} of {attempts}): {e:#}; retrying in {:.1}s",
                     wait.as_secs_f64(),
                 );
+                // Retry k of n (attempt k + 1): for the live progress block.
+                crate::report::progress::retry(what, attempt, attempts - 1, wait);
                 sleep_interruptibly(wait)?;
                 attempt += 1;
             }

@@ -14,7 +14,7 @@ use crate::daemon::{Engine, ImageInfo, ImageStore, Platform};
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
 use crate::image::Image;
-use crate::progress::{human, Progress};
+use crate::report::progress::{human, Event, Progress};
 use crate::source::archive::{self, Expected};
 use crate::source::gate::{Gate, Verdict};
 use crate::store::{Layer, Store};
@@ -41,6 +41,8 @@ pub struct Found {
     /// The image ID the export is asked for (the inspect's; `expected.id` is the platform's
     /// manifest when one platform of a containerd-store image is exported).
     export_id: String,
+    /// What inspect says the image's layers hold, uncompressed.
+    size: u64,
 }
 
 impl Found {
@@ -86,7 +88,7 @@ pub fn lookup_platform(engine: &Engine, name: &str, platform: Option<&Platform>,
     let expected = expected_of(&info, name, &from)?;
     log::debug!("{name} is image {} with {} layers", expected.id, expected.layers.len());
     progress.line(format!("reading {name} ({}) from the daemon at {from}", human(info.size)));
-    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone(), platform: platform.cloned(), export_id })
+    Ok(Found { name: name.to_string(), from, expected, progress: progress.clone(), platform: platform.cloned(), export_id, size: info.size })
 }
 
 /// The digest of image `id`'s manifest for `platform` (containerd store), from inspect's
@@ -182,7 +184,9 @@ impl<R: Read> Read for FirstByte<R> {
 /// Reads the export into `store`; `on_layer` hears of each layer of the image as soon as it
 /// is on disk and known to be one of the image's layers.
 pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dyn FnMut(&Layer, PathBuf)) -> anyhow::Result<Image> {
-    let Export { found: Found { name, from, expected, .. }, stream } = export;
+    let Export { found: Found { name, from, expected, size, .. }, stream } = export;
+    let compressing = !store.uncompressed();
+    progress.emit(Event::Reading { what: name.clone(), total: Some(size), daemon: true, compressing });
     let gate = Gate::new(expected.id.clone(), expected.layers.clone());
     let what = format!("the export of {name} ({}) from {from}", expected.id);
     let image = archive::read_with(stream, store, &what, Some(&expected), &mut |path, layer, file| {
@@ -191,6 +195,7 @@ pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dy
         }
         Ok(())
     })?;
+    progress.emit(Event::Read { total: image.total_size() });
     progress.line(format!("{name}: {} layers, {} compressed", image.layers.len(), human(image.total_size())));
     Ok(image)
 }

@@ -74,6 +74,8 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     log: Mutex<Vec<Entry>>,
     stop: AtomicBool,
+    /// Request body bytes a second forwarded to the registry (0: as fast as they come).
+    throttle: std::sync::atomic::AtomicU64,
 }
 
 pub struct FaultProxy {
@@ -91,6 +93,7 @@ impl FaultProxy {
             rules: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            throttle: std::sync::atomic::AtomicU64::new(0),
         });
         let sh = shared.clone();
         std::thread::spawn(move || {
@@ -122,6 +125,12 @@ impl FaultProxy {
     /// Like [`inject`](Self::inject), after letting `skip` matching requests through.
     pub fn inject_after(&self, matcher: Matcher, skip: usize, fault: Fault, times: usize) {
         self.shared.rules.lock().unwrap().push(Rule { matcher, fault, skip, left: times });
+    }
+
+    /// Forwards request bodies at about `bytes_per_sec` (a slow link, so a push lasts long
+    /// enough to watch its progress).
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.shared.throttle.store(bytes_per_sec, Ordering::SeqCst);
     }
 
     /// Request body bytes read from idpush for the requests `matcher` accepts.
@@ -359,7 +368,25 @@ fn forward(
     }
     head.push_str("Connection: close\r\n\r\n");
     up_w.write_all(head.as_bytes())?;
-    count(std::io::copy(&mut client.take(len), &mut up_w)?);
+    match sh.throttle.load(Ordering::SeqCst) {
+        0 => count(std::io::copy(&mut client.take(len), &mut up_w)?),
+        rate => {
+            // 1/20 s worth at a time.
+            let mut buf = vec![0; (rate / 20).max(1) as usize];
+            let mut left = len;
+            while left > 0 && !sh.stop.load(Ordering::SeqCst) {
+                let want = left.min(buf.len() as u64) as usize;
+                let n = client.read(&mut buf[..want])?;
+                if n == 0 {
+                    break;
+                }
+                up_w.write_all(&buf[..n])?;
+                count(n as u64);
+                left -= n as u64;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
     up_w.flush()?;
 
     let mut up_r = BufReader::new(up);

@@ -27,7 +27,7 @@ fn idpush(dir: &TestDir) -> Idpush {
 // additionalProperties, items, minimum, and the one sha256 pattern). Anything else in a schema
 // fails the test, so the check never silently weakens.
 
-fn validate(schema: &Value, doc: &Value, at: &str) -> Result<(), String> {
+pub(crate) fn validate(schema: &Value, doc: &Value, at: &str) -> Result<(), String> {
     let obj = schema.as_object().ok_or_else(|| format!("{at}: schema is not an object"))?;
     for key in obj.keys() {
         let known = ["$schema", "$id", "title", "description", "type", "enum", "required", "properties",
@@ -47,6 +47,7 @@ fn validate(schema: &Value, doc: &Value, at: &str) -> Result<(), String> {
             "array" => doc.is_array(),
             "string" => doc.is_string(),
             "integer" => doc.is_u64() || doc.is_i64(),
+            "number" => doc.is_number(),
             "boolean" => doc.is_boolean(),
             "null" => doc.is_null(),
             other => panic!("{at}: unknown type {other}"),
@@ -60,8 +61,8 @@ fn validate(schema: &Value, doc: &Value, at: &str) -> Result<(), String> {
             return Err(format!("{at}: {doc} is not one of {choices:?}"));
         }
     }
-    if let (Some(min), Some(n)) = (obj.get("minimum").and_then(Value::as_i64), doc.as_i64()) {
-        if n < min {
+    if let (Some(min), Some(n)) = (obj.get("minimum").and_then(Value::as_i64), doc.as_f64()) {
+        if n < min as f64 {
             return Err(format!("{at}: {n} < {min}"));
         }
     }

@@ -1,6 +1,7 @@
 //! `idpush push` from a source other than the daemon: an archive, stdin, an OCI layout.
 
-use crate::{cache, image, plan, progress, push, registry, source, store};
+use crate::report::progress;
+use crate::{cache, image, plan, push, registry, source, store};
 use anyhow::Context;
 
 /// A source other than the daemon. An archive (or stdin) is read whole before anything goes
@@ -10,6 +11,8 @@ use anyhow::Context;
 pub(super) fn push_read(plan: &mut plan::Plan, registry: &mut registry::Registry, progress: &progress::Progress) -> anyhow::Result<Vec<push::Pushed>> {
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression);
     progress.line(format!("reading {}", plan.from));
+    let compressing = !store.uncompressed();
+    progress.emit(progress::Event::Reading { what: plan.from.to_string(), total: None, daemon: false, compressing });
     if matches!(plan.from, source::Source::Oci { .. }) && !plan.dest_pending {
         return push_layout(plan, store, registry, progress);
     }
@@ -17,6 +20,7 @@ pub(super) fn push_read(plan: &mut plan::Plan, registry: &mut registry::Registry
     registry.ping().with_context(|| format!("pushing {} to {}", plan.from, plan.dest.registry.as_deref().unwrap_or("?")))?;
     let read = source::read(&plan.from, store, plan.platform.as_ref()).inspect_err(|_| store::remove_all())?;
     plan.resolve_dest(read.name.as_deref()).inspect_err(|_| store::remove_all())?;
+    progress.emit(progress::Event::Read { total: read.image.total_size() });
     let plan = &*plan;
     let context = || format!("pushing {} to {}", plan.from, plan.dest);
     progress.line(format!("{context}: {}, {} compressed", read.image.describe(), progress::human(read.image.total_size()), context = context()));
@@ -62,6 +66,7 @@ fn push_layout(
             uploader.blob("layer", &blob.digest, blob.size, &path)?;
         }
         let read = reader.join().map_err(|_| anyhow::anyhow!("the layout reader thread panicked"))??;
+        progress.emit(progress::Event::Read { total: read.image.total_size() });
         progress.line(format!("{}: {}, {} compressed", plan.from, read.image.describe(), progress::human(read.image.total_size())));
         match &read.image {
             image::Pushable::Single(image) => uploader.finish_tags(image, &plan.tags),
