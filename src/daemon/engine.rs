@@ -390,7 +390,7 @@ impl Engine {
         match resp.status {
             404 => fail(
                 Cause::ImageNotFound,
-                format!("image not found: {name} (the daemon at {} has no such image; check `docker images`)", self.host),
+                format!("image not found: {name} (the daemon at {} has no such image)", self.host),
             ),
             s => fail(
                 if s >= 500 { Cause::DaemonFailed } else { Cause::DaemonRefused },
@@ -460,14 +460,14 @@ fn dial(host: &DockerHost) -> anyhow::Result<Stream> {
             fail(Cause::DaemonUnreachable, format!("cannot reach the docker daemon at {host}: {why}"))
         }),
     };
-    result.map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))
+    result.map_err(|e| dial_error(host, &e))
 }
 
 /// Connects and completes the TLS handshake (within [`CONNECT_TIMEOUT`]); bad certificate
 /// files are bad input, a failed handshake leaves the daemon unreachable.
 fn dial_tls(host: &DockerHost, addr: &str, files: &super::tls::TlsFiles) -> anyhow::Result<Stream> {
     let config = super::tls::config(files)?;
-    let sock = dial_tcp(addr).map_err(|e| fail(Cause::DaemonUnreachable, dial_error(host, &e)))?;
+    let sock = dial_tcp(addr).map_err(|e| dial_error(host, &e))?;
     sock.set_read_timeout(Some(CONNECT_TIMEOUT)).and(sock.set_write_timeout(Some(CONNECT_TIMEOUT))).context("setting a socket timeout")?;
     let name = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     let stream = super::tls::connect(sock, name, config).map_err(|e| {
@@ -492,26 +492,26 @@ fn dial_tcp(addr: &str) -> io::Result<TcpStream> {
     Err(last)
 }
 
-/// The one-line message for a failed connection to `host`.
-fn dial_error(host: &DockerHost, e: &io::Error) -> String {
+/// The error for a failed connection to `host`: what failed on the error line; what to do on
+/// the hint line where the cause says more than "start it or point DOCKER_HOST at it" (the
+/// default hint of an unreachable daemon, `report/hint.rs`).
+fn dial_error(host: &DockerHost, e: &io::Error) -> anyhow::Error {
     let prefix = "cannot reach the docker daemon";
+    let unreachable = |msg: String| fail(Cause::DaemonUnreachable, msg);
     match (host, e.kind()) {
-        (DockerHost::Unix(p), io::ErrorKind::NotFound) => format!(
-            "{prefix}: {} does not exist (is dockerd running? set DOCKER_HOST=unix:///path/to/docker.sock)",
-            p.display()
+        (DockerHost::Unix(p), io::ErrorKind::NotFound) => unreachable(format!("{prefix}: {} does not exist", p.display())),
+        (DockerHost::Unix(p), io::ErrorKind::PermissionDenied) => crate::error::fail_with_hint(
+            Cause::DaemonUnreachable,
+            format!("{prefix}: permission denied on {}", p.display()),
+            "add your user to the `docker` group and log in again, or run with sudo",
         ),
-        (DockerHost::Unix(p), io::ErrorKind::PermissionDenied) => format!(
-            "{prefix}: permission denied on {} (add your user to the `docker` group and log in again, or run with sudo)",
-            p.display()
+        (_, io::ErrorKind::ConnectionRefused) => unreachable(format!("{prefix}: connection refused at {host}")),
+        (_, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => crate::error::fail_with_hint(
+            Cause::DaemonUnreachable,
+            format!("{prefix}: connecting to {host} timed out after {}s", CONNECT_TIMEOUT.as_secs()),
+            "check DOCKER_HOST and the network to the daemon",
         ),
-        (_, io::ErrorKind::ConnectionRefused) => {
-            format!("{prefix}: connection refused at {host} (is dockerd running? check DOCKER_HOST)")
-        }
-        (_, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => format!(
-            "{prefix}: connecting to {host} timed out after {}s (check DOCKER_HOST and the network)",
-            CONNECT_TIMEOUT.as_secs()
-        ),
-        _ => format!("{prefix} at {host}: {e} (check DOCKER_HOST)"),
+        _ => unreachable(format!("{prefix} at {host}: {e}")),
     }
 }
 
