@@ -134,8 +134,8 @@ impl Pushable {
     /// What it is, for a progress line: "1 layer", "an index of 3 images".
     pub fn describe(&self) -> String {
         match self {
-            Pushable::Single(i) => format!("{} layers", i.layers.len()),
-            Pushable::Index(x) => format!("an index of {} images", x.children.len()),
+            Pushable::Single(i) => crate::report::progress::count(i.layers.len(), "layer"),
+            Pushable::Index(x) => format!("an index of {}", crate::report::progress::count(x.children.len(), "image")),
         }
     }
 }

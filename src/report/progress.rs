@@ -265,6 +265,15 @@ pub(super) fn write_all(out: &mut impl Write, bytes: &[u8]) {
     let _ = out.write_all(bytes).and_then(|_| out.flush());
 }
 
+/// `1 layer`, `3 layers`: a count and its noun, `noun` + "s" unless the count is 1.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `sha256:` and the first 12 hex characters.
 pub fn short(d: &Digest) -> String {
     format!("sha256:{}", &d.hex()[..12])

@@ -196,7 +196,7 @@ pub fn read(export: Export, store: Store, progress: &Progress, on_layer: &mut dy
         Ok(())
     })?;
     progress.emit(Event::Read { total: image.total_size() });
-    progress.line(format!("{name}: {} layers, {} compressed", image.layers.len(), human(image.total_size())));
+    progress.line(format!("{name}: {}, {} compressed", crate::report::progress::count(image.layers.len(), "layer"), human(image.total_size())));
     Ok(image)
 }
 
