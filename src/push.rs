@@ -62,6 +62,9 @@ pub struct Uploader<'a> {
     spools: Option<crate::store::Spools>,
     /// Layers streamed while spooled, not completed yet (`stream.rs`).
     streamed: Vec<stream::Streamed>,
+    /// Blobs known to be in another repository of this registry besides what the cache
+    /// knows (a build's base read from there): mounted from it first.
+    known_in: std::collections::HashMap<Digest, String>,
     /// The repository lacked the image's config when we authenticated (see
     /// [`Uploader::upload_unasked`]).
     new_image: bool,
@@ -84,7 +87,7 @@ impl<'a> Uploader<'a> {
     /// Checks the registry answers (and learns how to authenticate).
     pub fn new(registry: &'a mut Registry, dest: &'a Reference, progress: &'a Progress) -> anyhow::Result<Self> {
         registry.ping()?;
-        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None, streamed: Vec::new(), new_image: false })
+        Ok(Uploader { registry, dest, progress, present: HashSet::new(), uploaded: 0, skipped: 0, mounted: 0, sent: 0, cache: Cache::disabled(), host: String::new(), spools: None, streamed: Vec::new(), new_image: false, known_in: Default::default() })
     }
 
     /// Uses the layer cache of registry `host` (`host[:port]`) to mount blobs other
@@ -96,6 +99,14 @@ impl<'a> Uploader<'a> {
         self.cache = cache;
         self.host = host.to_string();
         self
+    }
+
+    /// Says that `digests` are in `repo` of this registry (a build's base was read from it),
+    /// so they are mounted from there (with the usual fallback to an upload) rather than sent.
+    pub fn known_in(&mut self, repo: &str, digests: impl IntoIterator<Item = Digest>) {
+        if repo != self.dest.repository {
+            self.known_in.extend(digests.into_iter().map(|d| (d, repo.to_string())));
+        }
     }
 
     /// Other repositories of this registry the cache says hold `digest`.
@@ -190,7 +201,10 @@ impl<'a> Uploader<'a> {
             return Ok(());
         }
         let repo = &self.dest.repository;
-        let known = self.cache.repositories(&self.host, digest);
+        let mut known = self.cache.repositories(&self.host, digest);
+        if let Some(r) = self.known_in.get(digest).filter(|r| !known.contains(r)) {
+            known.insert(0, r.clone());
+        }
         let from: Vec<String> = known.iter().filter(|r| *r != repo).cloned().collect();
         if !from.is_empty() {
             match self.registry.mount_or_upload(repo, digest, size, path, &from)? {
