@@ -288,7 +288,10 @@ pub struct BuildArgs {
     pub platform: Option<String>,
 
     /// the image to build on, named as push names a SOURCE (a daemon image, docker-archive:PATH,
-    /// oci:DIR[:TAG], oci-archive:PATH[:TAG], a plain path; not stdin), or scratch (the default)
+    /// oci:DIR[:TAG], oci-archive:PATH[:TAG], a plain path; not stdin), a registry image
+    /// (docker://HOST/REPO[:TAG|@DIGEST], or HOST/REPO... when HOST has a '.' or ':' or is
+    /// localhost and no such path exists; docker-daemon:NAME for a daemon image of that name),
+    /// or scratch (the default)
     #[argh(option)]
     pub base: Option<String>,
 
