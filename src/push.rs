@@ -112,7 +112,29 @@ impl<'a> Uploader<'a> {
     /// Other repositories of this registry the cache says hold `digest`.
     fn elsewhere(&self, digest: &Digest) -> Vec<String> {
         let repo = &self.dest.repository;
-        self.cache.repositories(&self.host, digest).into_iter().filter(|r| r != repo).collect()
+        let mut all = self.cache.repositories(&self.host, digest);
+        if let Some(r) = self.known_in.get(digest).filter(|r| !all.contains(r)) {
+            all.insert(0, r.clone());
+        }
+        all.into_iter().filter(|r| r != repo).collect()
+    }
+
+    /// Makes a blob present in the repository without a copy of it: mounted from where it is
+    /// known to be, else found there by HEAD. False when neither: the caller must get the
+    /// blob to upload it.
+    pub fn present_without_copy(&mut self, kind: &str, digest: &Digest, size: u64) -> anyhow::Result<bool> {
+        if self.mount(kind, digest, size)? {
+            return Ok(true);
+        }
+        interrupt::check()?;
+        let repo = self.dest.repository.clone();
+        if self.registry.blob_exists(&repo, digest, size)? {
+            self.progress.blob(kind, digest, size, "skipped (exists)");
+            self.skipped += 1;
+            self.present.insert(digest.clone());
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo> for a blob the cache says

@@ -283,14 +283,26 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>, mut remote: Opti
     let store = store::Store::create(&plan.tmpdir)?;
     let base = match &plan.base {
         None => None,
-        Some(src) => Some(read_base(plan, src, remote.as_deref_mut(), store.clone(), &progress).inspect_err(|_| store::remove_all())?),
-    };
-    // A base from the --push registry: its blobs are mounted from its repository, not sent.
-    if let (Some(uploader), Some(BaseRef::Registry(r)), Some(b), Some(p)) = (uploader.as_mut(), &plan.base, &base, push_plan) {
-        if r.registry.as_deref().zip(p.dest.registry.as_deref()).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b)) {
-            uploader.known_in(&r.repository, b.layers.iter().map(|l| l.blob.digest.clone()));
+        Some(src) => {
+            // A base in the --push registry: its layers are mounted from its repository (or
+            // found in the destination), not sent; with no --output they are not even read
+            // unless that fails.
+            let same = match (src, push_plan) {
+                (BaseRef::Registry(r), Some(p)) => r.registry.as_deref().zip(p.dest.registry.as_deref()).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b)),
+                _ => false,
+            };
+            let mut have = |d: &crate::oci::Descriptor| -> anyhow::Result<bool> {
+                match (&mut uploader, src) {
+                    (Some(u), BaseRef::Registry(r)) if same => {
+                        u.known_in(&r.repository, [d.digest.clone()]);
+                        Ok(plan.outputs.is_empty() && u.present_without_copy("layer", &d.digest, d.size)?)
+                    }
+                    _ => Ok(false),
+                }
+            };
+            Some(read_base(plan, src, remote.as_deref_mut(), store.clone(), &progress, &mut have).inspect_err(|_| store::remove_all())?)
         }
-    }
+    };
     let image = build::build_on(&plan.context, &entries, &plan.settings, base.as_ref(), store)
         .inspect_err(|_| store::remove_all())?;
     let from_base = base.as_ref().map_or(0, |b| b.layers.len());
@@ -330,6 +342,7 @@ fn read_base(
     remote: Option<&mut RemoteBase>,
     store: store::Store,
     progress: &progress::Progress,
+    have: &mut dyn FnMut(&crate::oci::Descriptor) -> anyhow::Result<bool>,
 ) -> anyhow::Result<build::Base> {
     let src = match (base, remote) {
         (BaseRef::Local(src), _) => src,
@@ -340,7 +353,7 @@ fn read_base(
                 architecture: plan.settings.platform.architecture.clone(),
                 variant: plan.settings.platform.variant.clone(),
             };
-            let image = source::remote::read(&mut remote.registry, &r.repository, &r.manifest_reference(), &platform, &r.to_string(), store)
+            let image = source::remote::read(&mut remote.registry, &r.repository, &r.manifest_reference(), &platform, &r.to_string(), store, have)
                 .with_context(|| format!("reading the base image {r}"))
                 .map_err(|e| report::hint::add(e, &remote.facts))?;
             log::debug!("the base {r} is {} from {}", image.manifest_digest, remote.host);

@@ -17,8 +17,18 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 
 /// Reads `repo` at `reference` (a tag or a digest) from `registry` into `store`. Of an index,
 /// the child for `platform` (attestation manifests never match); `shown` names the image in
-/// messages (`host/repo:tag`).
-pub fn read(registry: &mut Registry, repo: &str, reference: &str, platform: &Platform, shown: &str, store: Store) -> anyhow::Result<Image> {
+/// messages (`host/repo:tag`). A layer for which `have` says true is not read at all (it is
+/// already where the image goes: its blob is then absent from the store, and its diff_id is
+/// the config's, unchecked).
+pub fn read(
+    registry: &mut Registry,
+    repo: &str,
+    reference: &str,
+    platform: &Platform,
+    shown: &str,
+    store: Store,
+    have: &mut dyn FnMut(&Descriptor) -> anyhow::Result<bool>,
+) -> anyhow::Result<Image> {
     let top = registry.get_manifest(repo, reference)?;
     let fetched = if top.media_type == oci::OCI_INDEX || top.media_type == DOCKER_LIST {
         let index: oci::PlatformIndex = serde_json::from_slice(&top.bytes)
@@ -64,6 +74,9 @@ pub fn read(registry: &mut Registry, repo: &str, reference: &str, platform: &Pla
     store.write_blob(&config)?;
     for (d, diff_id) in manifest.layers.iter().zip(&diff_ids) {
         crate::interrupt::check()?;
+        if have(d)? {
+            continue;
+        }
         let got = layer(registry, repo, d, &store)?;
         if got != *diff_id {
             return Err(fail(

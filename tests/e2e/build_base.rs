@@ -122,6 +122,23 @@ fn build_on_a_registry_base_keeps_its_layers() {
     let cmd = docker(&["image", "inspect", "-f", "{{json .Config.Cmd}}", &dest]);
     assert_eq!(cmd.trim(), "[\"/base\"]", "the base's config is kept");
 
+    // With --push alone, the base's layers are mounted without being read: no GET of them.
+    let again = format!("{reg}/e2e/{}:v1", unique("reg-top-push-only"));
+    let out = idpush(&dir)
+        .args(["build", ctx.to_str().unwrap(), "--base", &format!("docker://{reg}/{base_repo}:v1"), "--push", &again, "--log-level", "debug"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(out.stdout.trim().rsplit_once('@').map(|(_, d)| d), Some(digest), "the same image:
+{}", out.describe());
+    for layer in &base_layers {
+        assert!(out.stderr.contains(&format!("/blobs/uploads/?mount={layer}")), "{layer} is mounted:
+{}", out.describe());
+        assert!(!out.stderr.contains(&format!("GET http://{reg}/v2/{base_repo}/blobs/{layer}")), "{layer} is not read:
+{}", out.describe());
+    }
+    assert!(out.stderr.contains(&format!("GET http://{reg}/v2/{base_repo}/manifests/v1")), "the trace shows GETs:
+{}", out.describe());
+
     // docker:// says the same; a missing tag is not found.
     let run_dir = dir.sub("missing");
     let out = Idpush::new(&run_dir, &env().docker_host)
