@@ -52,13 +52,81 @@ impl Registry {
             if got_digest != *digest || got_size != size {
                 return Err(fail(
                     Cause::BadAnswer,
-                    format!(
-                        "registry {host} sent blob {digest} of {repo} as {}{got_size} bytes with digest {got_digest}, expected {size} bytes",
-                        if got_size > size { "more than " } else { "" }
-                    ),
+                    if got_size > size {
+                        format!("registry {host} sent blob {digest} of {repo} as more than the {size} bytes its descriptor says")
+                    } else {
+                        format!("registry {host} sent blob {digest} of {repo} as {got_size} bytes with digest {got_digest}, expected {size} bytes")
+                    },
                 ));
             }
             Ok(value)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::digest::Digest;
+    use crate::error::{class_of, Class};
+    use crate::registry::test_http::{response, serve};
+    use crate::registry::{Options, Registry};
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const BLOB: &str = "the layer's bytes, streamed";
+
+    fn registry(base: &str, retries: u32) -> Registry {
+        let mut opts = Options::new(base);
+        opts.retries = retries;
+        opts.retry_max_delay = Duration::ZERO;
+        Registry::new(opts).unwrap().read_only()
+    }
+
+    /// Reads the body to its end: what it got, with its digest and size.
+    fn sink(body: &mut dyn Read) -> anyhow::Result<(Vec<u8>, Digest, u64)> {
+        let mut all = Vec::new();
+        body.read_to_end(&mut all)?;
+        let (digest, size) = (Digest::of(&all), all.len() as u64);
+        Ok((all, digest, size))
+    }
+
+    #[test]
+    fn streams_checks_and_retries_a_cut_body() {
+        let digest = Digest::of(BLOB.as_bytes());
+        let path = format!("/v2/team/base/blobs/{digest}");
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let seen = attempts.clone();
+        let base = serve(move |req| {
+            if req.target != path {
+                return response("404 Not Found", &[], "");
+            }
+            // The first answer promises the whole blob and sends half of it.
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                return format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", BLOB.len(), &BLOB[..10]).into_bytes();
+            }
+            response("200 OK", &[], BLOB)
+        });
+        let got = registry(&base, 2).get_blob("team/base", &digest, BLOB.len() as u64, sink).unwrap();
+        assert_eq!(got, BLOB.as_bytes());
+        assert_eq!(attempts.load(Ordering::SeqCst), 2, "the cut body is read again");
+
+        let err = registry(&base, 0).get_blob("team/other", &digest, BLOB.len() as u64, sink).unwrap_err();
+        assert_eq!(class_of(&err), Class::NotFound, "{err:#}");
+        assert!(format!("{err:#}").contains(&format!("blob {digest} not found in")), "{err:#}");
+    }
+
+    #[test]
+    fn another_blob_or_a_longer_one_is_a_bad_answer() {
+        let base = serve(|_| response("200 OK", &[], BLOB));
+        let wrong = Digest::of(b"something else");
+        let err = registry(&base, 3).get_blob("team/base", &wrong, BLOB.len() as u64, sink).unwrap_err();
+        assert_eq!(class_of(&err), Class::Permanent, "{err:#}");
+        assert!(format!("{err:#}").contains(&format!("expected {} bytes", BLOB.len())), "{err:#}");
+        // A registry that sends more than the descriptor's size is cut one byte past it.
+        let digest = Digest::of(&BLOB.as_bytes()[..5]);
+        let err = registry(&base, 0).get_blob("team/base", &digest, 5, sink).unwrap_err();
+        assert!(format!("{err:#}").contains("as more than the 5 bytes its descriptor says"), "{err:#}");
     }
 }
