@@ -2,8 +2,9 @@
 //! (`source/build.rs`) into a store, each `--output` writer (`output/`), and with `--push DEST`
 //! the uploader (`push.rs`) with the push plan (`plan.rs`: the same registry, credential, TLS
 //! and retry settings as `idpush push`); prints one line per output and per push. The built
-//! [`Image`](crate::image::Image) is what `push` uploads; `--base` can be wired here later
-//! without touching the build.
+//! [`Image`](crate::image::Image) is what `push` uploads. `--base` is read here: a local
+//! source as `push` reads it, or an image in a registry (`source/remote.rs`) through its own
+//! read-only connection ([`connect_base`]).
 
 use crate::source::build::{self, Platform, Settings};
 use crate::digest::Digest;
