@@ -29,7 +29,7 @@ mod list;
 mod manifests;
 mod retry;
 #[cfg(test)]
-mod test_http;
+pub(crate) mod test_http;
 mod mount;
 mod single;
 mod tls;

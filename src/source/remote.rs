@@ -122,3 +122,95 @@ fn reusable(media_type: &str) -> bool {
 fn is_attestation(d: &Descriptor) -> bool {
     d.annotations.as_ref().and_then(|a| a.get("vnd.docker.reference.type")).and_then(|v| v.as_str()) == Some("attestation-manifest")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::test_http::{response, serve};
+    use crate::registry::Options;
+    use crate::test_support::TempDir;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(data).unwrap();
+        gz.finish().unwrap()
+    }
+
+    /// A registry holding `team/base:v1` = a manifest of `layer_type` over one layer whose
+    /// config claims `diff_id`, and `team/base:multi` = an index of it for linux/arm64; it
+    /// records each path asked for.
+    fn fake(layer_type: &'static str, diff_id: Digest) -> (String, Arc<Mutex<Vec<String>>>, Digest) {
+        let layer = gzip(b"not really a tar, but gzip");
+        let config = serde_json::json!({"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).to_string();
+        let desc = |mt: &str, bytes: &[u8]| serde_json::json!({"mediaType": mt, "digest": Digest::of(bytes), "size": bytes.len()});
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": oci::OCI_MANIFEST,
+            "config": desc(oci::OCI_CONFIG, config.as_bytes()), "layers": [desc(layer_type, &layer)]
+        })
+        .to_string();
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": oci::OCI_INDEX, "manifests": [{
+            "mediaType": oci::OCI_MANIFEST, "digest": Digest::of(manifest.as_bytes()), "size": manifest.len(),
+            "platform": {"os": "linux", "architecture": "arm64"}
+        }]})
+        .to_string();
+        let layer_digest = Digest::of(&layer);
+        let served = layer_digest.clone();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let base = serve(move |req| {
+            log.lock().unwrap().push(req.target.clone());
+            let t = req.target.as_str();
+            let blob = |d: &Digest| format!("/v2/team/base/blobs/{d}");
+            if t == "/v2/team/base/manifests/v1" || t == format!("/v2/team/base/manifests/{}", Digest::of(manifest.as_bytes())) {
+                response("200 OK", &[&format!("Content-Type: {}", oci::OCI_MANIFEST)], &manifest)
+            } else if t == "/v2/team/base/manifests/multi" {
+                response("200 OK", &[&format!("Content-Type: {}", oci::OCI_INDEX)], &index)
+            } else if t == blob(&Digest::of(config.as_bytes())) {
+                response("200 OK", &[], &config)
+            } else if t == blob(&served) {
+                let mut out = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", layer.len()).into_bytes();
+                out.extend_from_slice(&layer);
+                out
+            } else {
+                response("404 Not Found", &[], "")
+            }
+        });
+        (base, seen, layer_digest)
+    }
+
+    fn read_from(base: &str, reference: &str, platform: &str, dir: &TempDir) -> anyhow::Result<Image> {
+        let mut opts = Options::new(base);
+        opts.retries = 0;
+        let mut registry = Registry::new(opts).unwrap().read_only();
+        let store = Store::create(dir.path()).unwrap();
+        read(&mut registry, "team/base", reference, &Platform::parse(platform).unwrap(), "the base", store, &mut |_| Ok(false))
+    }
+
+    #[test]
+    fn an_index_gives_its_platform_and_every_blob_is_checked() {
+        let dir = TempDir::new("remote-base");
+        let diff_id = Digest::of(b"not really a tar, but gzip");
+        let (base, _, layer) = fake(oci::OCI_LAYER_GZIP, diff_id.clone());
+        let image = read_from(&base, "multi", "linux/arm64", &dir).unwrap();
+        assert_eq!(image.layers.iter().map(|d| d.digest.clone()).collect::<Vec<_>>(), [layer.clone()]);
+        assert!(image.blob_path(&layer).exists() && image.blob_path(&image.config.digest).exists());
+        let err = read_from(&base, "multi", "linux/amd64", &dir).err().expect("no amd64 child");
+        assert_eq!(format!("{err:#}"), "the base has no image for linux/amd64 (it has linux/arm64): give --platform os/arch of one of them");
+
+        // A config whose diff_id is not the layer's is refused.
+        let (base, _, _) = fake(oci::OCI_LAYER_GZIP, Digest::of(b"another tar"));
+        let err = read_from(&base, "v1", "linux/arm64", &dir).err().expect("a wrong diff_id");
+        assert!(format!("{err:#}").contains(&format!("unpacks to {diff_id}, but its config says")), "{err:#}");
+    }
+
+    #[test]
+    fn a_zstd_base_is_refused_before_any_blob_is_read() {
+        let dir = TempDir::new("remote-zstd");
+        let (base, seen, _) = fake("application/vnd.oci.image.layer.v1.tar+zstd", Digest::of(b"x"));
+        let err = read_from(&base, "v1", "linux/arm64", &dir).err().expect("zstd");
+        assert!(format!("{err:#}").contains("a build can only reuse gzip or uncompressed tar layers"), "{err:#}");
+        assert!(!seen.lock().unwrap().iter().any(|t| t.contains("/blobs/")), "{:?}", seen.lock().unwrap());
+    }
+}
