@@ -78,6 +78,12 @@ fn layout_image(dir: &Path) -> (serde_json::Value, serde_json::Value) {
     (manifest, config)
 }
 
+/// The manifest digest an OCI layout's index names first.
+fn layout_digest(dir: &Path) -> String {
+    let index: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
 /// A base pushed with idpush to the test registry, built on by its reference: the pushed image
 /// has the base's layer digests first and one more; the oci-archive output is the same image;
 /// the base's layers are mounted from its repository, not sent; docker runs it with a file of
@@ -179,6 +185,22 @@ fn build_on_a_token_registry_base_with_its_credentials() {
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let (manifest, _) = layout_image(&layout);
     assert_eq!(layer_digests(&manifest).len(), 2, "the base's layer and the context's");
+
+    // Pushed to another registry: each registry its own credentials.
+    let dest = format!("{}/e2e/{}:v1", env().registry, unique("from-token-base"));
+    let out = idpush(&dir)
+        .args(["build", "-q", ctx.to_str().unwrap(), "--base", &base, "--push", &dest])
+        .env("DOCKER_CONFIG", config.to_str().unwrap())
+        .run();
+    assert_eq!(parse_pushed(&out).digest, layout_digest(&layout), "the same image:
+{}", out.describe());
+    // Pushed to the same registry: --push's credentials read the base, whose layer is mounted.
+    let dest = format!("{}/e2e/{}:v1", a.token_registry, unique("on-token-base"));
+    let out = idpush(&dir)
+        .args(["build", ctx.to_str().unwrap(), "--base", &base, "--push", &dest, "-u", &a.user, "-p", &a.password])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stderr.contains("mounted from e2e/token-base"), "{}", out.describe());
 
     let run_dir = dir.sub("refused");
     let out = Idpush::new(&run_dir, &env().docker_host)
