@@ -218,7 +218,7 @@ pub struct PushArgs {
 }
 
 /// Build an image from a directory: one layer holding the context (like `COPY . /` onto
-/// scratch or a daemon image), written as an OCI layout or archive, or pushed.
+/// scratch or a base image), written as an OCI layout or archive, or pushed.
 #[derive(FromArgs, Debug)]
 #[argh(
     subcommand,
@@ -234,7 +234,10 @@ Build and push to a registry (same credentials, TLS and retries as `idpush push`
   {command_name} ./site --push 127.0.0.1:5000/team/site:v1
 
 Build on an image of the local Docker daemon (its layers are kept; the folder is one more):
-  {command_name} ./site --base nginx:1.27 --output oci-archive:site.tar",
+  {command_name} ./site --base nginx:1.27 --output oci-archive:site.tar
+
+Build on an image in a registry and push next to it (the base's layers are mounted, not sent):
+  {command_name} ./site --base docker://127.0.0.1:5000/team/base:v1 --push 127.0.0.1:5000/team/site:v1",
     note = "\
 The layer holds every file, dir and symlink of CONTEXT except what CONTEXT/.dockerignore excludes \
 (Docker's rules: comments, *, **, ?, [...], ! exceptions, the last matching line wins; the \
@@ -248,7 +251,9 @@ With --base SOURCE (a daemon image, an archive or a layout, as `idpush push` rea
 base's layers come first, as they are, and its config is kept: labels and env are merged (the \
 flags win), --entrypoint resets the base's cmd as a Dockerfile's ENTRYPOINT does, and the \
 platform is the base's (a different --platform is an error; of a multi-platform base, \
---platform picks one). A base from a registry is not supported yet.
+--platform picks one).
+
+A base in a registry is docker://HOST/REPO[:TAG|@DIGEST], or HOST/REPO[:TAG|@DIGEST] when HOST has a '.' or ':' or is localhost and no file or dir of that name exists (docker-daemon:NAME, oci:, oci-archive: and docker-archive: always mean the local source). Of an index, the image for --platform, else for linux on this machine's architecture. Its layers are streamed to disk and checked (digest, size, diff_id), and keep their bytes. Its credentials are looked up for its host (docker config, helpers, podman's auth file), or are --push's when it is the --push registry; --insecure, --ca-cert and the retry and timeout flags apply to it too. When --push goes to the same registry, its layers are mounted from its repository; without --output they are then not downloaded at all.
 
 --entrypoint and --cmd take a JSON array (exec form, '[\"/app\", \"--serve\"]') or a plain string, \
 run as /bin/sh -c STRING (shell form), as in a Dockerfile. Env starts with Docker's default PATH. \
@@ -312,7 +317,10 @@ pub struct BuildArgs {
     pub platform: Option<String>,
 
     /// the image to build on, named as push names a SOURCE (a daemon image, docker-archive:PATH,
-    /// oci:DIR[:TAG], oci-archive:PATH[:TAG], a plain path; not stdin), or scratch (the default)
+    /// oci:DIR[:TAG], oci-archive:PATH[:TAG], a plain path; not stdin), a registry image
+    /// (docker://HOST/REPO[:TAG|@DIGEST], or HOST/REPO... when HOST has a '.' or ':' or is
+    /// localhost and no such path exists; docker-daemon:NAME for a daemon image of that name),
+    /// or scratch (the default)
     #[argh(option)]
     pub base: Option<String>,
 

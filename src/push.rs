@@ -80,6 +80,9 @@ pub struct Uploader<'a> {
     spools: Option<crate::store::Spools>,
     /// Layers streamed while spooled, not completed yet (`stream.rs`).
     streamed: Vec<stream::Streamed>,
+    /// Blobs known to be in another repository of this registry besides what the cache
+    /// knows (a build's base read from there): mounted from it first.
+    known_in: std::collections::HashMap<Digest, String>,
     /// The repository lacked the image's config when we authenticated (see
     /// [`Uploader::upload_unasked`]).
     new_image: bool,
@@ -117,6 +120,7 @@ impl<'a> Uploader<'a> {
             spools: None,
             streamed: Vec::new(),
             new_image: false,
+            known_in: Default::default(),
         })
     }
 
@@ -131,10 +135,39 @@ impl<'a> Uploader<'a> {
         self
     }
 
+    /// Says that `digests` are in `repo` of this registry (a build's base was read from it),
+    /// so they are mounted from there (with the usual fallback to an upload) rather than sent.
+    pub fn known_in(&mut self, repo: &str, digests: impl IntoIterator<Item = Digest>) {
+        if repo != self.dest.repository {
+            self.known_in.extend(digests.into_iter().map(|d| (d, repo.to_string())));
+        }
+    }
+
     /// Other repositories of this registry the cache says hold `digest`.
     fn elsewhere(&self, digest: &Digest) -> Vec<String> {
         let repo = &self.dest.repository;
-        self.cache.repositories(&self.host, digest).into_iter().filter(|r| r != repo).collect()
+        let mut all = self.cache.repositories(&self.host, digest);
+        if let Some(r) = self.known_in.get(digest).filter(|r| !all.contains(r)) {
+            all.insert(0, r.clone());
+        }
+        all.into_iter().filter(|r| r != repo).collect()
+    }
+
+    /// Makes a blob present in the repository without a copy of it: mounted from where it is
+    /// known to be, else found there by HEAD. False when neither: the caller must get the
+    /// blob to upload it.
+    pub fn present_without_copy(&mut self, kind: &str, digest: &Digest, size: u64) -> anyhow::Result<bool> {
+        if self.mount(kind, digest, size)? {
+            return Ok(true);
+        }
+        interrupt::check()?;
+        let repo = self.dest.repository.clone();
+        if self.registry.blob_exists(&repo, digest, size)? {
+            self.settled(kind, digest, size, Outcome::Skipped, "");
+            self.present.insert(digest.clone());
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<repo> for a blob the cache says
@@ -221,7 +254,10 @@ impl<'a> Uploader<'a> {
             return Ok(());
         }
         let repo = &self.dest.repository;
-        let known = self.cache.repositories(&self.host, digest);
+        let mut known = self.cache.repositories(&self.host, digest);
+        if let Some(r) = self.known_in.get(digest).filter(|r| !known.contains(r)) {
+            known.insert(0, r.clone());
+        }
         let from: Vec<String> = known.iter().filter(|r| *r != repo).cloned().collect();
         if !from.is_empty() {
             let meter = self.progress.uploading(kind, digest, size);

@@ -2,8 +2,9 @@
 //! (`source/build.rs`) into a store, each `--output` writer (`output/`), and with `--push DEST`
 //! the uploader (`push.rs`) with the push plan (`plan.rs`: the same registry, credential, TLS
 //! and retry settings as `idpush push`); prints one line per output and per push. The built
-//! [`Image`](crate::image::Image) is what `push` uploads; `--base` can be wired here later
-//! without touching the build.
+//! [`Image`](crate::image::Image) is what `push` uploads. `--base` is read here: a local
+//! source as `push` reads it, or an image in a registry (`source/remote.rs`) through its own
+//! read-only connection ([`connect_base`]).
 
 use crate::source::build::{self, Platform, Settings};
 use crate::digest::Digest;
@@ -25,11 +26,64 @@ pub struct Plan {
     pub tmpdir: PathBuf,
     /// `--push DEST`: the push flags, planned by `plan.rs` when the build runs.
     pub push: Option<cli::PushArgs>,
-    /// `--base SOURCE`: the image to build on (as `idpush push` names sources, but not stdin);
-    /// None for scratch.
-    pub base: Option<source::Source>,
+    /// `--base`: the image to build on (a local source as `idpush push` names them, but not
+    /// stdin, or a registry reference); None for scratch.
+    pub base: Option<BaseRef>,
+    /// The TLS, retry and `-r` flags, for reading a base from a registry (its credentials are
+    /// looked up for its host, or are --push's when it is the same registry).
+    pub base_flags: crate::settings::RegistryFlags,
     /// Whether `--platform` was given (a base then must have that platform).
     pub platform_given: bool,
+}
+
+/// Where `--base` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseRef {
+    /// A daemon image, archive or layout: read as `idpush push` reads a SOURCE.
+    Local(source::Source),
+    /// `docker://HOST/REPO[:TAG|@DIGEST]`, or `HOST/REPO...` whose first part is a registry
+    /// host (a `.` or `:`, or `localhost`) and that is no path on disk.
+    Registry(crate::reference::Reference),
+}
+
+impl std::fmt::Display for BaseRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseRef::Local(s) => write!(f, "{s}"),
+            BaseRef::Registry(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// `--base` as typed: `docker-daemon:` and the other prefixes of a local source win; then
+/// `docker://REF` is a registry; then a plain string is a path when one exists there, a
+/// registry reference when its first part is a registry host, else a daemon image name.
+fn parse_base(b: &str, probe: &dyn Fn(&std::path::Path) -> source::PathKind) -> anyhow::Result<Option<BaseRef>> {
+    let remote = |r: &str| -> anyhow::Result<BaseRef> {
+        let reference = crate::reference::Reference::parse(r).map_err(|e| e.context("in --base"))?;
+        if reference.registry.is_none() {
+            return Err(fail(
+                Cause::BadInput,
+                format!("--base {b:?} names no registry host: give docker://HOST[:PORT]/REPO[:TAG], e.g. docker://localhost:5000/base:v1"),
+            ));
+        }
+        Ok(BaseRef::Registry(reference))
+    };
+    match b {
+        "scratch" => Ok(None),
+        "" => Err(fail(Cause::BadInput, "--base is empty: give an image (as push takes a SOURCE, or a registry reference), or scratch")),
+        _ if b.starts_with("docker://") => remote(&b["docker://".len()..]).map(Some),
+        _ => match source::Source::parse(b, probe).map_err(|e| e.context("in --base"))? {
+            source::Source::Stdin => Err(fail(Cause::BadInput, "--base -: a base cannot come from stdin; give a file")),
+            source::Source::Daemon(name) if !b.starts_with("docker-daemon:") && has_registry_host(&name) => remote(&name).map(Some),
+            src => Ok(Some(BaseRef::Local(src))),
+        },
+    }
+}
+
+/// Whether a name's first `/`-part is a registry host, by docker's rule.
+fn has_registry_host(name: &str) -> bool {
+    crate::reference::Reference::parse(name).is_ok_and(|r| r.registry.is_some())
 }
 
 /// Checks every flag (and `SOURCE_DATE_EPOCH`, `TMPDIR`) before anything is read or written.
@@ -44,6 +98,16 @@ pub fn plan_probing(
     probe: &dyn Fn(&std::path::Path) -> source::PathKind,
 ) -> anyhow::Result<Plan> {
     let mut args = args;
+    let base_flags = crate::settings::RegistryFlags {
+        registry: args.registry.clone(),
+        insecure: args.insecure,
+        ca_cert: args.ca_cert.clone(),
+        retries: args.retries,
+        retry_max_delay: args.retry_max_delay,
+        connect_timeout: args.connect_timeout,
+        read_timeout: args.read_timeout,
+        ..Default::default()
+    };
     let push = args.push_args();
     if let Some(level) = &args.log_level {
         if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
@@ -93,18 +157,8 @@ pub fn plan_probing(
     settings.user = args.user;
     let tmpdir = args.tmpdir.or_else(|| env("TMPDIR")).filter(|t| !t.is_empty()).unwrap_or_else(|| "/tmp".into());
     let base = match args.base.as_deref() {
-        None | Some("scratch") => None,
-        Some("") => return Err(fail(Cause::BadInput, "--base is empty: give an image (as push takes a SOURCE), or scratch")),
-        Some(b) if b.starts_with("docker://") => {
-            return Err(fail(
-                Cause::BadInput,
-                format!("--base {b:?}: a base from a registry is not supported yet; give a daemon image, docker-archive:, oci: or oci-archive:"),
-            ))
-        }
-        Some(b) => match source::Source::parse(b, probe).map_err(|e| e.context("in --base"))? {
-            source::Source::Stdin => return Err(fail(Cause::BadInput, "--base -: a base cannot come from stdin; give a file")),
-            src => Some(src),
-        },
+        None => None,
+        Some(b) => parse_base(b, probe)?,
     };
     Ok(Plan {
         context: args.context.into(),
@@ -115,6 +169,7 @@ pub fn plan_probing(
         tmpdir: tmpdir.into(),
         push,
         base,
+        base_flags,
         platform_given: args.platform.is_some(),
     })
 }
@@ -122,10 +177,12 @@ pub fn plan_probing(
 pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     let env = |k: &str| std::env::var(k).ok();
     let mut plan = plan(args, &env)?;
+    let daemon_source = matches!(plan.base, Some(BaseRef::Local(source::Source::Daemon(_))));
     let Some(mut push_args) = plan.push.take() else {
         // A --base that is not found gets the daemon's hint (`docker images`).
-        let facts = report::hint::Facts { daemon_source: matches!(plan.base, Some(source::Source::Daemon(_))), ..Default::default() };
-        return build_and_write(&plan, None).map_err(|e| report::hint::add(e, &facts));
+        let facts = report::hint::Facts { daemon_source, ..Default::default() };
+        let mut remote = connect_base(&plan, None, &env)?;
+        return build_and_write(&plan, None, remote.as_mut()).map_err(|e| report::hint::add(e, &facts));
     };
     // The push is planned, and the registry asked to accept us, before anything is built.
     if push_args.password_stdin {
@@ -138,14 +195,60 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
     }
     let host = push_plan.dest.registry.clone().unwrap_or_default();
     let facts = report::hint::Facts {
-        daemon_source: matches!(plan.base, Some(source::Source::Daemon(_))),
+        daemon_source,
         ..report::hint::Facts::registry(&push_plan.base_url, &host, &push_plan.credentials, &push_plan.credential_source)
     };
-    build_and_write(&plan, Some(&push_plan)).map_err(|e| report::hint::add(e, &facts))
+    let mut remote = connect_base(&plan, Some(&push_plan), &env)?;
+    build_and_write(&plan, Some(&push_plan), remote.as_mut()).map_err(|e| report::hint::add(e, &facts))
+}
+
+/// A base in a registry: that registry, reached for reading (pull tokens) and pinged, with
+/// the facts its errors' hints name. Its credentials are --push's when it is the same
+/// registry, else its own host's (docker's config, credential helpers); the
+/// IDPBUILDER_REGISTRY_* credentials go only to the --push registry.
+pub struct RemoteBase {
+    registry: registry::Registry,
+    host: String,
+    facts: report::hint::Facts,
+}
+
+fn connect_base(plan: &Plan, push_plan: Option<&plan::Plan>, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<RemoteBase>> {
+    let Some(BaseRef::Registry(reference)) = &plan.base else { return Ok(None) };
+    let host = reference.registry.clone().unwrap_or_default();
+    let flags = crate::settings::RegistryFlags {
+        registry: plan.base_flags.registry.clone(),
+        insecure: plan.base_flags.insecure,
+        ca_cert: plan.base_flags.ca_cert.clone(),
+        retries: plan.base_flags.retries,
+        retry_max_delay: plan.base_flags.retry_max_delay,
+        connect_timeout: plan.base_flags.connect_timeout,
+        read_timeout: plan.base_flags.read_timeout,
+        ..Default::default()
+    };
+    let own = |k: &str| if k.starts_with("IDPBUILDER_REGISTRY_") && k != "IDPBUILDER_REGISTRY_URL" && k != "IDPBUILDER_REGISTRY_CA_CERT" { None } else { env(k) };
+    let mut access = crate::settings::read_access(flags, Some(&host), &own, &|h| credentials::lookup(h, env))?;
+    if let Some(p) = push_plan.filter(|p| p.dest.registry.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(&host))) {
+        access.options.credentials = p.credentials.clone();
+        access.credential_source = p.credential_source.clone();
+        access.options.base_url = p.base_url.clone();
+        access.options.http_fallback = p.http_fallback;
+    }
+    for note in &access.credential_notes {
+        log::debug!("{note}");
+    }
+    log::debug!("credentials for the base's registry {} from {}", access.host, access.credential_source);
+    let facts = report::hint::Facts::registry(&access.options.base_url, &access.host, &access.options.credentials, &access.credential_source);
+    let connected = registry::Registry::new(access.options).and_then(|r| {
+        let mut r = r.read_only();
+        r.ping()?;
+        Ok(r)
+    });
+    let registry = connected.with_context(|| format!("reading the base image {reference}")).map_err(|e| report::hint::add(e, &facts))?;
+    Ok(Some(RemoteBase { registry, host, facts }))
 }
 
 /// The build, its outputs, and the push when there is one.
-fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Result<ExitCode> {
+fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>, mut remote: Option<&mut RemoteBase>) -> anyhow::Result<ExitCode> {
     // Plain milestone lines (build has no --progress yet), none with -q.
     let mode = if plan.quiet { progress::Mode::None } else { progress::Mode::Plain };
     let progress = progress::Progress::new(mode, false);
@@ -184,7 +287,25 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
     let store = store::Store::create(&plan.tmpdir)?;
     let base = match &plan.base {
         None => None,
-        Some(src) => Some(read_base(plan, src, store.clone(), &progress).inspect_err(|_| store::remove_all())?),
+        Some(src) => {
+            // A base in the --push registry: its layers are mounted from its repository (or
+            // found in the destination), not sent; with no --output they are not even read
+            // unless that fails.
+            let same = match (src, push_plan) {
+                (BaseRef::Registry(r), Some(p)) => r.registry.as_deref().zip(p.dest.registry.as_deref()).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b)),
+                _ => false,
+            };
+            let mut have = |d: &crate::oci::Descriptor| -> anyhow::Result<bool> {
+                match (&mut uploader, src) {
+                    (Some(u), BaseRef::Registry(r)) if same => {
+                        u.known_in(&r.repository, [d.digest.clone()]);
+                        Ok(plan.outputs.is_empty() && u.present_without_copy("layer", &d.digest, d.size)?)
+                    }
+                    _ => Ok(false),
+                }
+            };
+            Some(read_base(plan, src, remote.as_deref_mut(), store.clone(), &progress, &mut have).inspect_err(|_| store::remove_all())?)
+        }
     };
     let image = build::build_on(&plan.context, &entries, &plan.settings, base.as_ref(), store)
         .inspect_err(|_| store::remove_all())?;
@@ -220,7 +341,31 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>) -> anyhow::Resul
 /// Reads the base image into `store` as `idpush push` reads a source (the daemon's by ID; every
 /// blob checked against its descriptor, every layer against the config), and checks its
 /// platform. Of a multi-platform base, `--platform` picks the image.
-fn read_base(plan: &Plan, src: &source::Source, store: store::Store, progress: &progress::Progress) -> anyhow::Result<build::Base> {
+fn read_base(
+    plan: &Plan,
+    base: &BaseRef,
+    remote: Option<&mut RemoteBase>,
+    store: store::Store,
+    progress: &progress::Progress,
+    have: &mut dyn FnMut(&crate::oci::Descriptor) -> anyhow::Result<bool>,
+) -> anyhow::Result<build::Base> {
+    let src = match (base, remote) {
+        (BaseRef::Local(src), _) => src,
+        (BaseRef::Registry(r), Some(remote)) => {
+            progress.line(format!("reading {r} from the registry"));
+            let platform = crate::oci::Platform {
+                os: plan.settings.platform.os.clone(),
+                architecture: plan.settings.platform.architecture.clone(),
+                variant: plan.settings.platform.variant.clone(),
+            };
+            let image = source::remote::read(&mut remote.registry, &r.repository, &r.manifest_reference(), &platform, &r.to_string(), store, have)
+                .with_context(|| format!("reading the base image {r}"))
+                .map_err(|e| report::hint::add(e, &remote.facts))?;
+            log::debug!("the base {r} is {} from {}", image.manifest_digest, remote.host);
+            return base_of(plan, &image, &r.to_string());
+        }
+        (BaseRef::Registry(r), None) => return Err(fail(Cause::BadInput, format!("the base {r}: its registry is not connected"))),
+    };
     let image = match src {
         source::Source::Daemon(name) => {
             let engine = super::engine(None)?;
@@ -246,8 +391,12 @@ fn read_base(plan: &Plan, src: &source::Source, store: store::Store, progress: &
             }
         }
     };
-    let name = src.to_string();
-    let base = build::Base::of(&image).with_context(|| format!("reading the base image {name}"))?;
+    base_of(plan, &image, &src.to_string())
+}
+
+/// The base of an image read into the store, whose platform must be `--platform`'s if given.
+fn base_of(plan: &Plan, image: &crate::image::Image, name: &str) -> anyhow::Result<build::Base> {
+    let base = build::Base::of(image).with_context(|| format!("reading the base image {name}"))?;
     if let Some(p) = build::config::platform_of(&base.config) {
         if plan.platform_given && p != plan.settings.platform {
             let show = |p: &Platform| format!("{}/{}{}", p.os, p.architecture, p.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default());
@@ -327,13 +476,27 @@ mod tests {
         assert!(err(&with(&["--cmd", "[oops"]), &[]).starts_with("--cmd"));
         assert!(err(&with(&["--workdir", "rel"]), &[]).starts_with("--workdir"));
         assert!(err(&with(&["--log-level", "loud"]), &[]).starts_with("--log-level"));
-        assert!(err(&with(&["--base", "docker://x/y:1"]), &[]).starts_with("--base \"docker://x/y:1\": a base from a registry"));
+        assert!(err(&with(&["--base", "docker://y:1"]), &[]).starts_with("--base \"docker://y:1\" names no registry host"));
+        assert!(err(&with(&["--base", "docker://x.io/Y"]), &[]).starts_with("in --base: invalid image reference"));
         assert!(err(&with(&["--base", "-"]), &[]).starts_with("--base -: a base cannot come from stdin"));
-        let base = |b: &str| plan_probing(args(&["--output", "oci:l", "--base", b]), &|_| None, &|_| source::PathKind::Missing).unwrap().base;
-        let daemon = |n: &str| Some(source::Source::Daemon(n.into()));
+        let base_with = |b: &str, kind: source::PathKind| {
+            plan_probing(args(&["--output", "oci:l", "--base", b]), &|_| None, &move |_| kind).unwrap().base
+        };
+        let base = |b: &str| base_with(b, source::PathKind::Missing);
+        let daemon = |n: &str| Some(BaseRef::Local(source::Source::Daemon(n.into())));
         assert_eq!((base("scratch"), base("docker-daemon:a:1"), base("a:1")), (None, daemon("a:1"), daemon("a:1")));
-        assert!(matches!(base("oci:/l:v1"), Some(source::Source::Oci { .. })));
-        assert!(matches!(base("docker-archive:x.tar"), Some(source::Source::DockerArchive { .. })));
+        assert_eq!(base("team/app:1"), daemon("team/app:1"), "no registry host: a daemon image");
+        assert!(matches!(base("oci:/l:v1"), Some(BaseRef::Local(source::Source::Oci { .. }))));
+        assert!(matches!(base("docker-archive:x.tar"), Some(BaseRef::Local(source::Source::DockerArchive { .. }))));
+        // A registry: docker://, or a first part that is a host, unless docker-daemon: or a path says otherwise.
+        let remote = |r: &str| Some(BaseRef::Registry(crate::reference::Reference::parse(r).unwrap()));
+        assert_eq!(base("docker://127.0.0.1:5000/team/app:v1"), remote("127.0.0.1:5000/team/app:v1"));
+        assert_eq!(base("127.0.0.1:5000/team/app:v1"), remote("127.0.0.1:5000/team/app:v1"));
+        assert_eq!(base("localhost/app"), remote("localhost/app"));
+        assert_eq!(base("reg.example.com/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            remote("reg.example.com/app@sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+        assert_eq!(base("docker-daemon:localhost:5000/app:v1"), daemon("localhost:5000/app:v1"));
+        assert!(matches!(base_with("reg.example.com/layout", source::PathKind::Layout), Some(BaseRef::Local(source::Source::Oci { .. }))));
         assert!(err(&out, &[("SOURCE_DATE_EPOCH", "yesterday")]).starts_with("SOURCE_DATE_EPOCH=\"yesterday\""));
     }
 }

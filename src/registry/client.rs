@@ -228,6 +228,26 @@ impl std::io::Read for Metered {
     }
 }
 
+/// Where a streamed answer's body goes (see [`Client::send_to`]).
+pub(super) type Sink<'s> = dyn FnMut(&mut dyn Read) -> anyhow::Result<()> + 's;
+
+/// A body reader that remembers the first failure of the network under it, so a sink's
+/// error can be told apart from the connection's.
+struct Watched<R> {
+    inner: R,
+    failed: Option<std::io::Error>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if self.failed.is_none() {
+                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        })
+    }
+}
+
 /// A response: any status, selected headers, and at most [`BODY_LIMIT`] bytes of body.
 pub(super) struct Reply {
     pub status: u16,
@@ -379,6 +399,24 @@ impl Client {
         headers: &[(&str, &str)],
         payload: Payload<'_>,
     ) -> anyhow::Result<Reply> {
+        self.send_to(method, url, authorization, headers, payload, None)
+    }
+
+    /// [`Client::send`] that hands a 200 answer's body to `sink` as it streams (no size cap,
+    /// no deadline for the body as a whole, only the per-read timeout), instead of reading it
+    /// into the [`Reply`] (whose body is then empty). Other statuses are read as `send` reads
+    /// them. A read of the body that fails in the network is a classified transport error,
+    /// whatever the sink made of it.
+    pub fn send_to(
+        &self,
+        method: &Method,
+        url: &str,
+        authorization: Option<&Secret>,
+        headers: &[(&str, &str)],
+        payload: Payload<'_>,
+        sink: Option<&mut Sink<'_>>,
+    ) -> anyhow::Result<Reply> {
+        let streamed = sink.is_some();
         if let Some((scheme, host, _)) = origin(url).filter(|_| authorization.is_some()) {
             if scheme == "http" && !self.insecure && !crate::plan::is_loopback(&host) {
                 return Err(fail(
@@ -409,7 +447,7 @@ impl Client {
         };
         trace::request(method.as_str(), url, headers, authorization.map(|a| a.expose()), body_len);
         let result = match payload {
-            Payload::None => self.run(builder.body(()), url),
+            Payload::None => self.run_with(builder.body(()), url, streamed),
             Payload::Bytes(bytes) => self.run(builder.body(bytes), url),
             Payload::File(file) => match (crate::report::progress::current_meter(), body_len) {
                 // Counted as ureq reads it (progress); the length header as ureq would set it.
@@ -448,6 +486,18 @@ impl Client {
         }
         let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
+        if let (Some(sink), 200) = (sink, status) {
+            trace::response(method.as_str(), url, status, &headers, &[]);
+            let mut watched = Watched { inner: response.body_mut().as_reader(), failed: None };
+            return match sink(&mut watched) {
+                Ok(()) => Ok(Reply { status, headers, body, final_url, truncated: false }),
+                Err(_) if watched.failed.is_some() => {
+                    let e = watched.failed.take().unwrap_or_else(|| std::io::Error::other("the body"));
+                    Err(classify::transport_error(method.as_str(), url, ureq::Error::from(e)))
+                }
+                Err(e) => Err(e),
+            };
+        }
         if *method != Method::HEAD {
             let mut reader = response.body_mut().as_reader().take(BODY_LIMIT + 1);
             if let Err(e) = reader.read_to_end(&mut body) {
@@ -465,8 +515,23 @@ impl Client {
         request: Result<Request<B>, ureq::http::Error>,
         url: &str,
     ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        self.run_with(request, url, false)
+    }
+
+    /// [`Client::run`]; a `streamed` body (a blob GET) has no deadline as a whole, only the
+    /// per-read timeout: a large layer may take as long as it keeps moving.
+    fn run_with<B: ureq::AsSendBody>(
+        &self,
+        request: Result<Request<B>, ureq::http::Error>,
+        url: &str,
+        streamed: bool,
+    ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let request = request.map_err(|_| ureq::Error::BadUri(display_url(url)))?;
         let agent = self.agent_for(url);
+        if streamed {
+            let request = agent.configure_request(request).timeout_recv_body(None).build();
+            return agent.run(request);
+        }
         let has_body = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH);
         if has_body {
             // A 307/308 would need the body again and a 301-303 would turn the upload into a

@@ -13,6 +13,7 @@
 //!   and what this registry was found to do with it;
 //! - `list.rs`: `catalog` and `tags`, every page (`Link`, `n` + `last`);
 //! - `manifests.rs`: `get_manifest` (any manifest type) and `get_small_blob` (a config);
+//! - `blobs.rs`: `get_blob`, a blob of any size streamed to the caller (a base's layers);
 //! - `mount.rs`: `mount_or_upload`, the cross-repository mount with its fallbacks;
 //! - `classify.rs`: statuses and transport errors → classified errors;
 //! - `retry.rs`: backoff for transient failures.
@@ -21,13 +22,14 @@
 //! when building an `Authorization` header, and scrubbed from any registry text we quote.
 
 mod auth;
+mod blobs;
 mod classify;
 mod client;
 mod list;
 mod manifests;
 mod retry;
 #[cfg(test)]
-mod test_http;
+pub(crate) mod test_http;
 mod mount;
 mod single;
 mod tls;
@@ -240,13 +242,30 @@ impl Registry {
         repo: Option<&str>,
         from: Option<&str>,
         headers: &[(&str, &str)],
+        payload: impl FnMut() -> anyhow::Result<Payload<'a>>,
+    ) -> anyhow::Result<Reply> {
+        self.exchange_to(method, url, repo, from, headers, payload, None)
+    }
+
+    /// [`Registry::exchange_from`] whose 200 answer's body streams into `sink` (see
+    /// `Client::send_to`) rather than into the reply.
+    #[allow(clippy::too_many_arguments)]
+    fn exchange_to<'a>(
+        &mut self,
+        method: &Method,
+        url: &str,
+        repo: Option<&str>,
+        from: Option<&str>,
+        headers: &[(&str, &str)],
         mut payload: impl FnMut() -> anyhow::Result<Payload<'a>>,
+        mut sink: Option<&mut client::Sink<'_>>,
     ) -> anyhow::Result<Reply> {
         let ours = self.client.base.same_origin(url);
         let mut reauthenticated = false;
         loop {
             let authorization = if ours { self.auth.header_with_source(&self.client, repo, from)? } else { None };
-            let reply = self.client.send(method, url, authorization.as_ref(), headers, payload()?)?;
+            let sink = sink.as_mut().map(|s| &mut **s as &mut client::Sink<'_>);
+            let reply = self.client.send_to(method, url, authorization.as_ref(), headers, payload()?, sink)?;
             if let Some(err) = self.redirect_refused(method.as_str(), url, &reply) {
                 return Err(err);
             }

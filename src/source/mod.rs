@@ -11,6 +11,7 @@ pub mod gate;
 pub mod docker_archive;
 pub mod ignore;
 pub mod oci_layout;
+pub mod remote;
 
 use crate::digest::Digest;
 use anyhow::bail;
