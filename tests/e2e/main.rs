@@ -7,6 +7,7 @@
 
 mod auth;
 mod build;
+mod build_json;
 mod cache;
 mod containerd;
 mod corpus;
