@@ -237,7 +237,10 @@ Build on an image of the local Docker daemon (its layers are kept; the folder is
   {command_name} ./site --base nginx:1.27 --output oci-archive:site.tar
 
 Build on an image in a registry and push next to it (the base's layers are mounted, not sent):
-  {command_name} ./site --base docker://127.0.0.1:5000/team/base:v1 --push 127.0.0.1:5000/team/site:v1",
+  {command_name} ./site --base docker://127.0.0.1:5000/team/base:v1 --push 127.0.0.1:5000/team/site:v1
+
+In CI, build and push, then read the pushed digest with jq:
+  {command_name} ./site -q --json --push 127.0.0.1:5000/team/site:$CI_COMMIT | jq -r '.pushed[0].digest'",
     note = "\
 The layer holds every file, dir and symlink of CONTEXT except what CONTEXT/.dockerignore excludes \
 (Docker's rules: comments, *, **, ?, [...], ! exceptions, the last matching line wins; the \
@@ -267,7 +270,11 @@ credential, TLS and retry flags and environment are those of `idpush push` (see 
 
 On success, stdout has one line per output: the output with the image's manifest digest \
 (oci-archive:site.tar@sha256:...), and with --push the pushed reference with its digest \
-(host/repo:tag@sha256:...). Progress goes to stderr.",
+(host/repo:tag@sha256:...). With --json, one JSON object instead: the image (digest, media \
+type, platform, config, layers with their size and whether they came from the base), each \
+output (kind, path, tags) and each pushed reference as `idpush push --json` prints it (a stable \
+shape: src/report/schema/build.json). Progress goes to stderr: on a terminal a live block while \
+layers are read or pushed, elsewhere a line per milestone; -q or --progress none: none.",
     error_code(0, "built, written and pushed"),
     error_code(1, "error (bad flag, bad context, cannot write the output, registry, network, credentials)"),
     error_code(130, "interrupted (Ctrl-C); 143 for SIGTERM")
@@ -332,6 +339,16 @@ pub struct BuildArgs {
     #[argh(switch, short = 'q')]
     pub quiet: bool,
 
+    /// progress on stderr: auto (tty on a terminal, else plain), tty (a live block redrawn in
+    /// place), plain (a line per milestone, no escape codes) or none
+    #[argh(option)]
+    pub progress: Option<String>,
+
+    /// print the result as one JSON object: the image, its outputs and pushed references (a
+    /// stable shape: src/report/schema/build.json)
+    #[argh(switch)]
+    pub json: bool,
+
     /// directory for the temporary image files (default $TMPDIR or /tmp)
     #[argh(option)]
     pub tmpdir: Option<String>,
@@ -361,7 +378,8 @@ pub struct BuildArgs {
     #[argh(option, short = 't')]
     pub token: Option<Secret>,
 
-    /// with --push: skip TLS certificate verification and allow plain HTTP
+    /// with --push: skip TLS certificate verification, and allow sending credentials over
+    /// plain HTTP to a registry that is not on this machine
     #[argh(switch)]
     pub insecure: bool,
 

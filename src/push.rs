@@ -416,7 +416,7 @@ struct Made<'m> {
 }
 
 /// `os/arch[/variant]` of an image config file, if it says.
-fn platform_of_config(path: &Path) -> Option<String> {
+pub fn platform_of_config(path: &Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     platform_string(&v)

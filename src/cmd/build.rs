@@ -11,7 +11,6 @@ use crate::digest::Digest;
 use crate::report::progress;
 use crate::{cli, credentials, error::fail, error::Cause, output, plan, push, registry, report, source, store};
 use anyhow::Context;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +22,10 @@ pub struct Plan {
     pub outputs: Vec<output::Target>,
     pub tags: Vec<String>,
     pub quiet: bool,
+    /// `--progress` (auto until the build sees whether stderr is a terminal).
+    pub progress: progress::Mode,
+    /// `--json`: the result as one JSON object.
+    pub json: bool,
     pub tmpdir: PathBuf,
     /// `--push DEST`: the push flags, planned by `plan.rs` when the build runs.
     pub push: Option<cli::PushArgs>,
@@ -120,6 +123,7 @@ pub fn plan_probing(
             "give at least one --output oci-archive:PATH, --output oci:DIR or --push DEST (where the image goes)",
         ));
     }
+    let progress = progress::Mode::parse(args.progress.as_deref()).map_err(|e| fail(Cause::BadInput, format!("{e:#}")))?;
     let outputs = args.output.iter().map(|o| output::Target::parse(o)).collect::<anyhow::Result<Vec<_>>>()?;
     for t in &args.tag {
         output::check_tag(t)?;
@@ -166,6 +170,8 @@ pub fn plan_probing(
         outputs,
         tags: args.tag,
         quiet: args.quiet,
+        progress,
+        json: args.json,
         tmpdir: tmpdir.into(),
         push,
         base,
@@ -175,6 +181,7 @@ pub fn plan_probing(
 }
 
 pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let env = |k: &str| std::env::var(k).ok();
     let mut plan = plan(args, &env)?;
     let daemon_source = matches!(plan.base, Some(BaseRef::Local(source::Source::Daemon(_))));
@@ -182,7 +189,7 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
         // A --base that is not found gets the daemon's hint (`docker images`).
         let facts = report::hint::Facts { daemon_source, ..Default::default() };
         let mut remote = connect_base(&plan, None, &env)?;
-        return build_and_write(&plan, None, remote.as_mut()).map_err(|e| report::hint::add(e, &facts));
+        return build_and_write(&plan, None, remote.as_mut(), started).map_err(|e| report::hint::add(e, &facts));
     };
     // The push is planned, and the registry asked to accept us, before anything is built.
     if push_args.password_stdin {
@@ -199,7 +206,7 @@ pub fn run(args: cli::BuildArgs) -> anyhow::Result<ExitCode> {
         ..report::hint::Facts::registry(&push_plan.base_url, &host, &push_plan.credentials, &push_plan.credential_source)
     };
     let mut remote = connect_base(&plan, Some(&push_plan), &env)?;
-    build_and_write(&plan, Some(&push_plan), remote.as_mut()).map_err(|e| report::hint::add(e, &facts))
+    build_and_write(&plan, Some(&push_plan), remote.as_mut(), started).map_err(|e| report::hint::add(e, &facts))
 }
 
 /// A base in a registry: that registry, reached for reading (pull tokens) and pinged, with
@@ -248,10 +255,13 @@ fn connect_base(plan: &Plan, push_plan: Option<&plan::Plan>, env: &dyn Fn(&str) 
 }
 
 /// The build, its outputs, and the push when there is one.
-fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>, mut remote: Option<&mut RemoteBase>) -> anyhow::Result<ExitCode> {
-    // Plain milestone lines (build has no --progress yet), none with -q.
-    let mode = if plan.quiet { progress::Mode::None } else { progress::Mode::Plain };
-    let progress = progress::Progress::new(mode, false);
+fn build_and_write(
+    plan: &Plan,
+    push_plan: Option<&plan::Plan>,
+    mut remote: Option<&mut RemoteBase>,
+    started: std::time::Instant,
+) -> anyhow::Result<ExitCode> {
+    let progress = progress::Progress::for_run(plan.progress, plan.quiet, &|k| std::env::var(k).ok());
     let mut registry = match push_plan {
         None => None,
         Some(p) => Some(registry::Registry::new(registry::Options {
@@ -314,7 +324,7 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>, mut remote: Opti
         let how = if i < from_base { "from the base" } else { "built" };
         progress.line(format!("layer {} {} {how}", progress::short(&layer.digest), progress::human(layer.size)));
     }
-    let mut stdout = std::io::stdout().lock();
+    let mut written = Vec::new();
     for out in &plan.outputs {
         crate::interrupt::check()?;
         // The output's own :TAG first, then every --tag.
@@ -322,19 +332,25 @@ fn build_and_write(plan: &Plan, push_plan: Option<&plan::Plan>, mut remote: Opti
         tags.extend(plan.tags.iter().filter(|t| out.tag.as_ref() != Some(*t)).cloned());
         output::write(&image, &out.output, &tags).inspect_err(|_| store::remove_all())?;
         progress.line(format!("wrote {out}"));
-        // A closed stdout (`| true`) is not an error: the image is written.
-        let _ = writeln!(stdout, "{out}@{}", image.manifest_digest);
+        written.push(report::built::Written { target: out, tags });
     }
+    let mut pushed = Vec::new();
     if let (Some(uploader), Some(p)) = (uploader.take(), push_plan) {
         let context = || format!("pushing the build of {} to {}", plan.context.display(), p.dest);
-        let pushed = uploader.finish_tags(&image, &[]).with_context(context).inspect_err(|_| store::remove_all())?;
-        for p in pushed {
-            match writeln!(stdout, "{}", p.reference).and_then(|_| stdout.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e).context("writing the result"),
-                _ => {}
-            }
-        }
+        pushed = uploader.finish_tags(&image, &[]).with_context(context).inspect_err(|_| store::remove_all())?;
     }
+    // The progress block is closed, then stdout gets the result in one write (a closed stdout,
+    // `| true`, is not an error: the image is written).
+    progress::close();
+    let built = report::built::Built {
+        image: &image,
+        from_base,
+        platform: crate::push::platform_of_config(&image.blob_path(&image.config.digest)),
+        outputs: &written,
+        pushed: &pushed,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    report::stdout(&report::built::result(&built, plan.json))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -441,7 +457,7 @@ mod tests {
             args(&[
                 "--output", "oci:l", "--output", "oci-archive:a.tar:v2", "--tag", "v1", "--label", "a=1", "--label", "a=2",
                 "--env", "X=1", "--cmd", "serve", "--entrypoint", "[\"/app\"]", "--workdir", "/w", "--user", "1000:1000",
-                "--platform", "linux/arm64", "-q",
+                "--platform", "linux/arm64", "-q", "--progress", "plain", "--json",
             ]),
             &env,
         )
@@ -455,9 +471,11 @@ mod tests {
         assert_eq!(p.settings.entrypoint.as_deref(), Some(&["/app".to_string()][..]));
         assert_eq!(p.settings.platform.architecture, "arm64");
         assert!(p.quiet);
+        assert_eq!((p.progress, p.json), (progress::Mode::Plain, true));
         assert_eq!(p.tmpdir, PathBuf::from("/tmp"));
         let p = plan(args(&["--output", "oci:l"]), &|_| None).unwrap();
         assert_eq!((p.settings.epoch, p.settings.platform.clone()), (0, Platform::host()));
+        assert_eq!((p.progress, p.json), (progress::Mode::Auto, false));
     }
 
     #[test]
@@ -478,6 +496,7 @@ mod tests {
         assert!(err(&with(&["--log-level", "loud"]), &[]).starts_with("--log-level"));
         assert!(err(&with(&["--base", "docker://y:1"]), &[]).starts_with("--base \"docker://y:1\" names no registry host"));
         assert!(err(&with(&["--base", "docker://x.io/Y"]), &[]).starts_with("in --base: invalid image reference"));
+        assert!(err(&with(&["--progress", "fancy"]), &[]).starts_with("--progress \"fancy\": use auto, tty, plain or none"));
         assert!(err(&with(&["--base", "-"]), &[]).starts_with("--base -: a base cannot come from stdin"));
         let base_with = |b: &str, kind: source::PathKind| {
             plan_probing(args(&["--output", "oci:l", "--base", b]), &|_| None, &move |_| kind).unwrap().base

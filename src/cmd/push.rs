@@ -40,9 +40,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
 
 /// The push itself, once the plan is made.
 fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>, started: std::time::Instant) -> anyhow::Result<ExitCode> {
-    use std::io::IsTerminal as _;
-    let mode = plan.progress.resolve(plan.quiet, std::io::stderr().is_terminal(), env("TERM").as_deref());
-    let progress = progress::Progress::new(mode, env("NO_COLOR").is_none_or(|v| v.is_empty()));
+    let progress = progress::Progress::for_run(plan.progress, plan.quiet, env);
 
     let mut registry = registry::Registry::new(registry::Options {
         base_url: plan.base_url.clone(),

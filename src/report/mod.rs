@@ -4,6 +4,7 @@
 //! place. Progress on stderr is here too: the stages emit events (`progress.rs`), the reporter
 //! chosen for the run draws them (plain lines, or the live block of `tty.rs`).
 
+pub mod built;
 pub mod hint;
 pub mod listing;
 pub mod progress;

@@ -152,6 +152,15 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// The reporter of a command run with `--progress mode` (and `-q`): [`Mode::resolve`]
+    /// against this process's stderr and `TERM`, colour unless `NO_COLOR` is set. `push` and
+    /// `build` both start theirs here.
+    pub fn for_run(mode: Mode, quiet: bool, env: &dyn Fn(&str) -> Option<String>) -> Progress {
+        use std::io::IsTerminal as _;
+        let mode = mode.resolve(quiet, std::io::stderr().is_terminal(), env("TERM").as_deref());
+        Progress::new(mode, env("NO_COLOR").is_none_or(|v| v.is_empty()))
+    }
+
     /// The reporter of this run; a tty one starts its drawing thread (and owns the screen
     /// until [`close`]).
     pub fn new(mode: Mode, color: bool) -> Progress {

@@ -6,9 +6,9 @@ use crate::push::Pushed;
 use serde::Serialize;
 use std::path::Path;
 
-/// `--json` of `idpush push`, per reference.
+/// `--json` of `idpush push`, per reference (also each `pushed` item of `idpush build --json`).
 #[derive(Serialize)]
-struct Json<'a> {
+pub(super) struct Json<'a> {
     reference: &'a str,
     digest: String,
     #[serde(rename = "mediaType")]
@@ -31,22 +31,31 @@ pub fn result(pushed: &[Pushed], as_json: bool, seconds: f64) -> String {
     let mut out = String::new();
     for p in pushed {
         if as_json {
-            let doc = Json {
-                reference: &p.reference,
-                digest: p.digest.to_string(),
-                media_type: &p.media_type,
-                platforms: &p.platforms,
-                size: p.size,
-                blobs: p.blobs.iter().map(|b| Blob { digest: b.digest.to_string(), size: b.size, outcome: b.outcome.as_str() }).collect(),
-                seconds: (seconds * 1000.0).round() / 1000.0,
-            };
-            out.push_str(&serde_json::to_string(&doc).expect("the report types serialize"));
+            out.push_str(&serde_json::to_string(&json(p, seconds)).expect("the report types serialize"));
         } else {
             out.push_str(&p.reference);
         }
         out.push('\n');
     }
     out
+}
+
+/// The `--json` object of one pushed reference, of a push that took `seconds` (rounded to ms).
+pub(super) fn json(p: &Pushed, seconds: f64) -> Json<'_> {
+    Json {
+        reference: &p.reference,
+        digest: p.digest.to_string(),
+        media_type: &p.media_type,
+        platforms: &p.platforms,
+        size: p.size,
+        blobs: p.blobs.iter().map(|b| Blob { digest: b.digest.to_string(), size: b.size, outcome: b.outcome.as_str() }).collect(),
+        seconds: millis(seconds),
+    }
+}
+
+/// Seconds rounded to the millisecond, as the JSON results give them.
+pub(super) fn millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }
 
 /// Writes `digest` and a newline to `path` atomically: a temporary file beside it, renamed over

@@ -24,17 +24,26 @@ fn idpush(dir: &TestDir) -> Idpush {
 
 // ---------------------------------------------------------------------------------------------
 // A JSON Schema check: the subset our schemas use (type, enum, required, properties,
-// additionalProperties, items, minimum, and the one sha256 pattern). Anything else in a schema
-// fails the test, so the check never silently weakens.
+// additionalProperties, items, minimum, the one sha256 pattern, and $ref to a sibling schema file
+// of src/report/schema/, e.g. "push.json"). Anything else in a schema fails the test, so the
+// check never silently weakens.
 
 pub(crate) fn validate(schema: &Value, doc: &Value, at: &str) -> Result<(), String> {
     let obj = schema.as_object().ok_or_else(|| format!("{at}: schema is not an object"))?;
     for key in obj.keys() {
         let known = ["$schema", "$id", "title", "description", "type", "enum", "required", "properties",
-            "additionalProperties", "items", "minimum", "pattern"];
+            "additionalProperties", "items", "minimum", "pattern", "$ref"];
         if !known.contains(&key.as_str()) {
             panic!("{at}: the schema check does not know keyword {key:?}: teach it");
         }
+    }
+    if let Some(name) = obj.get("$ref") {
+        let name = name.as_str().unwrap_or_else(|| panic!("{at}: $ref is not a string"));
+        assert!(name.ends_with(".json") && !name.contains('/'), "{at}: the schema check knows only $ref to a sibling file, not {name:?}");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/report/schema").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{at}: $ref {}: {e}", path.display()));
+        let referred: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{at}: $ref {name} is not JSON: {e}"));
+        validate(&referred, doc, &format!("{at}<{name}>"))?;
     }
     if let Some(types) = obj.get("type") {
         let types: Vec<&str> = match types {

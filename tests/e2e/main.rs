@@ -8,6 +8,7 @@
 mod auth;
 mod build;
 mod build_base;
+mod build_json;
 mod cache;
 mod containerd;
 mod corpus;

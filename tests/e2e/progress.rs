@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PUSH_SCHEMA: &str = include_str!("../../src/report/schema/push.json");
+pub(crate) const PUSH_SCHEMA: &str = include_str!("../../src/report/schema/push.json");
 
 /// A fresh imported image with one `payload`-byte layer.
 fn image(dir: &TestDir, images: &mut ImageGuard, what: &str, payload: usize) -> String {
@@ -32,7 +32,7 @@ fn quote(s: &str) -> String {
 
 /// `cmd` run by `script` under a pseudo-terminal: the command's environment and directory
 /// carried over, TERM set; what the terminal showed is the script's stdout.
-fn in_terminal(cmd: Command, term_env: &[(&str, Option<&str>)]) -> Command {
+pub(crate) fn in_terminal(cmd: Command, term_env: &[(&str, Option<&str>)]) -> Command {
     if Command::new("script").arg("--version").output().is_err() {
         panic!("`script` (util-linux, Debian's bsdutils) is needed to run idpush under a pseudo-terminal");
     }
@@ -65,7 +65,7 @@ fn in_terminal(cmd: Command, term_env: &[(&str, Option<&str>)]) -> Command {
 /// What a terminal shows after `raw`: a model of the few controls idpush writes (`\r`, `\n`,
 /// cursor up `ESC[nA`, erase below `ESC[J`, colours `ESC[…m`). Panics on any other escape, so
 /// the model never silently ignores what idpush draws.
-fn screen(raw: &str) -> Vec<String> {
+pub(crate) fn screen(raw: &str) -> Vec<String> {
     let mut lines: Vec<Vec<char>> = vec![Vec::new()];
     let (mut row, mut col) = (0usize, 0usize);
     let mut chars = raw.chars().peekable();
@@ -158,7 +158,7 @@ fn strip_colour(s: &str) -> String {
 
 /// The finished screen: whole lines, no live block (no layer row, no `total` line), no escape
 /// code left.
-fn assert_clean(screen: &[String], raw: &str) {
+pub(crate) fn assert_clean(screen: &[String], raw: &str) {
     let states = ["uploading", "reading", "reading, compressing", "waiting for the daemon"];
     for line in screen {
         let row = line.contains("  ") && (states.iter().any(|s| line.ends_with(s)) || line.contains("  retry ") || line.contains("(retry "));
