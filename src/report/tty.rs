@@ -78,19 +78,7 @@ pub(super) fn start(color: bool) {
     if screen.is_some() {
         return;
     }
-    *screen = Some(Screen {
-        color,
-        closed: false,
-        drawn: 0,
-        start: Instant::now(),
-        reading: None,
-        rows: Vec::new(),
-        total: None,
-        done: 0,
-        sent: 0,
-        first_upload: None,
-        retry: None,
-    });
+    *screen = Some(Screen::new(color));
     drop(screen);
     std::thread::spawn(|| loop {
         std::thread::sleep(TICK);
@@ -203,6 +191,23 @@ fn erase_sequence(n: usize, buf: &mut [u8; 32]) -> usize {
 }
 
 impl Screen {
+    /// A block not drawn yet, started now.
+    fn new(color: bool) -> Screen {
+        Screen {
+            color,
+            closed: false,
+            drawn: 0,
+            start: Instant::now(),
+            reading: None,
+            rows: Vec::new(),
+            total: None,
+            done: 0,
+            sent: 0,
+            first_upload: None,
+            retry: None,
+        }
+    }
+
     fn apply(&mut self, event: Event) {
         match event {
             Event::Note(_) => {}
@@ -391,19 +396,7 @@ mod tests {
     use super::*;
 
     fn screen(color: bool) -> Screen {
-        Screen {
-            color,
-            closed: false,
-            drawn: 0,
-            start: Instant::now(),
-            reading: None,
-            rows: Vec::new(),
-            total: None,
-            done: 0,
-            sent: 0,
-            first_upload: None,
-            retry: None,
-        }
+        Screen::new(color)
     }
 
     #[test]
