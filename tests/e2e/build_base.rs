@@ -6,7 +6,7 @@ use crate::support::*;
 use crate::token_server::{base64_std, ensure};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 fn idpush(dir: &TestDir) -> Idpush {
@@ -32,21 +32,6 @@ fn layer_digests(m: &serde_json::Value) -> Vec<String> {
     m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
 }
 
-/// PUT of raw bytes to the open registry; the status.
-fn put(host: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {text}"))
-}
 
 /// The regular files of a container's `docker export`, by path.
 fn exported_files(image: &str) -> BTreeMap<String, String> {
@@ -238,7 +223,7 @@ fn build_on_an_index_base_picks_the_platform() {
         })).collect::<Vec<_>>()
     });
     let bytes = serde_json::to_vec(&index).unwrap();
-    assert_eq!(put(&reg, &format!("/v2/{repo}/manifests/multi"), "application/vnd.oci.image.index.v1+json", &bytes), 201);
+    assert_eq!(registry_put(&reg, &format!("/v2/{repo}/manifests/multi"), "application/vnd.oci.image.index.v1+json", &bytes), 201);
 
     let ctx = context(&dir, "top.txt", "top\n");
     let layout = dir.path.join("arm");

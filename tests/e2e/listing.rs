@@ -8,7 +8,7 @@ use crate::support::*;
 use crate::token_server::ensure;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::time::Duration;
 
 const CATALOG_SCHEMA: &str = include_str!("../../src/report/schema/catalog.json");
@@ -144,21 +144,6 @@ fn the_schema_check_can_fail() {
 // ---------------------------------------------------------------------------------------------
 // Direct registry access for setting up (plain HTTP, the open test registry).
 
-/// `PUT http://host{path}` with a body; returns the status.
-fn put(host: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw);
-    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {text}"))
-}
 
 /// The manifest bytes of `repo:reference` on the open registry.
 fn manifest_bytes(host: &str, repo: &str, reference: &str) -> Vec<u8> {
@@ -201,7 +186,7 @@ fn catalog_and_tags_list_every_page() {
     let mut want_tags: Vec<String> = vec!["v1".into()];
     for i in 0..12 {
         let tag = format!("t{i:02}");
-        assert_eq!(put(&reg, &format!("/v2/{}/manifests/{tag}", first.repo), DOCKER_MANIFEST, &manifest), 201);
+        assert_eq!(registry_put(&reg, &format!("/v2/{}/manifests/{tag}", first.repo), DOCKER_MANIFEST, &manifest), 201);
         want_tags.push(tag);
     }
 
@@ -325,7 +310,7 @@ fn inspect_shows_the_platforms_of_an_oci_index() {
         ]
     });
     let bytes = serde_json::to_vec(&index).unwrap();
-    assert_eq!(put(&reg, &format!("/v2/{repo}/manifests/multi"), OCI_INDEX, &bytes), 201, "PUT the index");
+    assert_eq!(registry_put(&reg, &format!("/v2/{repo}/manifests/multi"), OCI_INDEX, &bytes), 201, "PUT the index");
 
     let reference = format!("{reg}/{repo}:multi");
     let doc = json_output(&idpush(&dir).args(["inspect", &reference, "--json"]).run(), INSPECT_SCHEMA);

@@ -193,3 +193,21 @@ pub fn pull_and_id(reference: &str) -> String {
     docker(&["pull", "-q", reference]);
     image_id(reference)
 }
+
+/// PUT of raw bytes (a manifest, an index) straight to a plain-HTTP registry at `host`, with no
+/// client in between; the status.
+pub fn registry_put(host: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status in {text}"))
+}
