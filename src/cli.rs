@@ -331,6 +331,12 @@ pub struct BuildArgs {
     #[argh(option)]
     pub base: Option<String>,
 
+    /// the docker daemon of a daemon --base, as for push: unix:///path/to/docker.sock,
+    /// tcp://host:port or ssh://[user@]host[:port] (default: DOCKER_HOST, DOCKER_CONTEXT, the
+    /// docker config's currentContext, the default socket, then rootless Docker's and Podman's)
+    #[argh(option, short = 'H')]
+    pub host: Option<String>,
+
     /// error, warn, info, debug or trace (default info)
     #[argh(option)]
     pub log_level: Option<String>,

@@ -221,7 +221,7 @@ fn read_base(
     };
     let image = match src {
         source::Source::Daemon(name) => {
-            let engine = super::engine(None)?;
+            let engine = super::engine(plan.docker_host.as_deref())?;
             let found = source::daemon::lookup(&engine, name, progress)?;
             let export = source::daemon::open(&engine, found)?;
             source::daemon::read(export, store, progress, &mut |_, _| {})?

@@ -509,6 +509,18 @@ fn build_on_a_daemon_image_keeps_its_layers() {
     assert!(out.stderr.contains("hint: `docker images` lists what the daemon has"), "{}", out.describe());
     assert_eq!(dir_entries(&run_dir.join("tmp")), Vec::<String>::new());
     assert!(!run_dir.join("x").exists());
+
+    // -H names the daemon of the base, as for push: DOCKER_HOST pointing nowhere does not matter.
+    let nowhere = format!("unix://{}", dir.sub("no-daemon").join("docker.sock").display());
+    let out = Idpush::new(&dir.sub("with-h"), &nowhere)
+        .args(["build", "-q", ctx.to_str().unwrap(), "--base", &format!("docker-daemon:{base}"), "-H", &env().docker_host])
+        .args(["--output", &format!("oci-archive:{}", dir.sub("with-h-out").join("img.tar").display())])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let out = Idpush::new(&dir.sub("without-h"), &nowhere)
+        .args(["build", "-q", ctx.to_str().unwrap(), "--base", &format!("docker-daemon:{base}"), "--output", "oci:x"])
+        .run();
+    assert_eq!(out.code, Some(2), "DOCKER_HOST names no daemon: {}", out.describe());
 }
 
 /// What `build` writes, `push` reads: the layout (by its tag), the archive, and the archive on

@@ -29,6 +29,8 @@ pub struct Plan {
     pub base_flags: crate::settings::RegistryFlags,
     /// Whether `--platform` was given (a base then must have that platform).
     pub platform_given: bool,
+    /// `-H/--host`: the daemon of a daemon base (else found as the docker CLI finds it).
+    pub docker_host: Option<String>,
 }
 
 /// Where `--base` is.
@@ -169,6 +171,7 @@ pub fn plan_probing(
         base,
         base_flags,
         platform_given: args.platform.is_some(),
+        docker_host: args.host,
     })
 }
 
