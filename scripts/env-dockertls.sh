@@ -84,7 +84,7 @@ write_env() {
 start() {
   install_stream
   make_certs
-  local sock port p user="" mod
+  local sock port user="" mod
   sock=$(docker_sock)
   [ -n "$sock" ] || die "no DOCKER_HOST=unix://… in $DIR/env: start dockerd first (scripts/test-env.sh start)"
   if alive; then
@@ -96,9 +96,7 @@ start() {
     fi
     stop_nginx
   fi
-  port=
-  for p in $(seq 5500 5599); do port_free "$p" && { port=$p; break; }; done
-  [ -n "$port" ] || die "no free port in 5500-5599"
+  port=$(free_port 5500 5599) || die "no free port in 5500-5599"
   mod=$(module)
   [ "$(id -u)" = 0 ] && user="user root;"
   cat >"$CONF" <<CONF
@@ -122,13 +120,7 @@ stream {
   }
 }
 CONF
-  local nginx
-  nginx=$(command -v nginx || echo /usr/sbin/nginx)
-  "$nginx" -t -q -c "$CONF" -p "$T" -e "$T/error.log" >"$T/nginx-test.log" 2>&1 ||
-    { cat "$T/nginx-test.log" >&2; die "nginx rejected $CONF"; }
-  log "starting nginx on 127.0.0.1:$port (TLS, client certificates) in front of $sock"
-  "$nginx" -c "$CONF" -p "$T" -e "$T/error.log" </dev/null >"$T/nginx.out" 2>&1 ||
-    { cat "$T/nginx.out" >&2; die "nginx did not start; log: $T/error.log"; }
+  nginx_start "$CONF" "$T" "127.0.0.1:$port (TLS, client certificates) in front of $sock"
   for _ in $(seq 1 50); do
     if alive && ping_tls "$port"; then
       log "nginx ready (pid $(tr -dc '0-9' <"$PIDFILE"))"

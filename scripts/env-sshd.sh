@@ -108,7 +108,7 @@ write_env() {
 start() {
   install_sshd
   make_keys
-  local dh port p
+  local dh port
   dh=$(docker_host)
   [ -n "$dh" ] || die "no DOCKER_HOST in $DIR/env: start dockerd first (scripts/test-env.sh start)"
   if alive; then
@@ -120,9 +120,7 @@ start() {
     fi
     stop_sshd
   fi
-  port=
-  for p in $(seq 5600 5699); do port_free "$p" && { port=$p; break; }; done
-  [ -n "$port" ] || die "no free port in 5600-5699"
+  port=$(free_port 5600 5699) || die "no free port in 5600-5699"
   write_files "$port" "$dh"
   mkdir -p /run/sshd # sshd's privilege separation directory
   "$SSHD" -t -f "$CONF" >"$S/sshd-test.log" 2>&1 || { cat "$S/sshd-test.log" >&2; die "sshd rejected $CONF"; }

@@ -143,13 +143,7 @@ start() {
   p2=$(free_port "$((p1 + 1))" 5499) || die "no free port in 5400-5499"
   write_conf "$reg" "$p1" "$p2"
   mv "$CONF.tmp" "$CONF"
-  local nginx
-  nginx=$(command -v nginx || echo /usr/sbin/nginx)
-  "$nginx" -t -q -c "$CONF" -p "$T" -e "$T/error.log" >"$T/nginx-test.log" 2>&1 ||
-    { cat "$T/nginx-test.log" >&2; die "nginx rejected $CONF"; }
-  log "starting nginx on 127.0.0.1:$p1 and 127.0.0.1:$p2 (TLS) in front of 127.0.0.1:$reg"
-  "$nginx" -c "$CONF" -p "$T" -e "$T/error.log" </dev/null >"$T/nginx.out" 2>&1 ||
-    { cat "$T/nginx.out" >&2; die "nginx did not start; log: $T/error.log"; }
+  nginx_start "$CONF" "$T" "127.0.0.1:$p1 and 127.0.0.1:$p2 (TLS) in front of 127.0.0.1:$reg"
   for _ in $(seq 1 50); do
     if alive && tls_ping "$p1" && tls_ping "$p2"; then
       log "nginx ready (pid $(tr -dc '0-9' <"$PIDFILE"))"

@@ -11,14 +11,15 @@ die() { printf '%s: error: %s\n' "${LOG_NAME:-scripts}" "$*" >&2; exit 1; }
 pid_alive() {
   local pidfile=$1 needle=$2 pid state
   [ -s "$pidfile" ] || return 1
-  pid=$(tr -dc '0-9' <"$pidfile")
+  # The process may remove its pid file as it exits (sshd does): then it is not alive.
+  pid=$(tr -dc '0-9' 2>/dev/null <"$pidfile") || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
   state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
   case "$state" in Z | X | "") return 1 ;; esac
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$needle"
 }
 
-pid_of() { tr -dc '0-9' <"$1"; }
+pid_of() { tr -dc '0-9' 2>/dev/null <"$1"; }
 
 # stop_pid PIDFILE NEEDLE NAME: TERM, wait up to 20 s, then KILL; the pid file goes either way.
 stop_pid() {
@@ -53,4 +54,16 @@ free_port() {
     port_free "$p" && { echo "$p"; return 0; }
   done
   return 1
+}
+
+# nginx_start CONF PREFIX WHAT: checks CONF (nginx -t), then starts nginx with it (prefix dir
+# PREFIX, logs there); WHAT is said in the start line. The caller waits for it to answer.
+nginx_start() {
+  local conf=$1 prefix=$2 what=$3 nginx
+  nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  "$nginx" -t -q -c "$conf" -p "$prefix" -e "$prefix/error.log" >"$prefix/nginx-test.log" 2>&1 ||
+    { cat "$prefix/nginx-test.log" >&2; die "nginx rejected $conf"; }
+  log "starting nginx on $what"
+  "$nginx" -c "$conf" -p "$prefix" -e "$prefix/error.log" </dev/null >"$prefix/nginx.out" 2>&1 ||
+    { cat "$prefix/nginx.out" >&2; die "nginx did not start; log: $prefix/error.log"; }
 }
