@@ -339,7 +339,9 @@ impl Store {
         // Second pass over the file for the diff_id: the compressed stream is kept as it is.
         let file = File::open(&tmp).with_context(|| format!("reading {}", tmp.display()))?;
         let mut tar = HashingReader::new(GzDecoder::new(BufReader::with_capacity(256 * 1024, file)));
-        io::copy(&mut tar, &mut io::sink()).context("a gzipped layer does not decompress")?;
+        // A Failure, not an io error: the archive readers would call it a bad tar.
+        io::copy(&mut tar, &mut io::sink())
+            .map_err(|e| fail(Cause::BadImage, format!("a gzipped layer does not decompress ({}): the layer is corrupt", e.to_string().to_lowercase())))?;
         let (diff_id, _) = tar.finish();
         self.commit(&tmp, &digest)?;
         let blob = Blob { digest, size };
@@ -465,6 +467,22 @@ fn disk_error(root: &Path, e: io::Error) -> anyhow::Error {
 mod tests {
     use super::*;
     use crate::test_support::TempDir;
+
+    #[test]
+    fn a_corrupt_gzipped_layer_is_a_bad_image_that_says_so() {
+        let parent = TempDir::new("store");
+        let store = Store::create(parent.path()).unwrap();
+        let mut gz = Vec::new();
+        let mut enc = flate2::write::GzEncoder::new(&mut gz, flate2::Compression::fast());
+        enc.write_all(&[7u8; 100_000]).unwrap();
+        enc.finish().unwrap();
+        let mid = gz.len() / 2;
+        gz[mid..mid + 16].fill(0xff);
+        let e = store.spool_layer(&gz[..]).unwrap_err();
+        assert_eq!(crate::error::class_of(&e), crate::error::Class::Permanent);
+        assert!(crate::error::failure_of(&e).is_some_and(|f| f.cause == Cause::BadImage), "{e:#}");
+        assert!(format!("{e:#}").contains("gzipped layer does not decompress"), "{e:#}");
+    }
 
     #[test]
     fn spools_plain_and_gzipped_layers_to_the_same_diff_id() {
