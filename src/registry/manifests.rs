@@ -1,12 +1,13 @@
-//! Reading from the registry: `GET /v2/<name>/manifests/<reference>` (any of the four
-//! manifest types) and small blobs (a config) with `GET /v2/<name>/blobs/<digest>`.
+//! Manifests in the registry: `PUT /v2/<name>/manifests/<reference>` (the push's last step),
+//! and reading: `GET /v2/<name>/manifests/<reference>` (any of the four manifest types) and
+//! small blobs (a config) with `GET /v2/<name>/blobs/<digest>`.
 //!
 //! Both are checked: a manifest asked for by digest must hash to it, and a
 //! `Docker-Content-Digest` must name what came; a blob must have its descriptor's size and
 //! digest. Bodies are held in memory, up to 1 MiB (manifests and configs, never layers).
 
 use super::client::{display_url, Payload};
-use super::upload::{check_digest_header, check_repository};
+use super::upload::{check_digest_header, check_repository, names_digest};
 use super::{with_retry, Registry};
 use crate::digest::Digest;
 use crate::error::{fail, Cause};
@@ -28,6 +29,43 @@ pub struct Fetched {
 }
 
 impl Registry {
+    /// PUT /v2/<repo>/manifests/<reference> with Content-Type = media_type exactly and the exact
+    /// bytes. Stored only on `201 Created` (whose Docker-Content-Digest, if present, must equal
+    /// Digest::of(bytes)), or on `200`/`202` with a Docker-Content-Digest equal to it; anything
+    /// else is an error naming the answer. Returns the digest.
+    pub fn put_manifest(&mut self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> anyhow::Result<Digest> {
+        check_repository(repo)?;
+        let digest = Digest::of(bytes);
+        check_reference(reference, &digest)?;
+        if media_type.is_empty() || !media_type.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(fail(Cause::BadImage, format!("invalid manifest media type {media_type:?}")));
+        }
+        let policy = self.policy.clone();
+        with_retry(&format!("pushing manifest {repo}:{reference}"), &policy, || {
+            let url = self.client.base.url(&format!("/v2/{repo}/manifests/{reference}"));
+            let headers = [("content-type", media_type)];
+            let reply = self.exchange(&Method::PUT, &url, Some(repo), &headers, || Ok(Payload::Bytes(bytes)))?;
+            if !reply.is_success() {
+                return Err(self.unexpected("PUT", &url, Some(repo), &reply));
+            }
+            check_digest_header(&reply, &digest, &format!("manifest {repo}:{reference}"))?;
+            let confirmed = match reply.status {
+                201 => true,
+                200 | 202 => names_digest(&reply, &digest),
+                _ => false,
+            };
+            if !confirmed {
+                return Err(self.unconfirmed(
+                    "PUT",
+                    &url,
+                    &reply,
+                    "a manifest is stored only on 201 Created, or 200/202 with a Docker-Content-Digest equal to its digest",
+                ));
+            }
+            Ok(digest.clone())
+        })
+    }
+
     /// Reads tokens for pull (and the catalog) instead of push: the listing commands.
     pub fn read_only(mut self) -> Registry {
         self.auth.read_only = true;
@@ -115,3 +153,30 @@ impl Registry {
         })
     }
 }
+
+/// A tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) or a digest, which must then be the manifest's.
+pub(super) fn check_reference(reference: &str, digest: &Digest) -> anyhow::Result<()> {
+    if reference.contains(':') {
+        let named: Digest = reference.parse()?;
+        if named != *digest {
+            return Err(fail(
+                Cause::BadInput,
+                format!("manifest reference {named} does not match the manifest's digest {digest}"),
+            ));
+        }
+        return Ok(());
+    }
+    let bytes = reference.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(fail(
+            Cause::BadInput,
+            format!("invalid tag {reference:?}: use up to 128 letters, digits, _ . - (not starting with . or -)"),
+        ));
+    }
+    Ok(())
+}
+

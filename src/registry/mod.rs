@@ -7,7 +7,7 @@
 //! - `client.rs`: HTTP exchange, base URL and `Location` handling, response deadlines, the
 //!   TLS probe that settles https or http for a loopback registry named without a scheme;
 //! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
-//! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume), `put_manifest`; only
+//! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume); `manifests.rs`: `put_manifest`; only
 //!   answers that confirm the blob or manifest count as success;
 //! - `single.rs`: the single-request upload (`POST …/blobs/uploads/?digest=` with the body),
 //!   and what this registry was found to do with it;

@@ -492,43 +492,6 @@ impl Registry {
         }
         Err(fail(Cause::BadAnswer, format!("too many redirects for {method} {}", display_url(&url))))
     }
-
-    /// PUT /v2/<repo>/manifests/<reference> with Content-Type = media_type exactly and the exact
-    /// bytes. Stored only on `201 Created` (whose Docker-Content-Digest, if present, must equal
-    /// Digest::of(bytes)), or on `200`/`202` with a Docker-Content-Digest equal to it; anything
-    /// else is an error naming the answer. Returns the digest.
-    pub fn put_manifest(&mut self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> anyhow::Result<Digest> {
-        check_repository(repo)?;
-        let digest = Digest::of(bytes);
-        check_reference(reference, &digest)?;
-        if media_type.is_empty() || !media_type.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            return Err(fail(Cause::BadImage, format!("invalid manifest media type {media_type:?}")));
-        }
-        let policy = self.policy.clone();
-        with_retry(&format!("pushing manifest {repo}:{reference}"), &policy, || {
-            let url = self.client.base.url(&format!("/v2/{repo}/manifests/{reference}"));
-            let headers = [("content-type", media_type)];
-            let reply = self.exchange(&Method::PUT, &url, Some(repo), &headers, || Ok(Payload::Bytes(bytes)))?;
-            if !reply.is_success() {
-                return Err(self.unexpected("PUT", &url, Some(repo), &reply));
-            }
-            check_digest_header(&reply, &digest, &format!("manifest {repo}:{reference}"))?;
-            let confirmed = match reply.status {
-                201 => true,
-                200 | 202 => names_digest(&reply, &digest),
-                _ => false,
-            };
-            if !confirmed {
-                return Err(self.unconfirmed(
-                    "PUT",
-                    &url,
-                    &reply,
-                    "a manifest is stored only on 201 Created, or 200/202 with a Docker-Content-Digest equal to its digest",
-                ));
-            }
-            Ok(digest.clone())
-        })
-    }
 }
 
 /// The last byte of a `Range: 0-<end>` header (with or without a `bytes=` prefix).
@@ -596,32 +559,6 @@ pub(super) fn check_repository(repo: &str) -> anyhow::Result<()> {
         return Err(fail(
             Cause::BadInput,
             format!("invalid repository name {repo:?}: use lowercase letters, digits and . _ - separated by /"),
-        ));
-    }
-    Ok(())
-}
-
-/// A tag (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) or a digest, which must then be the manifest's.
-pub(super) fn check_reference(reference: &str, digest: &Digest) -> anyhow::Result<()> {
-    if reference.contains(':') {
-        let named: Digest = reference.parse()?;
-        if named != *digest {
-            return Err(fail(
-                Cause::BadInput,
-                format!("manifest reference {named} does not match the manifest's digest {digest}"),
-            ));
-        }
-        return Ok(());
-    }
-    let bytes = reference.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if !ok {
-        return Err(fail(
-            Cause::BadInput,
-            format!("invalid tag {reference:?}: use up to 128 letters, digits, _ . - (not starting with . or -)"),
         ));
     }
     Ok(())

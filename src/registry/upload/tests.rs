@@ -1,5 +1,6 @@
 use super::*;
 use crate::error::Class;
+use crate::registry::manifests::check_reference;
 
 #[test]
 fn parses_sizes() {
