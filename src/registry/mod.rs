@@ -4,8 +4,9 @@
 //! Blocking I/O over one `ureq` agent, whose pool keeps the connection alive between requests
 //! (every response body is read to its end, so the connection goes back to the pool; ureq
 //! drops one idle for 15 s or closed by the server). Files:
-//! - `client.rs`: HTTP exchange, base URL and `Location` handling, response deadlines, the
+//! - `client.rs`: HTTP exchange, response deadlines, the
 //!   TLS probe that settles https or http for a loopback registry named without a scheme;
+//! - `url.rs`: the base URL, origins, URLs shown without secrets, `Location` resolution;
 //! - `auth.rs`: challenges, Basic, token exchange and cache, the refusal message;
 //! - `upload.rs`: `blob_exists`, `upload_blob` (with chunked resume); `manifests.rs`: `put_manifest`; only
 //!   answers that confirm the blob or manifest count as success;
@@ -35,6 +36,7 @@ mod single;
 mod tls;
 mod trace;
 mod upload;
+mod url;
 
 pub use mount::BlobOutcome;
 pub use retry::{with_retry, RetryPolicy};
