@@ -1,5 +1,5 @@
 //! Command-line flags, shaped as the user types them. No I/O here: `plan.rs` turns these plus
-//! the environment into what to do. `--password` and `--token` are held as [`Secret`]s, so
+//! the environment into what to do. `--password` and `--token` are held as [`Secret`](crate::secret::Secret)s, so
 //! `Debug` of the flags never shows them.
 
 use argh::FromArgs;
