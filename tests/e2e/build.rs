@@ -117,6 +117,22 @@ fn tree(root: &Path) -> BTreeMap<String, (char, u32, String)> {
     out
 }
 
+/// The files of a container made from `image` (`docker create IMAGE CMD…`, never run, then
+/// `docker export`), without what the daemon adds to every container.
+fn container_files(image: &str, cmd: &[&str]) -> BTreeMap<String, (char, u32, String)> {
+    let mut create = vec!["create", image];
+    create.extend_from_slice(cmd);
+    let cid = docker(&create).trim().to_string();
+    let export = docker_cmd(&["export", &cid]).output().unwrap();
+    let _ = docker_output(&["rm", "-f", &cid]);
+    assert!(export.status.success(), "docker export failed");
+    let mut files = tar_entries(&export.stdout);
+    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
+        files.remove(added);
+    }
+    files
+}
+
 fn idpush(dir: &TestDir) -> Idpush {
     Idpush::new(&dir.sub(&unique("run")), &env().docker_host)
 }
@@ -204,16 +220,7 @@ fn build_context_into_archive_and_layout_then_run_in_daemon() {
     images.add(&name);
     let labels = docker(&["image", "inspect", "-f", "{{json .Config.Labels}}", &name]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(labels.trim()).unwrap()["team"], "build");
-    let cid = docker(&["create", &name]).trim().to_string();
-    let export = docker_cmd(&["export", &cid]).output().unwrap();
-    let _ = docker_output(&["rm", "-f", &cid]);
-    assert!(export.status.success(), "docker export failed");
-    let mut files = tar_entries(&export.stdout);
-    // What the daemon adds to every container.
-    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
-        files.remove(added);
-    }
-    assert_eq!(files, expected());
+    assert_eq!(container_files(&name, &[]), expected());
 }
 
 #[test]
@@ -415,15 +422,7 @@ fn build_and_push_then_pull_with_the_daemon() {
     let labels = docker(&["image", "inspect", "-f", "{{json .Config.Labels}}", &dest]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(labels.trim()).unwrap()["pushed"], "yes");
     // No Cmd in the image: docker create wants one (never run).
-    let cid = docker(&["create", &dest, "/none"]).trim().to_string();
-    let export = docker_cmd(&["export", &cid]).output().unwrap();
-    let _ = docker_output(&["rm", "-f", &cid]);
-    assert!(export.status.success(), "docker export failed");
-    let mut files = tar_entries(&export.stdout);
-    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
-        files.remove(added);
-    }
-    assert_eq!(files, expected());
+    assert_eq!(container_files(&dest, &["/none"]), expected());
 }
 
 /// Refused credentials fail before anything is built: one error line and the hint, exit 1,
@@ -484,15 +483,8 @@ fn build_on_a_daemon_image_keeps_its_layers() {
     let vars: Vec<&str> = config["Env"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
     assert!(vars.contains(&"FROM_BASE=1") && vars.contains(&"FROM_BUILD=1"), "{vars:?}");
 
-    let cid = docker(&["create", &dest]).trim().to_string();
-    let export = docker_cmd(&["export", &cid]).output().unwrap();
-    let _ = docker_output(&["rm", "-f", &cid]);
-    assert!(export.status.success(), "docker export failed");
-    let mut files = tar_entries(&export.stdout);
+    let mut files = container_files(&dest, &[]);
     assert_eq!(files.remove("etc/base-file").map(|f| f.2), Some("from the base\n".to_string()));
-    for added in [".dockerenv", "dev", "dev/console", "dev/pts", "dev/shm", "etc", "etc/hostname", "etc/hosts", "etc/mtab", "etc/resolv.conf", "proc", "sys"] {
-        files.remove(added);
-    }
     assert_eq!(files, expected());
 
     // Another platform than the base's is refused; so is a base the daemon does not have.
