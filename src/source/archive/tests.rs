@@ -257,20 +257,23 @@ mod prop {
     }
 }
 
+/// An OCI image manifest naming `config` and `blobs` (each of media type `layer_type`).
+fn oci_manifest(config: &[u8], layer_type: &str, blobs: &[&[u8]]) -> Vec<u8> {
+    let descs: Vec<serde_json::Value> =
+        blobs.iter().map(|b| serde_json::json!({"mediaType": layer_type, "digest": Digest::of(b), "size": b.len()})).collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::of(config), "size": config.len()},
+        "layers": descs,
+    }))
+    .unwrap()
+}
+
 /// An OCI layout export of one image whose layers are stored as given (uncompressed).
 fn oci_export(layers: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
     let config = config_for(layers);
     let cd = Digest::of(&config);
-    let descs: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|l| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": Digest::of(l), "size": l.len()}))
-        .collect();
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
-        "layers": descs,
-    }))
-    .unwrap();
+    let manifest = oci_manifest(&config, "application/vnd.oci.image.layer.v1.tar", layers);
     let md = Digest::of(&manifest);
     let index = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": manifest.len()}]
@@ -499,16 +502,8 @@ fn containerd_export(layers: &[&[u8]], with_manifest_json: bool) -> (Vec<u8>, Di
         .collect();
     let config = config_for(layers);
     let cd = Digest::of(&config);
-    let descs: Vec<serde_json::Value> = gz
-        .iter()
-        .map(|g| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": Digest::of(g), "size": g.len()}))
-        .collect();
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
-        "layers": descs,
-    }))
-    .unwrap();
+    let gz_refs: Vec<&[u8]> = gz.iter().map(Vec::as_slice).collect();
+    let manifest = oci_manifest(&config, "application/vnd.oci.image.layer.v1.tar+gzip", &gz_refs);
     let md = Digest::of(&manifest);
     let absent = Digest::of(b"the arm64 manifest, not exported");
     let index = serde_json::to_vec(&serde_json::json!({
