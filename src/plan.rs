@@ -219,6 +219,31 @@ pub fn plan_from(
 const PENDING_NAME: &str = "idpush-pending";
 
 impl Plan {
+    /// The registry client's settings: the destination registry, TLS, credentials, retries.
+    pub fn registry_options(&self) -> registry::Options {
+        registry::Options {
+            base_url: self.base_url.clone(),
+            http_fallback: self.http_fallback,
+            insecure: self.insecure,
+            ca_cert: self.ca_cert.clone(),
+            chunk_size: self.chunk_size,
+            credentials: self.credentials.clone(),
+            retries: self.retries,
+            retry_max_delay: self.retry_max_delay,
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+        }
+    }
+
+    /// The layer cache this push reads and writes (none with `--no-cache`).
+    pub fn cache(&self, env: &dyn Fn(&str) -> Option<String>) -> crate::cache::Cache {
+        if self.no_cache {
+            crate::cache::Cache::disabled()
+        } else {
+            crate::cache::Cache::from_env(env)
+        }
+    }
+
     /// The destination of a source that names its image when read (`name`: docker save's
     /// RepoTags, an OCI ref.name), when DEST was not given; nothing when it was.
     pub fn resolve_dest(&mut self, name: Option<&str>) -> anyhow::Result<()> {

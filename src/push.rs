@@ -338,6 +338,14 @@ impl<'a> Uploader<'a> {
         self.put_tags(&image.manifest, result, tags)
     }
 
+    /// A single image ([`Uploader::finish_tags`]) or an index ([`Uploader::finish_index`]).
+    pub fn finish_pushable(self, image: &crate::image::Pushable, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {
+        match image {
+            crate::image::Pushable::Single(image) => self.finish_tags(image, tags),
+            crate::image::Pushable::Index(index) => self.finish_index(index, tags),
+        }
+    }
+
     /// A multi-platform image: each child's blobs, then each child's manifest by digest, then
     /// the index under the destination and each of `tags`, one after the other.
     pub fn finish_index(mut self, index: &IndexImage, tags: &[String]) -> anyhow::Result<Vec<Pushed>> {

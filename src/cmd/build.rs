@@ -101,18 +101,7 @@ fn build_and_write(
     let progress = progress::Progress::for_run(plan.progress, plan.quiet, &|k| std::env::var(k).ok());
     let mut registry = match push_plan {
         None => None,
-        Some(p) => Some(registry::Registry::new(registry::Options {
-            base_url: p.base_url.clone(),
-            http_fallback: p.http_fallback,
-            insecure: p.insecure,
-            ca_cert: p.ca_cert.clone(),
-            chunk_size: p.chunk_size,
-            credentials: p.credentials.clone(),
-            retries: p.retries,
-            retry_max_delay: p.retry_max_delay,
-            connect_timeout: p.connect_timeout,
-            read_timeout: p.read_timeout,
-        })?),
+        Some(p) => Some(registry::Registry::new(p.registry_options())?),
     };
     let mut uploader = match (&mut registry, push_plan) {
         (Some(registry), Some(p)) => {

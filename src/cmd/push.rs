@@ -2,7 +2,7 @@
 //! uploader — and prints the pushed reference.
 
 use crate::report::progress;
-use crate::{cache, cli, codec, credentials, image, plan, push, registry, report, source, store};
+use crate::{cli, codec, credentials, image, plan, push, registry, report, source, store};
 use anyhow::Context;
 use std::process::ExitCode;
 
@@ -42,18 +42,7 @@ pub fn run(args: cli::PushArgs) -> anyhow::Result<ExitCode> {
 fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>, started: std::time::Instant) -> anyhow::Result<ExitCode> {
     let progress = progress::Progress::for_run(plan.progress, plan.quiet, env);
 
-    let mut registry = registry::Registry::new(registry::Options {
-        base_url: plan.base_url.clone(),
-        http_fallback: plan.http_fallback,
-        insecure: plan.insecure,
-        ca_cert: plan.ca_cert.clone(),
-        chunk_size: plan.chunk_size,
-        credentials: plan.credentials.clone(),
-        retries: plan.retries,
-        retry_max_delay: plan.retry_max_delay,
-        connect_timeout: plan.connect_timeout,
-        read_timeout: plan.read_timeout,
-    })?;
+    let mut registry = registry::Registry::new(plan.registry_options())?;
     let name = match &plan.from {
         source::Source::Daemon(name) => name.clone(),
         _ => {
@@ -68,7 +57,7 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
     let context = || format!("pushing {} to {}", plan.source, plan.dest);
     progress.line(context());
     // What earlier pushes learned, each claim confirmed with the registry (push/cached.rs).
-    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(env) };
+    let cache = plan.cache(env);
     let codec = codec::Encoder::new(plan.compression).name();
     let host = plan.dest.registry.clone().unwrap_or_default();
     let mut uploader =

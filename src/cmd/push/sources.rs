@@ -1,7 +1,7 @@
 //! `idpush push` from a source other than the daemon: an archive, stdin, an OCI layout.
 
 use crate::report::progress;
-use crate::{cache, image, plan, push, registry, source, store};
+use crate::{plan, push, registry, source, store};
 use anyhow::Context;
 
 /// A source other than the daemon. An archive (or stdin) is read whole before anything goes
@@ -24,15 +24,11 @@ pub(super) fn push_read(plan: &mut plan::Plan, registry: &mut registry::Registry
     let plan = &*plan;
     let context = || format!("pushing {} to {}", plan.from, plan.dest);
     progress.line(format!("{context}: {}, {} compressed", read.image.describe(), progress::human(read.image.total_size()), context = context()));
-    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&|k: &str| std::env::var(k).ok()) };
+    let cache = plan.cache(&|k: &str| std::env::var(k).ok());
     let host = plan.dest.registry.clone().unwrap_or_default();
     let mut uploader = push::Uploader::new(registry, &plan.dest, progress).with_context(context)?.with_cache(cache, &host);
     uploader.authenticate(read.image.config_digest()).with_context(context)?;
-    match &read.image {
-        image::Pushable::Single(image) => uploader.finish_tags(image, &plan.tags),
-        image::Pushable::Index(index) => uploader.finish_index(index, &plan.tags),
-    }
-    .with_context(context)
+    uploader.finish_pushable(&read.image, &plan.tags).with_context(context)
     .inspect_err(|_| store::remove_all())
 }
 
@@ -47,7 +43,7 @@ fn push_layout(
 ) -> anyhow::Result<Vec<push::Pushed>> {
     let context = || format!("pushing {} to {}", plan.from, plan.dest);
     progress.line(context());
-    let cache = if plan.no_cache { cache::Cache::disabled() } else { cache::Cache::from_env(&|k: &str| std::env::var(k).ok()) };
+    let cache = plan.cache(&|k: &str| std::env::var(k).ok());
     let host = plan.dest.registry.clone().unwrap_or_default();
     let mut uploader =
         push::Uploader::new(registry, &plan.dest, progress).with_context(context)?.with_cache(cache, &host).following(store.spools());
@@ -68,10 +64,7 @@ fn push_layout(
         let read = reader.join().map_err(|_| anyhow::anyhow!("the layout reader thread panicked"))??;
         progress.emit(progress::Event::Read { total: read.image.total_size() });
         progress.line(format!("{}: {}, {} compressed", plan.from, read.image.describe(), progress::human(read.image.total_size())));
-        match &read.image {
-            image::Pushable::Single(image) => uploader.finish_tags(image, &plan.tags),
-            image::Pushable::Index(index) => uploader.finish_index(index, &plan.tags),
-        }
+        uploader.finish_pushable(&read.image, &plan.tags)
     })();
     pushed.with_context(context).inspect_err(|_| store::remove_all())
 }
