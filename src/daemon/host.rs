@@ -47,7 +47,7 @@ impl DockerHost {
 
     /// Parses `unix:///path`, `tcp://host[:port]` (default port 2375) or
     /// `ssh://[user@]host[:port]`.
-    #[cfg_attr(not(test), allow(dead_code))] // discovery uses parse_as; kept for other callers
+    #[cfg(test)] // discovery parses with parse_as
     pub fn parse(s: &str) -> anyhow::Result<DockerHost> {
         DockerHost::parse_as(s, None)
     }

@@ -65,7 +65,7 @@ pub struct Export {
 
 /// GET /images/{name}/json: the image's ID and layers (a bare `myapp` is `myapp:latest` to
 /// the daemon, as to docker).
-#[allow(dead_code)] // push calls lookup_platform; kept for other callers
+
 pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Result<Found> {
     lookup_platform(engine, name, None, progress)
 }
