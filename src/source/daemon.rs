@@ -65,7 +65,6 @@ pub struct Export {
 
 /// GET /images/{name}/json: the image's ID and layers (a bare `myapp` is `myapp:latest` to
 /// the daemon, as to docker).
-
 pub fn lookup(engine: &Engine, name: &str, progress: &Progress) -> anyhow::Result<Found> {
     lookup_platform(engine, name, None, progress)
 }
