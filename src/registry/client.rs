@@ -149,7 +149,11 @@ impl Client {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Client> {
         let roots = super::tls::root_certs(base.host(), tls, env)?;
-        let tls_config = ureq::tls::TlsConfig::builder().disable_verification(tls.insecure).root_certs(roots).build();
+        let tls_config = ureq::tls::TlsConfig::builder()
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .disable_verification(tls.insecure)
+            .root_certs(roots)
+            .build();
         let agent = |proxy: Option<ureq::Proxy>| {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
