@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the static musl binary target/x86_64-unknown-linux-musl/release/idpush and checks it:
 # statically linked (`file`: "statically linked"; `ldd`: no libraries), stripped, and no larger
-# than IDPUSH_STATIC_MAX_BYTES (default 3200000: a ceiling against growth; issue 8's target is
-# 3 MB, which scripts/bench.sh reports with the other targets).
+# than IDPUSH_STATIC_MAX_BYTES (default 3000000, issue 8's 3 MB target, so growth past it fails CI;
+# scripts/bench.sh reports it with the other targets).
 #
 # Linked as a plain static executable (`-C relocation-model=static`), not a static PIE: a
 # static PIE carries its own relocations (.rela.dyn, ~110 KB here) to be loaded at a random
@@ -22,7 +22,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=x86_64-unknown-linux-musl
-MAX_BYTES=${IDPUSH_STATIC_MAX_BYTES:-3200000}
+MAX_BYTES=${IDPUSH_STATIC_MAX_BYTES:-3000000}
 
 die() { echo "build-static: $*" >&2; exit 1; }
 
