@@ -23,6 +23,9 @@
 #   repo       base into a second repository of the same registry
 #   big        big into an empty registry
 #   latency    small into an empty registry through bench/latency_proxy.py (+50 ms per request)
+#   limits     what bounds the first pushes here (the report's "Limits here"): when the export's
+#              first byte comes, the registry's ingest of the same bytes from curl, the layer
+#              codec's deflate work on one thread (bench/codec_bench.rs)
 # idpush gets a fresh cache directory (IDPUSH_CACHE_DIR) per run, kept through one registry's
 # cases, so "first" is really first and the later cases see what the first push left.
 # The daemon is DOCKER_HOST's; without DOCKER_HOST the private test environment is started
@@ -113,6 +116,14 @@ if [ -z "$IDPUSH" ]; then
   fi
 fi
 [ -x "$IDPUSH" ] || die "no idpush binary at $IDPUSH"
+# The layer codec alone (bench/codec_bench.rs), for the deflate work a first push must do.
+if [ "$QUICK" = 1 ]; then
+  cargo build --quiet --manifest-path "$REPO/Cargo.toml" --example codec_bench
+  CODEC_BENCH=$REPO/target/debug/examples/codec_bench
+else
+  cargo build --release --quiet --manifest-path "$REPO/Cargo.toml" --example codec_bench
+  CODEC_BENCH=$REPO/target/release/examples/codec_bench
+fi
 HAVE_NONE=0
 "$IDPUSH" push --help 2>/dev/null | grep -q -- '--compression ' && HAVE_NONE=1
 
@@ -194,8 +205,9 @@ start_proxy() {
   PROXY_PORT=$(cat "$pf")
 }
 
-# Samples: T[case/tool] wall seconds, M[case/tool] peak RSS KiB, N[case/tool] requests, space-separated.
-declare -A T M N
+# Samples: T[case/tool] wall seconds, M[case/tool] peak RSS KiB, N[case/tool] requests, B[case/floor]
+# the export's first byte (seconds), C[limit/…] a registry's CPU seconds; space-separated.
+declare -A T M N B C
 
 # measure KEY CMD...: runs CMD once under /usr/bin/time; appends its wall time and peak RSS.
 measure() {
@@ -212,9 +224,45 @@ measure() {
   M[$key]+="$(tail -n 1 "$WORK/rss") "
 }
 
-# floor KEY IMAGE: the daemon's export of IMAGE (by ID, as idpush asks for it) read to /dev/null.
+# floor KEY IMAGE: the daemon's export of IMAGE (by ID, as idpush asks for it) read to /dev/null;
+# also records when its first byte came (B[KEY]): no push can start its work before that.
 floor() {
-  measure "$1" curl -fsS "${CURL_DAEMON[@]}" -o /dev/null "$DAEMON_URL/images/get?names=${IMG_ID[$2]}"
+  measure "$1" curl -fsS "${CURL_DAEMON[@]}" -o /dev/null -w '%{time_starttransfer}' \
+    "$DAEMON_URL/images/get?names=${IMG_ID[$2]}"
+  B[$1]+="$(awk '{printf "%.3f", $1}' "$WORK/out") "
+}
+
+# cpu_of PID: the CPU time (user + system, in clock ticks) the process has used so far.
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# layers_file KEY IMAGE: the layers of IMAGE's export, uncompressed, concatenated into
+# $WORK/layers-KEY.tar (what any push of IMAGE must get into the registry when it does not
+# compress), and its sha256 in LAYERS_DIGEST[KEY]. Made once.
+declare -A LAYERS_DIGEST
+layers_file() {
+  local d=$WORK/x-$1
+  [ -n "${LAYERS_DIGEST[$1]:-}" ] && return 0
+  mkdir -p "$d"
+  curl -fsS "${CURL_DAEMON[@]}" "$DAEMON_URL/images/get?names=${IMG_ID[$2]}" | tar -x -C "$d"
+  find "$d" -type f ! -name '*.json' ! -name json ! -name VERSION ! -name repositories \
+    ! -name oci-layout -print0 | sort -z | xargs -0 cat >"$WORK/layers-$1.tar"
+  rm -rf "$d"
+  LAYERS_DIGEST[$1]=sha256:$(sha256sum <"$WORK/layers-$1.tar" | cut -c1-64)
+}
+
+# ingest KEY FILE DIGEST: FILE uploaded by curl in one PUT into a fresh registry (timed as KEY),
+# and the CPU the registry spent on it (C[KEY], seconds): how fast the registry takes bytes
+# from the fastest client there is.
+ingest() {
+  local key=$1 file=$2 digest=$3 loc c0
+  start_registry
+  loc=$(curl -fsS -o /dev/null -D - -X POST "http://127.0.0.1:$REG_PORT/v2/bench/ingest/blobs/uploads/" |
+    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  [ -n "$loc" ] || die "the registry gave no upload location"
+  c0=$(cpu_of "$REG_PID")
+  measure "$key" curl -fsS -o /dev/null -T "$file" -H 'Content-Type: application/octet-stream' "$loc&digest=$digest"
+  C[$key]+="$(awk -v a="$c0" -v b="$(cpu_of "$REG_PID")" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz}') "
+  stop_registry
 }
 
 # push KEY TOOL IMAGE HOST:PORT REPO:TAG [REGISTRY_PORT]: one timed push, then a check that
@@ -288,6 +336,18 @@ for r in $(seq 1 "$RUNS"); do
     stop_registry
     rm -rf "$CACHE"
   done
+
+  # What bounds the first pushes here: the registry's own ingest of the bytes (base's layers
+  # uncompressed for --compression none, big's), and the deflate work for base (the layer
+  # codec on one thread: its CPU time) with the registry's ingest of what it makes.
+  log "run $r/$RUNS: limits (the registry's ingest, the deflate work)"
+  layers_file base base
+  layers_file big big
+  ingest limit/ingest-base "$WORK/layers-base.tar" "${LAYERS_DIGEST[base]}"
+  ingest limit/ingest-big "$WORK/layers-big.tar" "${LAYERS_DIGEST[big]}"
+  measure limit/deflate-base "$CODEC_BENCH" pgzip 1 "$WORK/layers-base.tar" "$WORK/layers-base.gz"
+  ingest limit/ingest-gz-base "$WORK/layers-base.gz" "sha256:$(sha256sum <"$WORK/layers-base.gz" | cut -c1-64)"
+  rm -f "$WORK/layers-base.gz"
 
   log "run $r/$RUNS: $SMALL_LAYERS small layers through +${DELAY_MS} ms per request (${IMG[small]})"
   for tool in $(order "$r" floor "${TOOLS[@]}"); do
@@ -428,6 +488,38 @@ mkdir -p "$(dirname "$OUT")"
     echo "| static binary ≤ 3 MB | not measured: no target/x86_64-unknown-linux-musl/release/idpush (scripts/build-static.sh) | – |"
   fi
   echo
+  echo "## Limits here"
+  echo
+  echo "What no push can beat on this machine, from measurements of this run (medians):"
+  echo
+  echo "- **The export's first byte.** The daemon writes the whole export before it sends a byte of it (dockerd's"
+  echo "  classic \`docker save\` tars a temp dir it fills first), so a push gets nothing to work on until then:"
+  echo "  here it came at $(awk -v b="$(echo "${B[first/floor]:-}" | median)" -v f="$(med first/floor)" 'BEGIN {if (b == "" || f == "") print "–"; else printf "%.0f%%", 100 * b / f}') of base's export and $(awk -v b="$(echo "${B[big/floor]:-}" | median)" -v f="$(med big/floor)" 'BEGIN {if (b == "" || f == "") print "–"; else printf "%.0f%%", 100 * b / f}') of big's."
+  echo "- **The registry's ingest.** curl uploading the same bytes in one PUT from the page cache, into a fresh"
+  echo "  registry, is the fastest any client can hand them over."
+  echo "- **The deflate work.** The layer codec alone on one thread over base's layers (its CPU time), plus the"
+  echo "  registry's CPU for taking what it makes, spread over all $NPROC cores from the first byte on (dockerd's"
+  echo "  own CPU for sending the export and every hash are left out, so the bound is low)."
+  echo "- **Round trips.** Uploads go one at a time (the design); this registry answers \`202\` to a one-request"
+  echo "  upload, so a blob costs at least POST + PUT: $(( 2 * (SMALL_LAYERS + 1) + 1 )) round trips for $SMALL_LAYERS layers, the config and the"
+  echo "  manifest (a registry that answers \`201\`, as Gitea does, needs $(( SMALL_LAYERS + 2 )))."
+  echo
+  echo "| case | target | export's first byte | then at least | bound | bound/floor | idpush/floor |"
+  echo "|---|---:|---:|---|---:|---:|---:|"
+  fb=$(echo "${B[first/floor]:-}" | median) ff=$(med first/floor)
+  ib=$(med limit/ingest-base) dz=$(med limit/deflate-base) gz=$(echo "${C[limit/ingest-gz-base]:-}" | median)
+  bound=$(awk -v f="$fb" -v d="$dz" -v g="$gz" -v n="$NPROC" 'BEGIN {if (f == "" || d == "" || g == "") print ""; else printf "%.3f", f + (d + g) / n}')
+  echo "| first push (gzip) | 1.5 | $(secs "$fb") | (deflate $(secs "$dz") s + registry $(secs "$gz") s CPU) / $NPROC cores | $(secs "$bound") | $(ratio "$bound" "$ff") | $(ratio "$(med first/idpush)" "$ff") |"
+  if [ "$HAVE_NONE" = 1 ]; then
+    bound=$(awk -v f="$fb" -v i="$ib" 'BEGIN {if (f == "" || i == "") print ""; else printf "%.3f", f + i}')
+    echo "| first push, \`--compression none\` | 1.15 | $(secs "$fb") | the registry's ingest of the layers, $(secs "$ib") s | $(secs "$bound") | $(ratio "$bound" "$ff") | $(ratio "$(med first/idpush-none)" "$ff") |"
+  fi
+  fb=$(echo "${B[big/floor]:-}" | median) ff=$(med big/floor) ib=$(med limit/ingest-big)
+  bound=$(awk -v f="$fb" -v i="$ib" 'BEGIN {if (f == "" || i == "") print ""; else printf "%.3f", f + i}')
+  echo "| random layer (stored, not deflated) | 1.25 | $(secs "$fb") | the registry's ingest of the layer, $(secs "$ib") s | $(secs "$bound") | $(ratio "$bound" "$ff") | $(ratio "$(med big/idpush)" "$ff") |"
+  bound=$(awk -v n="$(( 2 * (SMALL_LAYERS + 1) + 1 ))" -v d="$DELAY_MS" 'BEGIN {printf "%.3f", n * d / 1000}')
+  echo "| $SMALL_LAYERS small layers, +${DELAY_MS} ms (vs the faster peer) | 0.5 | – | $(( 2 * (SMALL_LAYERS + 1) + 1 )) round trips of ${DELAY_MS} ms, one at a time | $(secs "$bound") | $(ratio "$bound" "$peer") (of the peer) | $(ratio "$(med latency/idpush)" "$peer") (of the peer) |"
+  echo
   echo "## All samples"
   echo
   echo "Seconds per run, in run order; peak RSS in KiB."
@@ -435,8 +527,10 @@ mkdir -p "$(dirname "$OUT")"
   echo '```'
   for k in $(printf '%s\n' "${!T[@]}" | sort); do
     printf '%-20s %s' "$k" "${T[$k]}"
-    case $k in */floor) ;; *) printf '  rss %s' "${M[$k]}" ;; esac
+    case $k in */floor | limit/*) ;; *) printf '  rss %s' "${M[$k]}" ;; esac
     [ -n "${N[$k]:-}" ] && printf '  requests %s' "${N[$k]}"
+    [ -n "${B[$k]:-}" ] && printf '  first byte %s' "${B[$k]}"
+    [ -n "${C[$k]:-}" ] && printf '  registry cpu %s' "${C[$k]}"
     echo
   done
   echo "idpush --version ms  $VERSION_SAMPLES"
