@@ -377,6 +377,10 @@ version_ms() {
 VERSION_SAMPLES=$(version_ms "$IDPUSH")
 STATIC=$REPO/target/x86_64-unknown-linux-musl/release/idpush
 STATIC_SIZE="" STATIC_VERSION_SAMPLES=""
+if [ "$QUICK" = 0 ]; then
+  log "building the static binary (scripts/build-static.sh)"
+  "$REPO/scripts/build-static.sh" >&2 || die "scripts/build-static.sh failed"
+fi
 if [ -x "$STATIC" ]; then
   STATIC_SIZE=$(stat -c %s "$STATIC")
   STATIC_VERSION_SAMPLES=$(version_ms "$STATIC")
