@@ -13,7 +13,7 @@
 mod cached;
 mod stream;
 
-pub use cached::{confirm_cached, remember};
+pub use cached::{confirm_cached, export_needed, remember};
 
 use crate::cache::Cache;
 use crate::digest::Digest;

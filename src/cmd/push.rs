@@ -65,6 +65,10 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
     uploader.authenticate(found.id()).with_context(context)?;
 
     let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
+    // An export the cache cannot spare is asked for now: the daemon prepares it while the
+    // registry confirms what the cache says (a round trip per layer to a far registry).
+    let needed = push::export_needed(&cache, &codec, &image_id, &diff_ids);
+    let export = source::daemon::ask(engine, found, needed);
     let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
     let uploader = uploader.following(store.spools());
@@ -75,7 +79,7 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
         let pushed = uploader.finish_tags(&image, &plan.tags).with_context(context).inspect_err(|_| store::remove_all())?;
         (pushed, image)
     } else {
-        let export = source::daemon::open(&engine, found)?;
+        let export = export.open()?;
         // The export is read (and layers compressed) on a thread; each layer of the image
         // uploads as soon as it is on disk, while the next one is read.
         let (layers, spooled) = std::sync::mpsc::channel();

@@ -54,6 +54,12 @@ impl Confirmed {
     }
 }
 
+/// Whether the export is needed whatever the registry says: the cache has no record of the
+/// config or of some layer, so [`confirm_cached`] cannot find them all.
+pub fn export_needed(cache: &Cache, codec: &str, image_id: &Digest, diff_ids: &[Digest]) -> bool {
+    !cache.is_enabled() || cache.config(image_id).is_none() || diff_ids.iter().any(|d| cache.layer(d, codec).is_none())
+}
+
 /// Confirms with the registry what the cache knows of an image (see the module doc).
 /// `registry` is the destination's `host[:port]`, `codec` the encoder's name.
 pub fn confirm_cached(

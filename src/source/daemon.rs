@@ -133,6 +133,33 @@ pub fn open(engine: &Engine, found: Found) -> anyhow::Result<Export> {
     Ok(Export { found, stream: Box::new(FirstByte { inner: stream, waiting: Some(waiting) }) })
 }
 
+/// The export of `found`, asked for now (`now`: [`open`] on a thread, so the daemon prepares
+/// it — dockerd's classic store writes it all to a temp dir before its first byte — while
+/// the caller goes on with the registry) or only when [`Pending::open`] is called.
+pub fn ask(engine: Engine, found: Found, now: bool) -> Pending {
+    if now {
+        Pending::Asked(std::thread::spawn(move || open(&engine, found)))
+    } else {
+        Pending::Later(Box::new((engine, found)))
+    }
+}
+
+/// An export asked for on a thread, or not yet ([`ask`]).
+pub enum Pending {
+    Asked(std::thread::JoinHandle<anyhow::Result<Export>>),
+    Later(Box<(Engine, Found)>),
+}
+
+impl Pending {
+    /// The export, once the daemon has started sending it (or its error).
+    pub fn open(self) -> anyhow::Result<Export> {
+        match self {
+            Pending::Asked(thread) => thread.join().map_err(|_| anyhow::anyhow!("the thread asking the daemon for the export panicked"))?,
+            Pending::Later(later) => open(&later.0, later.1),
+        }
+    }
+}
+
 /// A thread that prints one progress line unless dropped within its delay.
 struct Waiting {
     done: Arc<AtomicBool>,

@@ -117,6 +117,33 @@ fn an_incremental_image_compresses_only_its_new_layer_and_pulls_back_identical()
 }
 
 #[test]
+fn an_export_the_cache_cannot_spare_is_asked_for_while_the_registry_confirms_the_rest() {
+    use crate::fault_proxy::{self, Fault, FaultProxy};
+    let dir = TestDir::new("cache-early");
+    let cache = dir.sub("cache");
+    let mut images = ImageGuard::new();
+    let (base, child) = base_and_child(&dir, &mut images, "cache-early");
+    let proxy = FaultProxy::start(&env().registry);
+    let repo = format!("e2e/{}", unique("cache-early"));
+    push(&dir, &cache, &base, &format!("{}/{repo}:base", proxy.addr()), &[]);
+
+    // The child's new layer is not in the cache, so its push needs the export whatever the
+    // registry says. The HEAD confirming the cached base layer (after the one for the config)
+    // stalls past --read-timeout and is tried again: the export was asked for meanwhile.
+    proxy.inject_after(fault_proxy::blob_head, 1, Fault::Stall(std::time::Duration::from_secs(5)), 1);
+    let (pushed, out) = push(&dir, &cache, &child, &format!("{}/{repo}:child", proxy.addr()), &["--read-timeout", "1"]);
+    let lines = out.stderr_lines();
+    let export = lines.iter().position(|l| l.contains("docker: GET") && l.contains("/images/get"));
+    let base_layer = lines.iter().find(|l| l.contains("debug: reused ")).and_then(|l| l.split(" is ").nth(1)).map(|d| d.split(' ').next().unwrap().to_string());
+    let base_layer = base_layer.unwrap_or_else(|| panic!("the base layer is reused:\n{}", out.describe()));
+    let heads: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| l.contains("> HEAD") && l.contains(&base_layer)).map(|(i, _)| i).collect();
+    assert_eq!(heads.len(), 2, "the stalled HEAD of {base_layer} and its retry:\n{}", out.describe());
+    assert!(export.is_some_and(|e| e < heads[1]), "the export is asked for before the cached layer is confirmed:\n{}", out.describe());
+    assert_eq!(exports(&out), 1, "{}", out.describe());
+    verify_registry_image(&env().registry, &repo, &pushed.digest, &image_id(&child), &image_diff_ids(&child));
+}
+
+#[test]
 fn a_wrong_size_claim_in_the_cache_is_not_trusted() {
     let dir = TestDir::new("cache-size");
     let cache = dir.sub("cache");
