@@ -253,11 +253,10 @@ impl Encoder {
 struct Job {
     index: u64,
     input: Vec<u8>,
-    /// The deflate bytes for `input` are `deflated[..deflated_len]` (stale when `stored`:
-    /// the writer then uses `input`). The rest is scratch, kept so it is zeroed only once.
+    /// The deflate bytes for `input` are `deflated[..deflated_len]`; 0 means the block is
+    /// stored (the writer then uses `input`). The rest is scratch, kept so it is zeroed once.
     deflated: Vec<u8>,
     deflated_len: usize,
-    stored: bool,
     crc: Crc,
 }
 
@@ -371,11 +370,11 @@ impl Deflater {
         Deflater { compress }
     }
 
-    /// Sets `job.crc`, and `job.deflated` or `job.stored`.
+    /// Sets `job.crc`, and `job.deflated` or `job.deflated_len` 0 (stored).
     fn run(&mut self, job: &mut Job) -> Result<(), Error> {
         job.crc.reset();
         job.crc.update(&job.input);
-        job.stored = true;
+        job.deflated_len = 0;
         let Some(c) = self.compress.as_mut() else { return Ok(()) };
         if job.input.is_empty() {
             return Ok(()); // nothing to emit: no block at all
@@ -385,7 +384,6 @@ impl Deflater {
         }
         c.reset();
         job.deflated_len = deflate(c, &job.input, &mut job.deflated)?.unwrap_or(0);
-        job.stored = job.deflated_len == 0;
         Ok(())
     }
 }
@@ -459,7 +457,7 @@ impl<W: Write> Output<W> {
 
     /// A block's bytes: its deflate output, or its input in stored blocks.
     fn job(&mut self, job: &Job) -> Result<(), Error> {
-        if !job.stored {
+        if job.deflated_len > 0 {
             return self.write(&job.deflated[..job.deflated_len]);
         }
         for chunk in job.input.chunks(STORED_MAX) {
