@@ -13,7 +13,7 @@
 mod cached;
 mod stream;
 
-pub use cached::{confirm_cached, export_needed, remember};
+pub use cached::{claims, confirm_cached, remember};
 
 use crate::cache::Cache;
 use crate::digest::Digest;

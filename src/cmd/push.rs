@@ -67,9 +67,9 @@ fn push(mut plan: plan::Plan, host_flag: Option<&str>, env: &dyn Fn(&str) -> Opt
     let (image_id, diff_ids) = (found.id().clone(), found.layers().to_vec());
     // An export the cache cannot spare is asked for now: the daemon prepares it while the
     // registry confirms what the cache says (a round trip per layer to a far registry).
-    let needed = push::export_needed(&cache, &codec, &image_id, &diff_ids);
-    let export = source::daemon::ask(engine, found, needed);
-    let confirmed = push::confirm_cached(&cache, &codec, &host, &image_id, &diff_ids, &mut uploader).with_context(context)?;
+    let claims = push::claims(&cache, &codec, &image_id, &diff_ids);
+    let export = source::daemon::ask(engine, found, claims.export_needed());
+    let confirmed = push::confirm_cached(&cache, claims, &host, &mut uploader).with_context(context)?;
     let store = store::Store::create(&plan.tmpdir)?.with_codec(plan.compression).with_known(confirmed.layers.clone());
     let uploader = uploader.following(store.spools());
 

@@ -1,7 +1,9 @@
 //! What the layer cache lets a push skip, and what a push teaches it.
 //!
-//! Before anything is exported, each layer of the image (inspect's `RootFS.Layers`) that the
-//! cache has a blob for, with the codec in use, is confirmed in the destination repository:
+//! What the cache says is read once ([`claims`]); then each layer of the image (inspect's
+//! `RootFS.Layers`) that the cache has a blob for, with the codec in use, is confirmed in the
+//! destination repository before anything is read from the export (which is asked for
+//! meanwhile when the cache cannot spare it, [`Claims::export_needed`]):
 //! HEAD /v2/<name>/blobs/<digest> with the cached size ([`Uploader::confirm`]). A claim the
 //! registry does not confirm is forgotten (the repository, and the layer record too when the
 //! blob is there with another size or the answer is no clean "no"), and that layer is read,
@@ -54,45 +56,68 @@ impl Confirmed {
     }
 }
 
-/// Whether the export is needed whatever the registry says: the cache has no record of the
-/// config or of some layer, so [`confirm_cached`] cannot find them all.
-pub fn export_needed(cache: &Cache, codec: &str, image_id: &Digest, diff_ids: &[Digest]) -> bool {
-    !cache.is_enabled() || cache.config(image_id).is_none() || diff_ids.iter().any(|d| cache.layer(d, codec).is_none())
+/// What the cache says of an image, read once: its config, and each distinct layer's blob
+/// with the codec in use where it has one. [`confirm_cached`] checks it with the registry.
+pub struct Claims {
+    codec: String,
+    image_id: Digest,
+    diff_ids: Vec<Digest>,
+    config: Option<Vec<u8>>,
+    layers: Vec<(Digest, Option<CachedLayer>)>,
 }
 
-/// Confirms with the registry what the cache knows of an image (see the module doc).
-/// `registry` is the destination's `host[:port]`, `codec` the encoder's name.
-pub fn confirm_cached(
-    cache: &Cache,
-    codec: &str,
-    registry: &str,
-    image_id: &Digest,
-    diff_ids: &[Digest],
-    uploader: &mut Uploader<'_>,
-) -> anyhow::Result<Confirmed> {
+/// Reads what the cache says of the image `image_id` with layers `diff_ids` and `codec` (the
+/// encoder's name); nothing if the cache is off.
+pub fn claims(cache: &Cache, codec: &str, image_id: &Digest, diff_ids: &[Digest]) -> Claims {
+    let mut layers: Vec<(Digest, Option<CachedLayer>)> = Vec::new();
+    if cache.is_enabled() {
+        for diff_id in diff_ids {
+            if !layers.iter().any(|(d, _)| d == diff_id) {
+                layers.push((diff_id.clone(), cache.layer(diff_id, codec)));
+            }
+        }
+    }
+    Claims {
+        codec: codec.to_string(),
+        image_id: image_id.clone(),
+        diff_ids: diff_ids.to_vec(),
+        config: cache.config(image_id),
+        layers,
+    }
+}
+
+impl Claims {
+    /// Whether the export is needed whatever the registry says: the cache is off, or has no
+    /// record of the config or of some layer, so [`confirm_cached`] cannot find them all.
+    pub fn export_needed(&self) -> bool {
+        self.config.is_none() || self.layers.is_empty() || self.layers.iter().any(|(_, known)| known.is_none())
+    }
+}
+
+/// Confirms with the registry what the cache says of an image (see the module doc).
+/// `registry` is the destination's `host[:port]`.
+pub fn confirm_cached(cache: &Cache, claims: Claims, registry: &str, uploader: &mut Uploader<'_>) -> anyhow::Result<Confirmed> {
     let mut confirmed = Confirmed { config: None, layers: HashMap::new(), all: false };
     if !cache.is_enabled() {
         return Ok(confirmed);
     }
+    let Claims { codec, image_id, diff_ids, config, layers } = claims;
     let repo = uploader.repository().to_string();
     let mut all = true;
-    for diff_id in diff_ids {
-        if confirmed.layers.contains_key(diff_id) {
-            continue;
-        }
-        let Some(known) = cache.layer(diff_id, codec) else {
+    for (diff_id, known) in layers {
+        let Some(known) = known else {
             all = false;
             continue;
         };
         match uploader.confirm("layer", &known.digest, known.size)? {
             Claim::Confirmed => {
-                confirmed.layers.insert(diff_id.clone(), Blob { digest: known.digest, size: known.size });
+                confirmed.layers.insert(diff_id, Blob { digest: known.digest, size: known.size });
             }
             Claim::Absent => {
                 cache.forget_repository(registry, &known.digest, &repo);
                 // Another repository of the registry may hold it: mounted, it is confirmed.
                 if uploader.mount("layer", &known.digest, known.size)? {
-                    confirmed.layers.insert(diff_id.clone(), Blob { digest: known.digest, size: known.size });
+                    confirmed.layers.insert(diff_id, Blob { digest: known.digest, size: known.size });
                 } else {
                     all = false;
                 }
@@ -101,11 +126,11 @@ pub fn confirm_cached(
                 // Another size, a refused HEAD: the record itself is suspect.
                 all = false;
                 cache.forget_repository(registry, &known.digest, &repo);
-                cache.forget_layer(diff_id, codec);
+                cache.forget_layer(&diff_id, &codec);
             }
         }
     }
-    confirmed.config = cache.config(image_id).filter(|bytes| {
+    confirmed.config = config.filter(|bytes| {
         let same = serde_json::from_slice::<Config>(bytes).is_ok_and(|c| c.rootfs.diff_ids == diff_ids);
         if !same {
             log::debug!("the cached config of {image_id} does not list the layers the daemon reported: not used");
